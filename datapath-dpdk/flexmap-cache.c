@@ -1,0 +1,970 @@
+/*
+ * Copyright (c) 2026 The ovs-flexmap authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#include <config.h>
+
+#include "flexmap-cache.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "cmap.h"
+#include "dp-packet.h"
+#include "flow.h"
+#include "hash.h"
+#include "odp-util.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/util.h"
+#include "ovs-atomic.h"
+#include "ovs-rcu.h"
+#include "ovs-thread.h"
+#include "packets.h"
+#include "util.h"
+
+/* Data structure
+ * ==============
+ *
+ * All entries of all tables live in one cmap, 'entries', hashed by
+ * (table id, key).  An entry is one allocation: the fixed part, then its
+ * backends, then a cumulative weight per backend:
+ *
+ *     struct flexmap_cache_entry   56 bytes  (see BUILD_ASSERT below)
+ *     backends[n]                  40 bytes each
+ *     cum[n]                        4 bytes each (uint32_t)
+ *
+ * so a one-backend entry takes 100 bytes (112 from malloc), plus about 13 to
+ * 30 bytes of cmap bucket space (a 64-byte bucket holds 5 nodes; the cmap
+ * stays between about 42% and 85% full), plus 16 bytes of counters per lane
+ * (below).  An entry is never modified once published: flexmap_cache_put()
+ * on an existing key builds a new entry and swaps it in with cmap_replace(),
+ * so a reader sees either the whole old or the whole new entry.  Old entries
+ * are freed with ovsrcu_postpone().
+ *
+ * Lookup.  The hash of a probe is computed in two steps, the table id and
+ * the 16 address bytes first, then the (proto, port) word, so that the up to
+ * three probes of one packet hash the address only once.  For each key kind
+ * the cache keeps a count of entries ('n_kind'); a probe for a kind with no
+ * entry anywhere in the cache is skipped, so a cache holding only exact
+ * entries costs one probe per packet.  The counts are only a hint: a writer
+ * increments before inserting and decrements after removing, so a reader
+ * that skips a probe could only have missed an entry that is being inserted
+ * concurrently, which is indistinguishable from looking up just before it.
+ *
+ * Backend selection.  The 5-tuple hash 'h' is scaled into [0, weight_sum)
+ * with ((uint64_t) h * weight_sum) >> 32 (a multiply instead of a divide,
+ * and it uses the well-mixed high bits of the hash), then a binary search
+ * in the cumulative weights finds the first backend whose cumulative weight
+ * exceeds it.  A zero-weight backend has the same cumulative weight as its
+ * predecessor, so it is never the first to exceed anything.  An entry with
+ * exactly one non-zero weight backend ('only') needs no arithmetic at all;
+ * an entry whose weights are all zero selects NULL.
+ *
+ * Counters.  Each entry owns a counter slot, an index below
+ * FLEXMAP_CACHE_MAX_ENTRIES.  Each lane has a fixed directory of
+ * FC_N_CHUNKS pointers to chunks of FC_CHUNK_SIZE counter pairs.  Chunks are
+ * allocated by the writer, for every lane, before an entry using a slot in
+ * that chunk is published (cmap_insert() publishes with release semantics,
+ * so a reader that finds the entry also sees the chunk pointer), and are
+ * freed only with the cache.  Each lane's chunk is a separate cache-line
+ * aligned allocation, so two lanes never share a cache line.  A PMD thread
+ * is the only writer of its lane, so it updates counters with a relaxed load
+ * and store ("non-atomic add"), which costs the same as a plain add on x86
+ * but lets other threads read without tearing.
+ *
+ * Slot life cycle.  A replaced entry hands its slot to its replacement, so
+ * counters continue.  A deleted entry's slot is returned to the free list
+ * only from an RCU callback, after every reader that might still count into
+ * it has quiesced; the writer zeroes a slot's counters in every lane when it
+ * hands the slot to a new entry.  Slots come from the free list, else from
+ * 'next_slot', so they stay dense and chunks are allocated only as needed.
+ *
+ * Destruction.  Postponed slot releases touch the cache (mutex, free list),
+ * and they may have been postponed by other threads whose callbacks could run
+ * after the cache's own postponed free.  So each pending release holds a
+ * reference on the cache ('ref_cnt'), and whichever of flexmap_cache_destroy()
+ * (after a grace period) and the last release drops the last reference frees
+ * the cache. */
+
+/* Counter chunks. */
+#define FC_CHUNK_SHIFT 12
+#define FC_CHUNK_SIZE (1u << FC_CHUNK_SHIFT)        /* Slots per chunk. */
+#define FC_CHUNK_MASK (FC_CHUNK_SIZE - 1)
+#define FC_N_CHUNKS (FLEXMAP_CACHE_MAX_ENTRIES / FC_CHUNK_SIZE)
+BUILD_ASSERT_DECL(FLEXMAP_CACHE_MAX_ENTRIES % FC_CHUNK_SIZE == 0);
+
+/* The key is hashed and compared field by field, but it must be exactly the
+ * 20 bytes we expect: address, proto, pad, port. */
+BUILD_ASSERT_DECL(sizeof(struct flexmap_key) == 20);
+BUILD_ASSERT_DECL(offsetof(struct flexmap_key, port) == 18);
+BUILD_ASSERT_DECL(sizeof(struct flexmap_dp_backend) == 40);
+
+/* flexmap_packet_extract() hashes an IPv6 source and destination as one
+ * 32-byte array. */
+BUILD_ASSERT_DECL(offsetof(struct ovs_16aligned_ip6_hdr, ip6_dst)
+                  == offsetof(struct ovs_16aligned_ip6_hdr, ip6_src) + 16);
+
+/* Backend indexes fit in an int8_t. */
+BUILD_ASSERT_DECL(FLEXMAP_MAX_BACKENDS <= 64);
+
+/* Weight sums fit easily in 32 bits: 64 * 65535 < 2**22. */
+BUILD_ASSERT_DECL((uint64_t) FLEXMAP_MAX_BACKENDS * UINT16_MAX < UINT32_MAX);
+
+struct flexmap_cache_counter {
+    atomic_ullong n_packets;
+    atomic_ullong n_bytes;
+};
+BUILD_ASSERT_DECL(sizeof(struct flexmap_cache_counter) == 16);
+
+/* One lane's counter directory.  Only the writer (under 'mutex') stores
+ * chunk pointers; see "Counters" above for why readers need no barrier. */
+struct flexmap_cache_lane {
+    struct flexmap_cache_counter *chunks[FC_N_CHUNKS];
+};
+
+struct flexmap_cache_entry {
+    struct cmap_node node;          /* In flexmap_cache's 'entries'. */
+    struct flexmap_cache *cache;    /* For the postponed slot release. */
+    uint32_t table_id;
+    struct flexmap_key key;
+    uint32_t slot;                  /* Counter slot. */
+    uint32_t weight_sum;            /* Sum of the backends' weights. */
+    uint8_t n_backends;             /* 1...FLEXMAP_MAX_BACKENDS. */
+    uint8_t kind;                   /* enum flexmap_key_kind. */
+    int8_t only;                    /* Index of the only backend with a
+                                     * non-zero weight, or -1. */
+    uint8_t pad;
+    struct flexmap_dp_backend backends[];
+    /* Followed by uint32_t cum[n_backends]: cum[i] is the sum of the weights
+     * of backends[0] through backends[i]. */
+};
+BUILD_ASSERT_DECL(sizeof(struct flexmap_cache_entry) == 56);
+
+struct flexmap_cache {
+    /* Read by the datapath. */
+    struct cmap entries;            /* Contains "struct flexmap_cache_entry"s.
+                                     * Written only under 'mutex'. */
+    atomic_count n_kind[3];         /* Entries per enum flexmap_key_kind. */
+    unsigned int n_lanes;
+    struct flexmap_cache_lane *lanes;   /* 'n_lanes' counter directories. */
+
+    /* Writers. */
+    struct ovs_mutex mutex;
+    uint32_t next_slot OVS_GUARDED;     /* Slots never used yet start here. */
+    uint32_t *free_slots OVS_GUARDED;   /* Released slots, a stack. */
+    size_t n_free_slots OVS_GUARDED;
+    size_t allocated_free_slots OVS_GUARDED;
+    atomic_count n_chunks;          /* Chunks allocated per lane; written only
+                                     * under 'mutex'. */
+    atomic_uint64_t entry_bytes;    /* Bytes in entries; ditto. */
+    struct ovs_refcount ref_cnt;    /* 1 + pending postponed slot releases. */
+};
+
+/* Add 'n' to the atomic variable 'var' non-atomically and using relaxed
+ * load/store semantics.  While the increment is not atomic, the load and
+ * store operations are, making it impossible to read inconsistent values.
+ * Only the lane's owner thread writes a lane's counters.  (A copy of the
+ * static function in dpif-netdev.c.) */
+static inline void
+non_atomic_ullong_add(atomic_ullong *var, unsigned long long n)
+{
+    unsigned long long tmp;
+
+    atomic_read_relaxed(var, &tmp);
+    tmp += n;
+    atomic_store_relaxed(var, tmp);
+}
+
+/* Keys. */
+
+static inline bool
+fc_proto_has_ports(uint8_t proto)
+{
+    return proto == IPPROTO_TCP || proto == IPPROTO_UDP
+           || proto == IPPROTO_SCTP;
+}
+
+static enum flexmap_key_kind
+fc_key_kind(uint8_t proto, ovs_be16 port)
+{
+    return (!proto ? FLEXMAP_KEY_ANY_PROTO
+            : !port ? FLEXMAP_KEY_ANY_PORT
+            : FLEXMAP_KEY_EXACT);
+}
+
+static bool
+fc_key_is_valid(const struct flexmap_key *key)
+{
+    if (key->pad) {
+        return false;
+    }
+    if (!key->proto) {
+        return !key->port;
+    }
+    return fc_proto_has_ports(key->proto);
+}
+
+/* First half of the hash of a probe: the table id and the address. */
+static inline uint32_t
+fc_hash_ip(uint32_t table_id, const struct in6_addr *ip)
+{
+    uint32_t w[4];
+    uint32_t hash;
+
+    memcpy(w, ip, sizeof w);
+    hash = hash_add(0, table_id);
+    hash = hash_add(hash, w[0]);
+    hash = hash_add(hash, w[1]);
+    hash = hash_add(hash, w[2]);
+    return hash_add(hash, w[3]);
+}
+
+/* Second half of the hash of a probe: protocol and port. */
+static inline uint32_t
+fc_hash_finish(uint32_t ip_hash, uint8_t proto, ovs_be16 port)
+{
+    uint32_t w = proto | ((uint32_t) ntohs(port) << 16);
+
+    return hash_finish(hash_add(ip_hash, w), 24);
+}
+
+static uint32_t
+fc_hash_key(uint32_t table_id, const struct flexmap_key *key)
+{
+    return fc_hash_finish(fc_hash_ip(table_id, &key->ip),
+                          key->proto, key->port);
+}
+
+static inline const struct flexmap_cache_entry *
+fc_probe(const struct flexmap_cache *cache, uint32_t hash, uint32_t table_id,
+         const struct in6_addr *ip, uint8_t proto, ovs_be16 port)
+{
+    const struct flexmap_cache_entry *e;
+
+    CMAP_FOR_EACH_WITH_HASH (e, node, hash, &cache->entries) {
+        if (e->table_id == table_id && e->key.port == port
+            && e->key.proto == proto && ipv6_addr_equals(&e->key.ip, ip)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static struct flexmap_cache_entry *
+fc_find_protected(const struct flexmap_cache *cache, uint32_t hash,
+                  uint32_t table_id, const struct flexmap_key *key)
+    OVS_REQUIRES(cache->mutex)
+{
+    struct flexmap_cache_entry *e;
+
+    CMAP_FOR_EACH_WITH_HASH_PROTECTED (e, node, hash, &cache->entries) {
+        if (e->table_id == table_id && e->key.port == key->port
+            && e->key.proto == key->proto
+            && ipv6_addr_equals(&e->key.ip, &key->ip)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static inline bool
+fc_has_kind(const struct flexmap_cache *cache, enum flexmap_key_kind kind)
+{
+    return atomic_count_get(CONST_CAST(atomic_count *, &cache->n_kind[kind]));
+}
+
+static inline const uint32_t *
+fc_entry_cum(const struct flexmap_cache_entry *e)
+{
+    return ALIGNED_CAST(const uint32_t *, &e->backends[e->n_backends]);
+}
+
+static size_t
+fc_entry_size(size_t n_backends)
+{
+    return (sizeof(struct flexmap_cache_entry)
+            + n_backends * (sizeof(struct flexmap_dp_backend)
+                            + sizeof(uint32_t)));
+}
+
+static inline struct flexmap_cache_counter *
+fc_counter(const struct flexmap_cache *cache, unsigned int lane,
+           uint32_t slot)
+{
+    return &cache->lanes[lane].chunks[slot >> FC_CHUNK_SHIFT]
+                                     [slot & FC_CHUNK_MASK];
+}
+
+/* Creation and destruction. */
+
+struct flexmap_cache *
+flexmap_cache_create(unsigned int n_lanes)
+{
+    struct flexmap_cache *cache = xzalloc(sizeof *cache);
+
+    cmap_init(&cache->entries);
+    for (int i = 0; i < ARRAY_SIZE(cache->n_kind); i++) {
+        atomic_count_init(&cache->n_kind[i], 0);
+    }
+    cache->n_lanes = MAX(n_lanes, 1);
+    cache->lanes = xcalloc(cache->n_lanes, sizeof *cache->lanes);
+    ovs_mutex_init(&cache->mutex);
+    cache->next_slot = 0;
+    cache->free_slots = NULL;
+    cache->n_free_slots = cache->allocated_free_slots = 0;
+    atomic_count_init(&cache->n_chunks, 0);
+    atomic_init(&cache->entry_bytes, 0);
+    ovs_refcount_init(&cache->ref_cnt);
+    return cache;
+}
+
+static void
+fc_unref(struct flexmap_cache *cache)
+{
+    if (ovs_refcount_unref(&cache->ref_cnt) == 1) {
+        unsigned int n_chunks = atomic_count_get(&cache->n_chunks);
+
+        for (unsigned int i = 0; i < cache->n_lanes; i++) {
+            for (unsigned int c = 0; c < n_chunks; c++) {
+                free_cacheline(cache->lanes[i].chunks[c]);
+            }
+        }
+        free(cache->lanes);
+        free(cache->free_slots);
+        cmap_destroy(&cache->entries);
+        ovs_mutex_destroy(&cache->mutex);
+        free(cache);
+    }
+}
+
+static void
+fc_unref_cb(void *cache)
+{
+    fc_unref(cache);
+}
+
+/* RCU callback for a deleted entry: gives its slot back and frees it. */
+static void
+fc_entry_release(void *e_)
+{
+    struct flexmap_cache_entry *e = e_;
+    struct flexmap_cache *cache = e->cache;
+
+    ovs_mutex_lock(&cache->mutex);
+    if (cache->n_free_slots >= cache->allocated_free_slots) {
+        cache->free_slots = x2nrealloc(cache->free_slots,
+                                       &cache->allocated_free_slots,
+                                       sizeof *cache->free_slots);
+    }
+    cache->free_slots[cache->n_free_slots++] = e->slot;
+    ovs_mutex_unlock(&cache->mutex);
+
+    free(e);
+    fc_unref(cache);
+}
+
+/* Removes 'e' from the cmap and postpones its release.  The caller must
+ * hold the mutex. */
+static void
+fc_remove(struct flexmap_cache *cache, struct flexmap_cache_entry *e)
+    OVS_REQUIRES(cache->mutex)
+{
+    uint64_t bytes = fc_entry_size(e->n_backends);
+    uint64_t total;
+
+    cmap_remove(&cache->entries, &e->node, fc_hash_key(e->table_id, &e->key));
+    atomic_count_dec(&cache->n_kind[e->kind]);
+    atomic_sub_relaxed(&cache->entry_bytes, bytes, &total);
+
+    ovs_refcount_ref(&cache->ref_cnt);
+    ovsrcu_postpone(fc_entry_release, e);
+}
+
+void
+flexmap_cache_destroy(struct flexmap_cache *cache)
+{
+    struct flexmap_cache_entry *e;
+
+    if (!cache) {
+        return;
+    }
+
+    /* No reader can find the cache any more, but readers that found an
+     * entry before may use it until they quiesce, so entries are still freed
+     * after a grace period.  Their slots need no release: the free list dies
+     * with the cache. */
+    ovs_mutex_lock(&cache->mutex);
+    CMAP_FOR_EACH (e, node, &cache->entries) {
+        cmap_remove(&cache->entries, &e->node,
+                    fc_hash_key(e->table_id, &e->key));
+        ovsrcu_postpone(free, e);
+    }
+    ovs_mutex_unlock(&cache->mutex);
+
+    /* Pending slot releases hold their own references, so the cache outlives
+     * them regardless of which thread postponed them. */
+    ovsrcu_postpone(fc_unref_cb, cache);
+}
+
+/* Writers. */
+
+/* Gives a zeroed counter slot in '*slot', allocating counter chunks for
+ * every lane as needed.  Returns false if every slot is in use (or waiting
+ * for a grace period to be released). */
+static bool
+fc_alloc_slot(struct flexmap_cache *cache, uint32_t *slot)
+    OVS_REQUIRES(cache->mutex)
+{
+    uint32_t s;
+
+    if (cache->n_free_slots) {
+        s = cache->free_slots[--cache->n_free_slots];
+    } else if (cache->next_slot < FLEXMAP_CACHE_MAX_ENTRIES) {
+        unsigned int n_chunks = atomic_count_get(&cache->n_chunks);
+
+        s = cache->next_slot++;
+        if ((s >> FC_CHUNK_SHIFT) >= n_chunks) {
+            ovs_assert((s >> FC_CHUNK_SHIFT) == n_chunks);
+            for (unsigned int i = 0; i < cache->n_lanes; i++) {
+                cache->lanes[i].chunks[n_chunks] = xzalloc_cacheline(
+                    FC_CHUNK_SIZE * sizeof(struct flexmap_cache_counter));
+            }
+            atomic_count_set(&cache->n_chunks, n_chunks + 1);
+        }
+    } else {
+        return false;
+    }
+
+    /* Zero the slot in every lane: a released slot still holds the counts of
+     * its previous entry.  No reader can write them any more: the slot was
+     * released only after a grace period. */
+    for (unsigned int i = 0; i < cache->n_lanes; i++) {
+        struct flexmap_cache_counter *c = fc_counter(cache, i, s);
+
+        atomic_store_relaxed(&c->n_packets, 0);
+        atomic_store_relaxed(&c->n_bytes, 0);
+    }
+    *slot = s;
+    return true;
+}
+
+int
+flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
+                  const struct flexmap_key *key,
+                  const struct flexmap_dp_backend *backends,
+                  size_t n_backends)
+{
+    struct flexmap_cache_entry *new, *old;
+    uint32_t *cum, sum, hash;
+    size_t size;
+    int only;
+
+    if (table_id == UINT32_MAX || !key || !fc_key_is_valid(key)
+        || !backends || !n_backends || n_backends > FLEXMAP_MAX_BACKENDS) {
+        return EINVAL;
+    }
+    for (size_t i = 0; i < n_backends; i++) {
+        if (backends[i].flags & ~FLEXMAP_BACKEND_KNOWN_FLAGS) {
+            return EINVAL;
+        }
+    }
+
+    /* Build the new entry outside the lock. */
+    size = fc_entry_size(n_backends);
+    new = xmalloc(size);
+    memset(new, 0, sizeof *new);
+    new->cache = cache;
+    new->table_id = table_id;
+    new->key = *key;
+    new->n_backends = n_backends;
+    new->kind = fc_key_kind(key->proto, key->port);
+    memcpy(new->backends, backends, n_backends * sizeof *backends);
+    cum = ALIGNED_CAST(uint32_t *, &new->backends[n_backends]);
+    sum = 0;
+    only = -1;
+    for (size_t i = 0; i < n_backends; i++) {
+        if (backends[i].weight) {
+            only = sum ? -1 : i;
+            sum += backends[i].weight;
+        }
+        cum[i] = sum;
+    }
+    new->weight_sum = sum;
+    new->only = only;
+    hash = fc_hash_key(table_id, key);
+
+    ovs_mutex_lock(&cache->mutex);
+    old = fc_find_protected(cache, hash, table_id, key);
+    if (old) {
+        uint64_t old_size = fc_entry_size(old->n_backends);
+        uint64_t total;
+
+        new->slot = old->slot;
+        cmap_replace(&cache->entries, &old->node, &new->node, hash);
+        atomic_add_relaxed(&cache->entry_bytes, size - old_size, &total);
+        ovsrcu_postpone(free, old);
+    } else {
+        uint64_t total;
+
+        if (cmap_count(&cache->entries) >= FLEXMAP_CACHE_MAX_ENTRIES
+            || !fc_alloc_slot(cache, &new->slot)) {
+            ovs_mutex_unlock(&cache->mutex);
+            free(new);
+            return ENOSPC;
+        }
+        /* Count the kind before publishing; see "Lookup" above. */
+        atomic_count_inc(&cache->n_kind[new->kind]);
+        atomic_add_relaxed(&cache->entry_bytes, size, &total);
+        cmap_insert(&cache->entries, &new->node, hash);
+    }
+    ovs_mutex_unlock(&cache->mutex);
+
+    return 0;
+}
+
+int
+flexmap_cache_del(struct flexmap_cache *cache, uint32_t table_id,
+                  const struct flexmap_key *key)
+{
+    struct flexmap_cache_entry *e;
+    int error = ENOENT;
+
+    ovs_mutex_lock(&cache->mutex);
+    e = fc_find_protected(cache, fc_hash_key(table_id, key), table_id, key);
+    if (e) {
+        fc_remove(cache, e);
+        error = 0;
+    }
+    ovs_mutex_unlock(&cache->mutex);
+
+    return error;
+}
+
+size_t
+flexmap_cache_flush(struct flexmap_cache *cache, uint32_t table_id)
+{
+    struct flexmap_cache_entry *e;
+    size_t n = 0;
+
+    ovs_mutex_lock(&cache->mutex);
+    CMAP_FOR_EACH (e, node, &cache->entries) {
+        if (table_id == UINT32_MAX || e->table_id == table_id) {
+            fc_remove(cache, e);
+            n++;
+        }
+    }
+    ovs_mutex_unlock(&cache->mutex);
+
+    return n;
+}
+
+/* Readers. */
+
+size_t
+flexmap_cache_count(const struct flexmap_cache *cache)
+{
+    return cmap_count(&cache->entries);
+}
+
+size_t
+flexmap_cache_memory(const struct flexmap_cache *cache)
+{
+    unsigned int n_chunks = atomic_count_get(
+        CONST_CAST(atomic_count *, &cache->n_chunks));
+    size_t n = cmap_count(&cache->entries);
+    uint64_t entry_bytes;
+    size_t bytes;
+
+    atomic_read_relaxed(&CONST_CAST(struct flexmap_cache *,
+                                    cache)->entry_bytes, &entry_bytes);
+    bytes = sizeof *cache;
+    bytes += cache->n_lanes * sizeof *cache->lanes;
+    bytes += ((size_t) n_chunks * cache->n_lanes * FC_CHUNK_SIZE
+              * sizeof(struct flexmap_cache_counter));
+    bytes += entry_bytes;
+
+    /* The cmap: 64-byte buckets of 5 nodes (on 64-bit hosts), a power of 2
+     * of them, grown when 85% full. */
+    if (n) {
+        size_t n_buckets = 1;
+
+        while (n_buckets * 5 * 85 / 100 < n) {
+            n_buckets *= 2;
+        }
+        bytes += n_buckets * 64;
+    }
+    return bytes;
+}
+
+const struct flexmap_cache_entry *
+flexmap_cache_lookup(const struct flexmap_cache *cache, uint32_t table_id,
+                     const struct flexmap_key *key)
+{
+    const struct flexmap_cache_entry *e;
+    uint32_t ip_hash = fc_hash_ip(table_id, &key->ip);
+
+    if (fc_proto_has_ports(key->proto)) {
+        if (key->port && fc_has_kind(cache, FLEXMAP_KEY_EXACT)) {
+            e = fc_probe(cache, fc_hash_finish(ip_hash, key->proto,
+                                               key->port),
+                         table_id, &key->ip, key->proto, key->port);
+            if (e) {
+                return e;
+            }
+        }
+        if (fc_has_kind(cache, FLEXMAP_KEY_ANY_PORT)) {
+            e = fc_probe(cache, fc_hash_finish(ip_hash, key->proto, 0),
+                         table_id, &key->ip, key->proto, 0);
+            if (e) {
+                return e;
+            }
+        }
+    }
+    if (fc_has_kind(cache, FLEXMAP_KEY_ANY_PROTO)) {
+        return fc_probe(cache, fc_hash_finish(ip_hash, 0, 0),
+                        table_id, &key->ip, 0, 0);
+    }
+    return NULL;
+}
+
+const struct flexmap_cache_entry *
+flexmap_cache_find(const struct flexmap_cache *cache, uint32_t table_id,
+                   const struct flexmap_key *key)
+{
+    return fc_probe(cache, fc_hash_key(table_id, key), table_id,
+                    &key->ip, key->proto, key->port);
+}
+
+const struct flexmap_dp_backend *
+flexmap_cache_entry_select(const struct flexmap_cache_entry *e,
+                           uint32_t hash)
+{
+    const uint32_t *cum;
+    uint32_t x;
+    size_t lo, hi;
+
+    if (OVS_LIKELY(e->only >= 0)) {
+        return &e->backends[e->only];
+    }
+    if (!e->weight_sum) {
+        return NULL;
+    }
+
+    /* First backend whose cumulative weight exceeds 'x'.  Such a backend
+     * has a non-zero weight, and exists since x < cum[n - 1]. */
+    x = ((uint64_t) hash * e->weight_sum) >> 32;
+    cum = fc_entry_cum(e);
+    lo = 0;
+    hi = e->n_backends - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+
+        if (cum[mid] > x) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    return &e->backends[lo];
+}
+
+/* Accessors. */
+
+uint32_t
+flexmap_cache_entry_table(const struct flexmap_cache_entry *e)
+{
+    return e->table_id;
+}
+
+const struct flexmap_key *
+flexmap_cache_entry_key(const struct flexmap_cache_entry *e)
+{
+    return &e->key;
+}
+
+size_t
+flexmap_cache_entry_n_backends(const struct flexmap_cache_entry *e)
+{
+    return e->n_backends;
+}
+
+const struct flexmap_dp_backend *
+flexmap_cache_entry_backend(const struct flexmap_cache_entry *e, size_t idx)
+{
+    return idx < e->n_backends ? &e->backends[idx] : NULL;
+}
+
+void
+flexmap_cache_entry_get_stats(const struct flexmap_cache *cache,
+                              const struct flexmap_cache_entry *e,
+                              struct flexmap_cache_stats *stats)
+{
+    stats->n_packets = stats->n_bytes = 0;
+    for (unsigned int i = 0; i < cache->n_lanes; i++) {
+        struct flexmap_cache_counter *c = fc_counter(cache, i, e->slot);
+        unsigned long long n;
+
+        atomic_read_relaxed(&c->n_packets, &n);
+        stats->n_packets += n;
+        atomic_read_relaxed(&c->n_bytes, &n);
+        stats->n_bytes += n;
+    }
+}
+
+void
+flexmap_cache_for_each(const struct flexmap_cache *cache, uint32_t table_id,
+                       void (*cb)(const struct flexmap_cache_entry *,
+                                  void *aux),
+                       void *aux)
+{
+    const struct flexmap_cache_entry *e;
+
+    CMAP_FOR_EACH (e, node, &cache->entries) {
+        if (table_id == UINT32_MAX || e->table_id == table_id) {
+            cb(e, aux);
+        }
+    }
+}
+
+/* Packets. */
+
+/* Reads the destination port and '*hash' input from the L4 header at 'l4'
+ * with 'size' bytes, for protocols with ports.  Returns false if the ports
+ * are not all there: such a packet (a truncated packet, or a first fragment
+ * too short to hold the ports) cannot be matched reliably against exact or
+ * any-port entries, and silently falling back to the any-protocol entry for
+ * it would send it somewhere else than the rest of its flow, so it misses. */
+static inline bool
+fc_read_ports(const void *l4, size_t size, uint32_t *ports)
+{
+    if (OVS_UNLIKELY(size < 4)) {
+        return false;
+    }
+    memcpy(ports, l4, 4);       /* Source port, then destination port. */
+    return true;
+}
+
+bool
+flexmap_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
+                       uint32_t *hash)
+{
+    const void *l3;
+    size_t l3_size;
+    uint32_t ports = 0;
+    ovs_be16 dl_type;
+    uint8_t proto;
+    uint32_t h;
+
+    if (OVS_UNLIKELY(!dp_packet_is_eth(p))) {
+        return false;
+    }
+    l3 = dp_packet_l3(p);
+    if (OVS_UNLIKELY(!l3 || p->l3_ofs < ETH_HEADER_LEN)) {
+        return false;
+    }
+
+    /* miniflow_extract() sets the L3 offset just past the Ethertype that
+     * announces the L3 header, after any VLAN headers, so the two bytes
+     * before L3 are that Ethertype (no need to walk VLAN tags again).  For an
+     * MPLS packet they are the end of the bottom label stack entry, whose
+     * bottom-of-stack bit makes the first byte odd, so it never reads as IP;
+     * we check the L2.5 offset anyway. */
+    if (OVS_UNLIKELY(p->l2_5_ofs != UINT16_MAX)) {
+        return false;
+    }
+    memcpy(&dl_type, (const char *) l3 - 2, sizeof dl_type);
+    l3_size = dp_packet_l3_size(p);
+
+    if (dl_type == htons(ETH_TYPE_IP)) {
+        const struct ip_header *ip = l3;
+        size_t ihl, tot_len;
+        ovs_be32 src, dst;
+
+        if (OVS_UNLIKELY(l3_size < IP_HEADER_LEN)) {
+            return false;
+        }
+        ihl = IP_IHL(ip->ip_ihl_ver) * 4;
+        tot_len = ntohs(ip->ip_tot_len);
+        if (OVS_UNLIKELY(IP_VER(ip->ip_ihl_ver) != IP_VERSION
+                         || ihl < IP_HEADER_LEN || tot_len < ihl
+                         || tot_len > l3_size)) {
+            return false;
+        }
+        if (OVS_UNLIKELY(ip->ip_frag_off & htons(IP_FRAG_OFF_MASK))) {
+            return false;       /* Non-first fragment: no ports. */
+        }
+
+        proto = ip->ip_proto;
+        if (fc_proto_has_ports(proto)
+            && !fc_read_ports((const char *) l3 + ihl, tot_len - ihl,
+                               &ports)) {
+            return false;
+        }
+        src = get_16aligned_be32(&ip->ip_src);
+        dst = get_16aligned_be32(&ip->ip_dst);
+        in6_addr_set_mapped_ipv4(&key->ip, dst);
+        h = hash_add(0, (OVS_FORCE uint32_t) src);
+        h = hash_add(h, (OVS_FORCE uint32_t) dst);
+        *hash = hash_finish(hash_add(h, proto ^ ports), 12);
+    } else if (dl_type == htons(ETH_TYPE_IPV6)) {
+        const struct ovs_16aligned_ip6_hdr *nh = l3;
+        const struct ovs_16aligned_ip6_frag *frag_hdr;
+        const void *data;
+        uint32_t w[8];
+        uint8_t nw_frag = 0;
+        size_t plen, size;
+
+        if (OVS_UNLIKELY(l3_size < IPV6_HEADER_LEN
+                         || (nh->ip6_ctlun.ip6_un2_vfc >> 4) != 6)) {
+            return false;
+        }
+        plen = ntohs(nh->ip6_ctlun.ip6_un1.ip6_un1_plen);
+        if (OVS_UNLIKELY(plen > l3_size - IPV6_HEADER_LEN)) {
+            return false;
+        }
+        memcpy(&key->ip, &nh->ip6_dst, sizeof key->ip);
+        if (OVS_UNLIKELY(IN6_IS_ADDR_V4MAPPED(&key->ip))) {
+            /* Not valid on the wire (RFC 4291), and it would match IPv4
+             * keys. */
+            return false;
+        }
+
+        data = nh + 1;
+        size = plen;
+        proto = nh->ip6_ctlun.ip6_un1.ip6_un1_nxt;
+        if (OVS_UNLIKELY(!parse_ipv6_ext_hdrs(&data, &size, &proto, &nw_frag,
+                                              &frag_hdr))) {
+            return false;
+        }
+        if (OVS_UNLIKELY(nw_frag & FLOW_NW_FRAG_LATER)) {
+            return false;       /* Non-first fragment: no ports. */
+        }
+        if (fc_proto_has_ports(proto)
+            && !fc_read_ports(data, size, &ports)) {
+            return false;
+        }
+
+        memcpy(w, &nh->ip6_src, sizeof w);  /* Source, then destination. */
+        h = 0;
+        for (int i = 0; i < ARRAY_SIZE(w); i++) {
+            h = hash_add(h, w[i]);
+        }
+        *hash = hash_finish(hash_add(h, proto ^ ports), 36);
+    } else {
+        return false;
+    }
+
+    key->proto = proto;
+    key->pad = 0;
+    memcpy(&key->port, (const char *) &ports + 2, sizeof key->port);
+    return true;
+}
+
+size_t
+flexmap_cache_execute(struct flexmap_cache *cache, uint32_t table_id,
+                      struct dp_packet_batch *batch, unsigned int lane,
+                      odp_port_t ports[], bool dropped[])
+{
+    struct dp_packet *p;
+    size_t n_hits = 0;
+
+    lane %= cache->n_lanes;
+    DP_PACKET_BATCH_FOR_EACH (i, p, batch) {
+        const struct flexmap_cache_entry *e;
+        const struct flexmap_dp_backend *b;
+        struct flexmap_cache_counter *c;
+        struct flexmap_key key;
+        uint32_t hash;
+
+        ports[i] = ODPP_NONE;
+        dropped[i] = false;
+        if (!flexmap_packet_extract(p, &key, &hash)) {
+            continue;
+        }
+        e = flexmap_cache_lookup(cache, table_id, &key);
+        if (!e) {
+            continue;
+        }
+
+        n_hits++;
+        c = fc_counter(cache, lane, e->slot);
+        non_atomic_ullong_add(&c->n_packets, 1);
+        non_atomic_ullong_add(&c->n_bytes, dp_packet_size(p));
+
+        b = flexmap_cache_entry_select(e, hash);
+        if (OVS_UNLIKELY(!b)) {
+            dropped[i] = true;
+            continue;
+        }
+        struct eth_header *eh = dp_packet_eth(p);
+        eh->eth_dst = b->mac;
+        ports[i] = b->port;
+    }
+    return n_hits;
+}
+
+/* Formatting. */
+
+void
+flexmap_cache_entry_format(const struct flexmap_cache *cache,
+                           const struct flexmap_cache_entry *e,
+                           struct ds *s)
+{
+    const struct flexmap_key *key = &e->key;
+    bool ipv4 = IN6_IS_ADDR_V4MAPPED(&key->ip);
+    struct flexmap_cache_stats stats;
+
+    ds_put_format(s, "table=0x%"PRIx32",", e->table_id);
+    switch (key->proto) {
+    case 0:
+        ds_put_cstr(s, ipv4 ? "ip" : "ipv6");
+        break;
+    case IPPROTO_TCP:
+        ds_put_cstr(s, ipv4 ? "tcp" : "tcp6");
+        break;
+    case IPPROTO_UDP:
+        ds_put_cstr(s, ipv4 ? "udp" : "udp6");
+        break;
+    case IPPROTO_SCTP:
+        ds_put_cstr(s, ipv4 ? "sctp" : "sctp6");
+        break;
+    default:
+        ds_put_format(s, "%s,nw_proto=%"PRIu8, ipv4 ? "ip" : "ipv6",
+                      key->proto);
+        break;
+    }
+    ds_put_cstr(s, ipv4 ? ",nw_dst=" : ",ipv6_dst=");
+    ipv6_format_mapped(&key->ip, s);
+    if (key->port) {
+        ds_put_format(s, ",tp_dst=%"PRIu16, ntohs(key->port));
+    }
+
+    flexmap_cache_entry_get_stats(cache, e, &stats);
+    ds_put_format(s, " packets:%"PRIu64" bytes:%"PRIu64" backends:",
+                  stats.n_packets, stats.n_bytes);
+    for (size_t i = 0; i < e->n_backends; i++) {
+        const struct flexmap_dp_backend *b = &e->backends[i];
+
+        ds_put_format(s, "%s "ETH_ADDR_FMT"->port %"PRIu32" weight %"PRIu16,
+                      i ? "," : "", ETH_ADDR_ARGS(b->mac),
+                      odp_to_u32(b->port), b->weight);
+        if (b->flags & FLEXMAP_BACKEND_TUNNEL) {
+            ds_put_cstr(s, " tun_dst=");
+            ipv6_format_mapped(&b->tun_dst, s);
+            ds_put_format(s, " tun_id=%#"PRIx64, ntohll(b->tun_id));
+        }
+    }
+}

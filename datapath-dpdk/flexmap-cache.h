@@ -1,0 +1,186 @@
+/*
+ * Copyright (c) 2026 The ovs-flexmap authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#ifndef FLEXMAP_CACHE_H
+#define FLEXMAP_CACHE_H 1
+
+/* The datapath map cache.
+ *
+ * One flexmap_cache belongs to one userspace datapath (struct dp_netdev) and
+ * holds every map table of every bridge on that datapath.  Tables are named
+ * by a 32-bit datapath table id that ofproto allocates (unique per datapath,
+ * unlike OpenFlow map table numbers, which are per bridge).
+ *
+ * Entries live in one concurrent hash map (cmap) keyed by (table id, key).
+ * A packet is looked up with up to three probes, in the order of the user
+ * contract: exact (ip, proto, port), then (ip, proto, any port), then
+ * (ip, any proto).  A probe for a key kind that has no entry anywhere in the
+ * cache is skipped.
+ *
+ * Each entry carries its backends with the datapath's port numbers.  When an
+ * entry has several backends, one is chosen by a hash of the packet's
+ * 5-tuple, in proportion to the backends' weights.
+ *
+ * Counters: each entry owns a counter slot.  Packet and byte counts are kept
+ * per "lane", one lane per datapath thread (a PMD's static tx queue id is its
+ * lane), in memory that only that lane writes, so two PMDs forwarding
+ * through the same entry never write the same cache line.  Readers sum the
+ * lanes.  An entry replaced with flexmap_cache_put() keeps its counters.
+ *
+ * Thread-safety
+ * =============
+ *
+ * Readers (flexmap_cache_lookup(), flexmap_cache_execute(), the iterators
+ * and flexmap_cache_get_stats()) may run in any number of threads at once,
+ * concurrently with one writer, without taking any lock.  A reader sees each
+ * entry either entirely before or entirely after a change, never torn.  An
+ * entry returned by a lookup stays valid until the reader next quiesces
+ * (see ovs-rcu.h).
+ *
+ * Writers (flexmap_cache_put(), flexmap_cache_del(), flexmap_cache_flush())
+ * are serialized by a mutex inside the cache, so any thread may call them.
+ * Removed and replaced entries are freed with ovsrcu_postpone(), so readers
+ * might still be using the old value after a writer returns.
+ *
+ * flexmap_cache_destroy() must be called only when no reader can reach the
+ * cache any more; it frees the cache after an RCU grace period. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "flexmap.h"
+#include "openvswitch/types.h"
+
+struct dp_packet;
+struct dp_packet_batch;
+struct ds;
+
+/* Most entries one cache may hold, over all tables.  A multiple of 4096.
+ * (Overridable at build time only so that unit tests can fill a cache.) */
+#ifndef FLEXMAP_CACHE_MAX_ENTRIES
+#define FLEXMAP_CACHE_MAX_ENTRIES (4u * 1024 * 1024)
+#endif
+
+/* A backend as the datapath sees it. */
+struct flexmap_dp_backend {
+    struct eth_addr mac;        /* New Ethernet destination. */
+    uint16_t weight;            /* Relative weight. */
+    odp_port_t port;            /* Datapath output port. */
+    uint16_t flags;             /* FLEXMAP_BACKEND_*; tunnels: later. */
+    uint16_t pad;
+    ovs_be64 tun_id;            /* Reserved for tunnel backends. */
+    struct in6_addr tun_dst;    /* Reserved for tunnel backends. */
+};
+
+struct flexmap_cache_stats {
+    uint64_t n_packets;
+    uint64_t n_bytes;
+};
+
+struct flexmap_cache;
+struct flexmap_cache_entry;
+
+/* Creation and destruction.  'n_lanes' is the number of counter lanes
+ * (threads that may forward at once); lanes beyond it share lanes modulo
+ * 'n_lanes'. */
+struct flexmap_cache *flexmap_cache_create(unsigned int n_lanes);
+void flexmap_cache_destroy(struct flexmap_cache *);
+
+/* Writers.
+ *
+ * flexmap_cache_put() adds an entry, or replaces the entry with the same
+ * table and key atomically (keeping its counters).  Backends with a zero
+ * weight are kept but never chosen; if every weight is zero the entry
+ * matches and drops.  Returns 0, EINVAL for a bad argument (no backends,
+ * more than FLEXMAP_MAX_BACKENDS, bad key), or ENOSPC when the cache is
+ * full.
+ *
+ * flexmap_cache_del() returns 0 or ENOENT.
+ * flexmap_cache_flush() deletes every entry of 'table_id', or of every table
+ * if 'table_id' is UINT32_MAX, and returns how many it deleted. */
+int flexmap_cache_put(struct flexmap_cache *, uint32_t table_id,
+                      const struct flexmap_key *,
+                      const struct flexmap_dp_backend *, size_t n_backends);
+int flexmap_cache_del(struct flexmap_cache *, uint32_t table_id,
+                      const struct flexmap_key *);
+size_t flexmap_cache_flush(struct flexmap_cache *, uint32_t table_id);
+
+/* Readers. */
+size_t flexmap_cache_count(const struct flexmap_cache *);
+size_t flexmap_cache_memory(const struct flexmap_cache *);
+
+/* Looks up 'key' (which must be an exact key: proto and port set, or proto
+ * set without ports for protocols without ports) in 'table_id' with the
+ * lookup order above.  Returns the entry, or NULL. */
+const struct flexmap_cache_entry *flexmap_cache_lookup(
+    const struct flexmap_cache *, uint32_t table_id,
+    const struct flexmap_key *);
+
+/* Looks up exactly 'key' (no fallback).  Returns the entry, or NULL. */
+const struct flexmap_cache_entry *flexmap_cache_find(
+    const struct flexmap_cache *, uint32_t table_id,
+    const struct flexmap_key *);
+
+/* Returns the backend that 'entry' chooses for a flow with 5-tuple hash
+ * 'hash', or NULL if every weight is zero. */
+const struct flexmap_dp_backend *flexmap_cache_entry_select(
+    const struct flexmap_cache_entry *, uint32_t hash);
+
+/* Accessors. */
+uint32_t flexmap_cache_entry_table(const struct flexmap_cache_entry *);
+const struct flexmap_key *flexmap_cache_entry_key(
+    const struct flexmap_cache_entry *);
+size_t flexmap_cache_entry_n_backends(const struct flexmap_cache_entry *);
+const struct flexmap_dp_backend *flexmap_cache_entry_backend(
+    const struct flexmap_cache_entry *, size_t idx);
+void flexmap_cache_entry_get_stats(const struct flexmap_cache *,
+                                   const struct flexmap_cache_entry *,
+                                   struct flexmap_cache_stats *);
+
+/* Calls 'cb' for every entry of 'table_id' (UINT32_MAX: all tables).  The
+ * walk is RCU-safe: it may miss or repeat entries that change meanwhile. */
+void flexmap_cache_for_each(const struct flexmap_cache *, uint32_t table_id,
+                            void (*cb)(const struct flexmap_cache_entry *,
+                                       void *aux),
+                            void *aux);
+
+/* Packets.
+ *
+ * flexmap_packet_extract() reads the destination of 'packet' from its own
+ * headers (not from any flow): it fills 'key' with an exact key and '*hash'
+ * with a hash of the 5-tuple, and returns true; or returns false for a
+ * packet that cannot hit (not Ethernet, not IPv4/IPv6, truncated, or a
+ * non-first fragment).
+ *
+ * flexmap_cache_execute() looks up every packet of 'batch' in 'table_id'.
+ * For a hit it rewrites the packet's Ethernet destination, counts the packet
+ * on 'lane', and stores the backend's port in 'ports[i]'.  For a miss it
+ * stores ODPP_NONE.  An entry whose weights are all zero counts and stores
+ * ODPP_NONE with 'dropped' set for that packet.  Returns the number of hits
+ * (including such drops).  It takes no lock, allocates nothing and logs
+ * nothing. */
+bool flexmap_packet_extract(const struct dp_packet *, struct flexmap_key *,
+                            uint32_t *hash);
+size_t flexmap_cache_execute(struct flexmap_cache *, uint32_t table_id,
+                             struct dp_packet_batch *, unsigned int lane,
+                             odp_port_t ports[], bool dropped[]);
+
+/* Formats 'entry' with its datapath ports, backends and counters. */
+void flexmap_cache_entry_format(const struct flexmap_cache *,
+                                const struct flexmap_cache_entry *,
+                                struct ds *);
+
+#endif /* flexmap-cache.h */

@@ -1,0 +1,221 @@
+/*
+ * Copyright (c) 2026 The ovs-flexmap authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#include <config.h>
+#include "flexmap-dpif.h"
+
+#include "coverage.h"
+#include "dpif-netdev-perf.h"
+#include "flexmap-cache.h"
+#include "netlink.h"
+#include "odp-netlink.h"
+#include "odp-util.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/shash.h"
+#include "ovs-thread.h"
+#include "unixctl.h"
+#include "util.h"
+
+COVERAGE_DEFINE(flexmap_drop_zero_weight);
+COVERAGE_DEFINE(flexmap_bad_action);
+
+/* Datapath name -> struct flexmap_cache, for flexmap/dump-cache.  Only the
+ * main thread touches it. */
+static struct shash flexmap_dps = SHASH_INITIALIZER(&flexmap_dps);
+
+static void flexmap_dp_unixctl_dump_cache(struct unixctl_conn *, int argc,
+                                          const char *argv[], void *aux);
+
+/* Creates the map cache of the datapath named 'dp_name', with 'n_lanes'
+ * counter lanes (the number of threads that forward at once). */
+struct flexmap_cache *
+flexmap_dp_create(const char *dp_name, unsigned int n_lanes)
+{
+    static struct ovsthread_once once = OVSTHREAD_ONCE_INITIALIZER;
+    struct flexmap_cache *cache;
+
+    if (ovsthread_once_start(&once)) {
+        unixctl_command_register("flexmap/dump-cache", "[dp]", 0, 1,
+                                 flexmap_dp_unixctl_dump_cache, NULL);
+        ovsthread_once_done(&once);
+    }
+
+    cache = flexmap_cache_create(n_lanes ? n_lanes : 1);
+    shash_replace(&flexmap_dps, dp_name, cache);
+    return cache;
+}
+
+/* Destroys 'cache', which flexmap_dp_create() returned.  PMD threads must no
+ * longer reach it; its memory is freed after an RCU grace period. */
+void
+flexmap_dp_destroy(struct flexmap_cache *cache)
+{
+    struct shash_node *node, *next;
+
+    if (!cache) {
+        return;
+    }
+    SHASH_FOR_EACH_SAFE (node, next, &flexmap_dps) {
+        if (node->data == cache) {
+            shash_delete(&flexmap_dps, node);
+        }
+    }
+    flexmap_cache_destroy(cache);
+}
+
+/* Parses the OVS_ACTION_ATTR_FLEXMAP attribute 'a' into 'act'.  Returns
+ * false if it is malformed (which the datapath's own action parser should
+ * already have refused). */
+bool
+flexmap_dp_action_parse(const struct nlattr *a, struct flexmap_dp_action *act)
+{
+    const struct nlattr *table = NULL, *miss = NULL;
+    const struct nlattr *nla;
+    size_t left;
+
+    NL_NESTED_FOR_EACH_UNSAFE (nla, left, a) {
+        switch (nl_attr_type(nla)) {
+        case OVS_FLEXMAP_ATTR_TABLE:
+            table = nla;
+            break;
+        case OVS_FLEXMAP_ATTR_ACTIONS_IF_MISS:
+            miss = nla;
+            break;
+        }
+    }
+    if (!table || !miss || nl_attr_get_size(table) != sizeof(uint32_t)) {
+        COVERAGE_INC(flexmap_bad_action);
+        return false;
+    }
+    act->table_id = nl_attr_get_u32(table);
+    act->miss_actions = nl_attr_get(miss);
+    act->miss_actions_len = nl_attr_get_size(miss);
+    return true;
+}
+
+/* Looks every packet of 'batch' up in the map table of 'act' and sorts it
+ * into 'split': hits by output port, misses into 'split->miss'.  Packets of
+ * an entry whose backends are all drained (weight 0) are freed.  'batch'
+ * must be owned by the caller (stolen): the packets move into 'split'. */
+void
+flexmap_dp_execute(struct flexmap_cache *cache,
+                   const struct flexmap_dp_action *act,
+                   struct dp_packet_batch *batch, unsigned int lane,
+                   struct flexmap_dp_split *split)
+{
+    odp_port_t ports[NETDEV_MAX_BURST];
+    bool dropped[NETDEV_MAX_BURST];
+    struct dp_packet *packet;
+
+    split->n_outputs = 0;
+    dp_packet_batch_init(&split->miss);
+    split->n_hits = flexmap_cache_execute(cache, act->table_id, batch, lane,
+                                          ports, dropped);
+
+    DP_PACKET_BATCH_FOR_EACH (i, packet, batch) {
+        odp_port_t port = ports[i];
+
+        if (port == ODPP_NONE) {
+            if (dropped[i]) {
+                COVERAGE_INC(flexmap_drop_zero_weight);
+                dp_packet_delete(packet);
+            } else {
+                dp_packet_batch_add(&split->miss, packet);
+            }
+            continue;
+        }
+
+        /* A batch rarely goes to more than a few ports, so a linear search
+         * over the ports seen so far is cheapest. */
+        struct flexmap_dp_output *out = NULL;
+        for (size_t j = 0; j < split->n_outputs; j++) {
+            if (split->outputs[j].port == port) {
+                out = &split->outputs[j];
+                break;
+            }
+        }
+        if (!out) {
+            out = &split->outputs[split->n_outputs++];
+            out->port = port;
+            dp_packet_batch_init(&out->batch);
+        }
+        dp_packet_batch_add(&out->batch, packet);
+    }
+}
+
+void
+flexmap_dp_format_pmd_stats(struct ds *reply, struct pmd_perf_stats *s)
+{
+    uint64_t stats[PMD_N_STATS];
+
+    pmd_perf_read_counters(s, stats);
+    ds_put_format(reply,
+                  "  flexmap hits: %"PRIu64"\n"
+                  "  flexmap misses: %"PRIu64"\n",
+                  stats[PMD_STAT_FLEXMAP_HIT], stats[PMD_STAT_FLEXMAP_MISS]);
+}
+
+struct dump_cache_aux {
+    const struct flexmap_cache *cache;
+    struct ds *ds;
+};
+
+static void
+dump_cache_entry(const struct flexmap_cache_entry *entry, void *aux_)
+{
+    struct dump_cache_aux *aux = aux_;
+
+    ds_put_cstr(aux->ds, "  ");
+    flexmap_cache_entry_format(aux->cache, entry, aux->ds);
+    ds_put_char(aux->ds, '\n');
+}
+
+static void
+flexmap_dp_dump_one(const char *name, const struct flexmap_cache *cache,
+                    struct ds *ds)
+{
+    struct dump_cache_aux aux = { .cache = cache, .ds = ds };
+
+    ds_put_format(ds, "%s: %"PRIuSIZE" entries, %"PRIuSIZE" bytes\n", name,
+                  flexmap_cache_count(cache), flexmap_cache_memory(cache));
+    flexmap_cache_for_each(cache, UINT32_MAX, dump_cache_entry, &aux);
+}
+
+static void
+flexmap_dp_unixctl_dump_cache(struct unixctl_conn *conn, int argc,
+                              const char *argv[], void *aux OVS_UNUSED)
+{
+    struct ds ds = DS_EMPTY_INITIALIZER;
+
+    if (argc > 1) {
+        const struct flexmap_cache *cache = shash_find_data(&flexmap_dps,
+                                                            argv[1]);
+        if (!cache) {
+            unixctl_command_reply_error(conn, "no such datapath");
+            return;
+        }
+        flexmap_dp_dump_one(argv[1], cache, &ds);
+    } else {
+        const struct shash_node **nodes = shash_sort(&flexmap_dps);
+
+        for (size_t i = 0; i < shash_count(&flexmap_dps); i++) {
+            flexmap_dp_dump_one(nodes[i]->name, nodes[i]->data, &ds);
+        }
+        free(nodes);
+    }
+    unixctl_command_reply(conn, ds_cstr(&ds));
+    ds_destroy(&ds);
+}

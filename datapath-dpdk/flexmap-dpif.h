@@ -1,0 +1,83 @@
+/*
+ * Copyright (c) 2026 The ovs-flexmap authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#ifndef FLEXMAP_DPIF_H
+#define FLEXMAP_DPIF_H 1
+
+/* The glue between dpif-netdev and the map cache.
+ *
+ * dpif-netdev creates one map cache per datapath with flexmap_dp_create()
+ * and executes OVS_ACTION_ATTR_FLEXMAP with flexmap_dp_execute(), which
+ * splits a batch into per-port output batches and a miss batch; dpif-netdev
+ * then sends and runs them with its own output and action code.  This file
+ * also keeps the list of datapaths for "ovs-appctl flexmap/dump-cache".
+ *
+ * Thread-safety
+ * =============
+ *
+ * flexmap_dp_create() and flexmap_dp_destroy() are called from the main
+ * thread.  flexmap_dp_action_parse() and flexmap_dp_execute() run in PMD and
+ * handler threads; they take no lock and allocate nothing. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "dp-packet.h"
+#include "openvswitch/types.h"
+
+struct ds;
+struct flexmap_cache;
+struct nlattr;
+struct pmd_perf_stats;
+
+struct flexmap_cache *flexmap_dp_create(const char *dp_name,
+                                        unsigned int n_lanes);
+void flexmap_dp_destroy(struct flexmap_cache *);
+
+/* A parsed OVS_ACTION_ATTR_FLEXMAP. */
+struct flexmap_dp_action {
+    uint32_t table_id;
+    const struct nlattr *miss_actions;
+    size_t miss_actions_len;
+};
+
+bool flexmap_dp_action_parse(const struct nlattr *,
+                             struct flexmap_dp_action *);
+
+/* The result of executing a flexmap action on a batch: the hits grouped by
+ * output port (in order of first appearance, each keeping packet order) and
+ * the misses. */
+struct flexmap_dp_output {
+    odp_port_t port;
+    struct dp_packet_batch batch;
+};
+
+struct flexmap_dp_split {
+    size_t n_hits;
+    size_t n_outputs;
+    struct flexmap_dp_output outputs[NETDEV_MAX_BURST];
+    struct dp_packet_batch miss;
+};
+
+void flexmap_dp_execute(struct flexmap_cache *,
+                        const struct flexmap_dp_action *,
+                        struct dp_packet_batch *, unsigned int lane,
+                        struct flexmap_dp_split *);
+
+/* Appends flexmap lines to a PMD's "dpif-netdev/pmd-stats-show" output. */
+void flexmap_dp_format_pmd_stats(struct ds *, struct pmd_perf_stats *);
+
+#endif /* flexmap-dpif.h */

@@ -1,0 +1,678 @@
+/*
+ * Copyright (c) 2026 The ovs-flexmap authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#include <config.h>
+#include "ofproto-flexmap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include "dp-packet.h"
+#include "dpif.h"
+#include "flexmap-cache.h"
+#include "flexmap.h"
+#include "flow.h"
+#include "id-pool.h"
+#include "netdev.h"
+#include "ofp-flexmap.h"
+#include "ofproto/ofproto-dpif.h"
+#include "ofproto/ofproto-provider.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/hmap.h"
+#include "openvswitch/list.h"
+#include "openvswitch/ofp-actions.h"
+#include "openvswitch/ofp-flow.h"
+#include "openvswitch/ofp-msgs.h"
+#include "openvswitch/ofp-parse.h"
+#include "openvswitch/ofp-port.h"
+#include "openvswitch/ofpbuf.h"
+#include "openvswitch/vlog.h"
+#include "ovs-rcu.h"
+#include "unixctl.h"
+#include "util.h"
+
+VLOG_DEFINE_THIS_MODULE(ofproto_flexmap);
+
+BUILD_ASSERT_DECL(FLEXMAP_MAX_TABLE == FLEXMAP_MAX_TABLE_ID);
+
+/* One entry of a bridge's master tables, with OpenFlow port numbers. */
+struct fm_entry {
+    struct hmap_node node;      /* In flexmap_bridge's 'entries'. */
+    uint8_t table_id;
+    struct flexmap_key key;
+    size_t n_backends;
+    struct flexmap_backend backends[];
+};
+
+struct flexmap_bridge {
+    struct ovs_list node;       /* In 'all_bridges'. */
+    struct ofproto_dpif *ofproto;
+    uint32_t id;                /* Datapath tables are (id << 8) | table. */
+    struct hmap entries;        /* Contains "struct fm_entry"s. */
+    bool need_push;             /* Push every entry at next run. */
+    struct flexmap_cache *pushed_cache; /* Cache the entries are in. */
+};
+
+/* Bridge ids: 24 bits, so that (id << 8) | table fits in 32 bits. */
+#define FLEXMAP_MAX_BRIDGES 0xffffff
+static struct id_pool *bridge_ids;
+static struct ovs_list all_bridges = OVS_LIST_INITIALIZER(&all_bridges);
+
+static void flexmap_unixctl_init(void);
+
+static uint32_t
+fm_hash(uint8_t table_id, const struct flexmap_key *key)
+{
+    return flexmap_key_hash(key, table_id);
+}
+
+static struct fm_entry *
+fm_find(const struct flexmap_bridge *fb, uint8_t table_id,
+        const struct flexmap_key *key)
+{
+    struct fm_entry *e;
+
+    HMAP_FOR_EACH_WITH_HASH (e, node, fm_hash(table_id, key), &fb->entries) {
+        if (e->table_id == table_id && flexmap_key_equal(&e->key, key)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static struct flexmap_cache *
+fb_cache(const struct flexmap_bridge *fb)
+{
+    struct dpif_backer *backer = fb->ofproto->backer;
+
+    return (backer && backer->rt_support.flexmap
+            ? dpif_flexmap_get_cache(backer->dpif)
+            : NULL);
+}
+
+struct flexmap_bridge *
+ofproto_flexmap_bridge_create(struct ofproto_dpif *ofproto)
+{
+    struct flexmap_bridge *fb;
+    uint32_t id;
+
+    flexmap_unixctl_init();
+    if (!bridge_ids) {
+        bridge_ids = id_pool_create(1, FLEXMAP_MAX_BRIDGES);
+    }
+    if (!id_pool_alloc_id(bridge_ids, &id)) {
+        VLOG_ERR("%s: out of flexmap bridge ids", ofproto->up.name);
+        return NULL;
+    }
+
+    fb = xzalloc(sizeof *fb);
+    fb->ofproto = ofproto;
+    fb->id = id;
+    hmap_init(&fb->entries);
+    fb->need_push = true;
+    ovs_list_push_back(&all_bridges, &fb->node);
+    return fb;
+}
+
+static void
+fm_entry_to_flexmap_entry(const struct fm_entry *e, struct flexmap_entry *out)
+{
+    out->table_id = e->table_id;
+    out->key = e->key;
+    out->n_backends = e->n_backends;
+    memcpy(out->backends, e->backends,
+           e->n_backends * sizeof *e->backends);
+}
+
+/* Writes 'e' into 'cache' with the datapath's port numbers.  Backends whose
+ * port is gone are left out; an entry with none left is removed from the
+ * datapath (its packets then miss). */
+static int
+fm_push(struct flexmap_bridge *fb, struct flexmap_cache *cache,
+        const struct fm_entry *e)
+{
+    struct flexmap_dp_backend dp[FLEXMAP_MAX_BACKENDS];
+    uint32_t dp_table = ofproto_flexmap_dp_table(fb, e->table_id);
+    size_t n = 0;
+
+    for (size_t i = 0; i < e->n_backends; i++) {
+        const struct flexmap_backend *b = &e->backends[i];
+        odp_port_t odp_port = ofproto_dpif_ofp_to_odp_port(fb->ofproto, b->port);
+
+        if (odp_port == ODPP_NONE) {
+            continue;
+        }
+        memset(&dp[n], 0, sizeof dp[n]);
+        dp[n].mac = b->mac;
+        dp[n].weight = b->weight;
+        dp[n].port = odp_port;
+        dp[n].flags = b->flags;
+        dp[n].tun_id = b->tun_id;
+        dp[n].tun_dst = b->tun_dst;
+        n++;
+    }
+    if (!n) {
+        flexmap_cache_del(cache, dp_table, &e->key);
+        return 0;
+    }
+    return flexmap_cache_put(cache, dp_table, &e->key, dp, n);
+}
+
+static void
+fm_push_all(struct flexmap_bridge *fb, struct flexmap_cache *cache)
+{
+    struct fm_entry *e;
+
+    HMAP_FOR_EACH (e, node, &fb->entries) {
+        int error = fm_push(fb, cache, e);
+        if (error) {
+            static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+            VLOG_WARN_RL(&rl, "%s: could not push map entry to the "
+                         "datapath (%s)", fb->ofproto->up.name,
+                         ovs_strerror(error));
+        }
+    }
+}
+
+static void
+fm_remove(struct flexmap_bridge *fb, struct flexmap_cache *cache,
+          struct fm_entry *e)
+{
+    if (cache) {
+        flexmap_cache_del(cache, ofproto_flexmap_dp_table(fb, e->table_id),
+                          &e->key);
+    }
+    hmap_remove(&fb->entries, &e->node);
+    free(e);
+}
+
+void
+ofproto_flexmap_bridge_destroy(struct flexmap_bridge *fb)
+{
+    struct flexmap_cache *cache;
+    struct fm_entry *e;
+
+    if (!fb) {
+        return;
+    }
+    cache = fb->pushed_cache == fb_cache(fb) ? fb->pushed_cache : NULL;
+    HMAP_FOR_EACH_SAFE (e, node, &fb->entries) {
+        fm_remove(fb, cache, e);
+    }
+    hmap_destroy(&fb->entries);
+    ovs_list_remove(&fb->node);
+    id_pool_free_id(bridge_ids, fb->id);
+    /* Translation threads may still read 'fb->id'. */
+    ovsrcu_postpone(free, fb);
+}
+
+void
+ofproto_flexmap_run(struct flexmap_bridge *fb)
+{
+    if (fb) {
+        struct flexmap_cache *cache = fb_cache(fb);
+
+        if (cache && (fb->need_push || cache != fb->pushed_cache)) {
+            fm_push_all(fb, cache);
+        }
+        fb->pushed_cache = cache;
+        fb->need_push = false;
+    }
+}
+
+void
+ofproto_flexmap_ports_changed(struct flexmap_bridge *fb)
+{
+    if (fb) {
+        fb->need_push = true;
+    }
+}
+
+uint32_t
+ofproto_flexmap_dp_table(const struct flexmap_bridge *fb, uint8_t table_id)
+{
+    return fb ? (fb->id << 8) | table_id : table_id;
+}
+
+static struct flexmap_bridge *
+flexmap_bridge_from_ofproto(struct ofproto *ofproto)
+{
+    return (ofproto->ofproto_class == &ofproto_dpif_class
+            ? CONTAINER_OF(ofproto, struct ofproto_dpif, up)->flexmap
+            : NULL);
+}
+
+/* Checks one decoded command against the bridge: ports must exist and
+ * tunnels are not supported yet. */
+static enum ofperr
+fm_check_cmd(const struct flexmap_bridge *fb,
+             const struct ofputil_flexmap_cmd *cmd)
+{
+    if (cmd->command != NXFMC_ADD) {
+        return 0;
+    }
+    for (size_t i = 0; i < cmd->entry.n_backends; i++) {
+        const struct flexmap_backend *b = &cmd->entry.backends[i];
+
+        if (b->flags & FLEXMAP_BACKEND_TUNNEL) {
+            return OFPERR_NXFMFC_TUNNEL_UNSUPPORTED;
+        }
+        if (!ofp_port_to_ofport(fb->ofproto, b->port)) {
+            return OFPERR_NXFMFC_BAD_PORT;
+        }
+    }
+    return 0;
+}
+
+static void
+fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
+             const struct ofputil_flexmap_cmd *cmd)
+{
+    const struct flexmap_entry *fe = &cmd->entry;
+    struct fm_entry *e, *old;
+
+    switch (cmd->command) {
+    case NXFMC_ADD:
+        e = xmalloc(sizeof *e + fe->n_backends * sizeof *e->backends);
+        e->table_id = fe->table_id;
+        e->key = fe->key;
+        e->n_backends = fe->n_backends;
+        memcpy(e->backends, fe->backends,
+               fe->n_backends * sizeof *fe->backends);
+        old = fm_find(fb, fe->table_id, &fe->key);
+        if (old) {
+            hmap_replace(&fb->entries, &old->node, &e->node);
+            free(old);
+        } else {
+            hmap_insert(&fb->entries, &e->node,
+                        fm_hash(fe->table_id, &fe->key));
+        }
+        fm_push(fb, cache, e);
+        break;
+
+    case NXFMC_DELETE:
+        e = fm_find(fb, fe->table_id, &fe->key);
+        if (e) {
+            fm_remove(fb, cache, e);
+        }
+        break;
+
+    case NXFMC_DELETE_TABLE:
+        HMAP_FOR_EACH_SAFE (e, node, &fb->entries) {
+            if (fe->table_id == FLEXMAP_ALL_TABLES
+                || e->table_id == fe->table_id) {
+                fm_remove(fb, cache, e);
+            }
+        }
+        break;
+    }
+}
+
+enum ofperr
+ofproto_flexmap_handle_mod(struct ofproto *ofproto,
+                           const struct ofp_header *oh)
+{
+    struct flexmap_bridge *fb = flexmap_bridge_from_ofproto(ofproto);
+    struct ofputil_flexmap_cmd *cmds;
+    struct flexmap_cache *cache;
+    size_t n_cmds, n_new = 0;
+    enum ofperr error;
+
+    cache = fb ? fb_cache(fb) : NULL;
+    if (!cache) {
+        return OFPERR_NXFMFC_UNSUPPORTED;
+    }
+    ofproto_flexmap_run(fb);
+
+    error = ofputil_decode_flexmap_mod(oh, &cmds, &n_cmds);
+    if (error) {
+        return error;
+    }
+
+    /* Check everything first, so that a batch applies all or nothing. */
+    for (size_t i = 0; i < n_cmds; i++) {
+        error = fm_check_cmd(fb, &cmds[i]);
+        if (error) {
+            goto out;
+        }
+        if (cmds[i].command == NXFMC_ADD
+            && !fm_find(fb, cmds[i].entry.table_id, &cmds[i].entry.key)) {
+            n_new++;
+        }
+    }
+    if (flexmap_cache_count(cache) + n_new > FLEXMAP_CACHE_MAX_ENTRIES) {
+        error = OFPERR_NXFMFC_TABLE_FULL;
+        goto out;
+    }
+
+    for (size_t i = 0; i < n_cmds; i++) {
+        fm_apply_cmd(fb, cache, &cmds[i]);
+    }
+
+out:
+    free(cmds);
+    return error;
+}
+
+static int
+fm_entry_compare(const void *a_, const void *b_)
+{
+    const struct fm_entry *const *ap = a_;
+    const struct fm_entry *const *bp = b_;
+    const struct fm_entry *a = *ap;
+    const struct fm_entry *b = *bp;
+    int cmp;
+
+    if (a->table_id != b->table_id) {
+        return a->table_id < b->table_id ? -1 : 1;
+    }
+    cmp = memcmp(&a->key.ip, &b->key.ip, sizeof a->key.ip);
+    if (cmp) {
+        return cmp;
+    }
+    if (a->key.proto != b->key.proto) {
+        return a->key.proto < b->key.proto ? -1 : 1;
+    }
+    return (ntohs(a->key.port) > ntohs(b->key.port))
+           - (ntohs(a->key.port) < ntohs(b->key.port));
+}
+
+/* Returns the entries of 'fb' in table 'table_id' (FLEXMAP_ALL_TABLES: all)
+ * sorted by table and key, in a malloc()'d array of '*n' pointers. */
+static struct fm_entry **
+fm_sorted(const struct flexmap_bridge *fb, uint8_t table_id, size_t *n)
+{
+    struct fm_entry **v = xmalloc((hmap_count(&fb->entries) + 1) * sizeof *v);
+    struct fm_entry *e;
+
+    *n = 0;
+    HMAP_FOR_EACH (e, node, &fb->entries) {
+        if (table_id == FLEXMAP_ALL_TABLES || e->table_id == table_id) {
+            v[(*n)++] = e;
+        }
+    }
+    qsort(v, *n, sizeof *v, fm_entry_compare);
+    return v;
+}
+
+static void
+fm_get_stats(const struct flexmap_bridge *fb, struct flexmap_cache *cache,
+             const struct fm_entry *e, struct flexmap_cache_stats *stats)
+{
+    const struct flexmap_cache_entry *ce = NULL;
+
+    memset(stats, 0, sizeof *stats);
+    if (cache) {
+        ce = flexmap_cache_find(cache,
+                                ofproto_flexmap_dp_table(fb, e->table_id),
+                                &e->key);
+    }
+    if (ce) {
+        flexmap_cache_entry_get_stats(cache, ce, stats);
+    }
+}
+
+enum ofperr
+ofproto_flexmap_handle_stats_request(struct ofproto *ofproto,
+                                     const struct ofp_header *oh,
+                                     struct ovs_list *replies)
+{
+    struct flexmap_bridge *fb = flexmap_bridge_from_ofproto(ofproto);
+    struct flexmap_cache *cache;
+    struct fm_entry **entries;
+    uint8_t table_id;
+    enum ofperr error;
+    size_t n;
+
+    cache = fb ? fb_cache(fb) : NULL;
+    if (!cache) {
+        return OFPERR_NXFMFC_UNSUPPORTED;
+    }
+    error = ofputil_decode_flexmap_stats_request(oh, &table_id);
+    if (error) {
+        return error;
+    }
+
+    entries = fm_sorted(fb, table_id, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct ofputil_flexmap_stats fs;
+        struct flexmap_cache_stats stats;
+
+        fm_entry_to_flexmap_entry(entries[i], &fs.entry);
+        fm_get_stats(fb, cache, entries[i], &stats);
+        fs.packet_count = stats.n_packets;
+        fs.byte_count = stats.n_bytes;
+        ofputil_append_flexmap_stats(replies, &fs);
+    }
+    free(entries);
+    return 0;
+}
+
+/* ovs-appctl commands. */
+
+static struct flexmap_bridge *
+flexmap_bridge_find(const char *name)
+{
+    struct flexmap_bridge *fb;
+
+    LIST_FOR_EACH (fb, node, &all_bridges) {
+        if (!strcmp(fb->ofproto->up.name, name)) {
+            return fb;
+        }
+    }
+    return NULL;
+}
+
+static void
+fb_port_map(const struct flexmap_bridge *fb, struct ofputil_port_map *map)
+{
+    struct ofport *ofport;
+
+    ofputil_port_map_init(map);
+    HMAP_FOR_EACH (ofport, hmap_node, &fb->ofproto->up.ports) {
+        ofputil_port_map_put(map, ofport->ofp_port,
+                             netdev_get_name(ofport->netdev));
+    }
+}
+
+struct fm_table_summary {
+    size_t n_entries;
+    size_t n_backends;
+    uint64_t n_packets;
+    uint64_t n_bytes;
+};
+
+static void
+flexmap_show_bridge(const struct flexmap_bridge *fb, struct ds *ds)
+{
+    struct fm_table_summary tables[FLEXMAP_MAX_TABLE + 1];
+    struct flexmap_cache *cache = fb_cache(fb);
+    struct fm_entry *e;
+
+    memset(tables, 0, sizeof tables);
+    HMAP_FOR_EACH (e, node, &fb->entries) {
+        struct fm_table_summary *t = &tables[e->table_id];
+        struct flexmap_cache_stats stats;
+
+        fm_get_stats(fb, cache, e, &stats);
+        t->n_entries++;
+        t->n_backends += e->n_backends;
+        t->n_packets += stats.n_packets;
+        t->n_bytes += stats.n_bytes;
+    }
+
+    ds_put_format(ds, "%s: %"PRIuSIZE" map entries, datapath %s%s\n",
+                  fb->ofproto->up.name, hmap_count(&fb->entries),
+                  dpif_name(fb->ofproto->backer->dpif),
+                  cache ? "" : " (no flexmap support)");
+    for (size_t i = 0; i <= FLEXMAP_MAX_TABLE; i++) {
+        const struct fm_table_summary *t = &tables[i];
+
+        if (t->n_entries) {
+            ds_put_format(ds, "  table %"PRIuSIZE" (datapath table %#"PRIx32
+                          "): %"PRIuSIZE" entries, %"PRIuSIZE" backends, "
+                          "hits: %"PRIu64" packets, %"PRIu64" bytes\n",
+                          i, ofproto_flexmap_dp_table(fb, i), t->n_entries,
+                          t->n_backends, t->n_packets, t->n_bytes);
+        }
+    }
+    if (cache) {
+        ds_put_format(ds, "  datapath map cache (all bridges): %"PRIuSIZE
+                      " entries, %"PRIuSIZE" bytes; misses are counted per "
+                      "PMD in dpif-netdev/pmd-stats-show\n",
+                      flexmap_cache_count(cache),
+                      flexmap_cache_memory(cache));
+    }
+}
+
+static void
+flexmap_unixctl_show(struct unixctl_conn *conn, int argc, const char *argv[],
+                     void *aux OVS_UNUSED)
+{
+    struct ds ds = DS_EMPTY_INITIALIZER;
+    struct flexmap_bridge *fb;
+
+    if (argc > 1) {
+        fb = flexmap_bridge_find(argv[1]);
+        if (!fb) {
+            unixctl_command_reply_error(conn, "no such bridge");
+            return;
+        }
+        flexmap_show_bridge(fb, &ds);
+    } else {
+        LIST_FOR_EACH (fb, node, &all_bridges) {
+            flexmap_show_bridge(fb, &ds);
+        }
+    }
+    unixctl_command_reply(conn, ds_cstr(&ds));
+    ds_destroy(&ds);
+}
+
+/* "flexmap/lookup BRIDGE TABLE FLOW": runs the datapath's own lookup on a
+ * packet built from FLOW and shows the entry and backend it gets. */
+static void
+flexmap_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                       const char *argv[], void *aux OVS_UNUSED)
+{
+    const struct flexmap_cache_entry *ce;
+    const struct flexmap_dp_backend *b;
+    struct ofputil_port_map map;
+    struct ds ds = DS_EMPTY_INITIALIZER;
+    struct flexmap_bridge *fb;
+    struct flexmap_cache *cache;
+    struct flexmap_key key;
+    struct dp_packet packet;
+    struct flow flow;
+    uint32_t hash;
+    uint8_t table_id;
+    char *error;
+
+    fb = flexmap_bridge_find(argv[1]);
+    if (!fb) {
+        unixctl_command_reply_error(conn, "no such bridge");
+        return;
+    }
+    cache = fb_cache(fb);
+    if (!cache) {
+        unixctl_command_reply_error(conn, "datapath has no map tables");
+        return;
+    }
+    error = str_to_u8(argv[2], "table", &table_id);
+    if (!error && table_id > FLEXMAP_MAX_TABLE) {
+        error = xasprintf("table %s out of range (0 to %d)", argv[2],
+                          FLEXMAP_MAX_TABLE);
+    }
+    if (!error) {
+        error = parse_ofp_exact_flow(&flow, NULL, NULL, argv[3], NULL);
+    }
+    if (error) {
+        unixctl_command_reply_error(conn, error);
+        free(error);
+        return;
+    }
+
+    dp_packet_init(&packet, 0);
+    flow_compose(&packet, &flow, NULL, 64);
+    flow_extract(&packet, &flow);
+    if (!flexmap_packet_extract(&packet, &key, &hash)) {
+        ds_put_cstr(&ds, "not a packet flexmap can map (not IPv4/IPv6, or a "
+                    "later fragment): miss\n");
+        goto out;
+    }
+
+    ds_put_cstr(&ds, "destination: ");
+    flexmap_key_format(&key, &ds);
+    ds_put_format(&ds, "\nhash: %#"PRIx32"\n", hash);
+
+    ce = flexmap_cache_lookup(cache, ofproto_flexmap_dp_table(fb, table_id),
+                              &key);
+    if (!ce) {
+        ds_put_cstr(&ds, "result: miss (the actions after flexmap run)\n");
+        goto out;
+    }
+
+    const struct fm_entry *e = fm_find(fb, table_id,
+                                       flexmap_cache_entry_key(ce));
+    fb_port_map(fb, &map);
+    if (e) {
+        struct flexmap_entry fe;
+
+        fm_entry_to_flexmap_entry(e, &fe);
+        ds_put_cstr(&ds, "entry: ");
+        flexmap_entry_format(&fe, &map, &ds);
+        ds_put_char(&ds, '\n');
+    }
+    b = flexmap_cache_entry_select(ce, hash);
+    if (b) {
+        ofp_port_t ofp_port = OFPP_NONE;
+        struct ofport *ofport;
+
+        HMAP_FOR_EACH (ofport, hmap_node, &fb->ofproto->up.ports) {
+            if (ofproto_dpif_ofp_to_odp_port(fb->ofproto, ofport->ofp_port)
+                == b->port) {
+                ofp_port = ofport->ofp_port;
+            }
+        }
+        ds_put_format(&ds, "backend: mac="ETH_ADDR_FMT",port=",
+                      ETH_ADDR_ARGS(b->mac));
+        ofputil_format_port(ofp_port, &map, &ds);
+        ds_put_format(&ds, " (datapath port %"PRIu32")\n",
+                      odp_to_u32(b->port));
+        ds_put_cstr(&ds, "result: hit (eth_dst rewritten, output to the "
+                    "backend's port)\n");
+    } else {
+        ds_put_cstr(&ds, "result: hit, every backend drained: drop\n");
+    }
+    ofputil_port_map_destroy(&map);
+
+out:
+    dp_packet_uninit(&packet);
+    unixctl_command_reply(conn, ds_cstr(&ds));
+    ds_destroy(&ds);
+}
+
+static void
+flexmap_unixctl_init(void)
+{
+    static bool registered;
+
+    if (!registered) {
+        registered = true;
+        unixctl_command_register("flexmap/show", "[bridge]", 0, 1,
+                                 flexmap_unixctl_show, NULL);
+        unixctl_command_register("flexmap/lookup", "bridge table flow", 3, 3,
+                                 flexmap_unixctl_lookup, NULL);
+    }
+}
