@@ -11,29 +11,24 @@ AC_DEFUN([FLEXMAP_CHECK_OVS_SOURCE], [
     [OVS_SOURCE=$withval],
     [OVS_SOURCE=/usr/src/openvswitch/openvswitch.tar.gz])
   AC_MSG_CHECKING([for the Open vSwitch source])
-  case $OVS_SOURCE in
-    /*) ;;
-    *) OVS_SOURCE=`pwd`/$OVS_SOURCE ;;
-  esac
+  AS_CASE([$OVS_SOURCE], [/*], [], [OVS_SOURCE=`pwd`/$OVS_SOURCE])
   if test -d "$OVS_SOURCE"; then
     if test ! -f "$OVS_SOURCE/vswitchd/ovs-vswitchd.c"; then
       AC_MSG_ERROR([$OVS_SOURCE is not an Open vSwitch source tree])
     fi
     OVS_SOURCE_KIND=dir
-    ovs_version=`sed -n 's/^AC_INIT(openvswitch, *\([[0-9.]]*\).*/\1/p' "$OVS_SOURCE/configure.ac"`
+    ovs_version=`sed -n "s/^PACKAGE_VERSION='\\(.*\\)'/\\1/p" "$OVS_SOURCE/configure"`
   elif test -f "$OVS_SOURCE"; then
     OVS_SOURCE_KIND=tarball
-    ovs_version=`tar xzOf "$OVS_SOURCE" --wildcards '*/configure.ac' 2>/dev/null | sed -n 's/^AC_INIT(openvswitch, *\([[0-9.]]*\).*/\1/p' | head -n 1`
+    ovs_version=`tar xzOf "$OVS_SOURCE" --wildcards '*/configure' 2>/dev/null | sed -n "s/^PACKAGE_VERSION='\\(.*\\)'/\\1/p" | head -n 1`
   else
     AC_MSG_ERROR([no Open vSwitch source at $OVS_SOURCE.
 Install Debian's openvswitch-source package (apt-get install
 openvswitch-source) or pass --with-ovs-source=DIR|TARBALL.])
   fi
   AC_MSG_RESULT([$OVS_SOURCE (version $ovs_version)])
-  case $ovs_version in
-    3.1.*) ;;
-    *) AC_MSG_ERROR([ovs-flexmap's patches are for Open vSwitch 3.1, not "$ovs_version"]) ;;
-  esac
+  AS_CASE([$ovs_version], [3.1.*], [],
+    [AC_MSG_ERROR([ovs-flexmap's patches are for Open vSwitch 3.1, not "$ovs_version"])])
   AC_SUBST([OVS_SOURCE])
   AC_SUBST([OVS_SOURCE_KIND])
 ])
@@ -46,13 +41,14 @@ AC_DEFUN([FLEXMAP_CHECK_TOOLS], [
   AC_PATH_PROG([PYTHON3], [python3])
   AC_PATH_PROG([AUTOM4TE], [autom4te])
   AC_PATH_PROG([CCACHE], [ccache])
-  for tool in AUTORECONF:autoconf LIBTOOLIZE:libtool PATCH:patch PYTHON3:python3 AUTOM4TE:autoconf; do
-    var=${tool%%:*} pkg=${tool#*:}
-    eval val=\$$var
-    if test -z "$val"; then
-      AC_MSG_ERROR([$var not found: install Debian's $pkg package])
-    fi
-  done
+  AS_IF([test -z "$AUTORECONF" || test -z "$AUTOM4TE"],
+    [AC_MSG_ERROR([autoreconf/autom4te not found: install Debian's autoconf and automake packages])])
+  AS_IF([test -z "$LIBTOOLIZE"],
+    [AC_MSG_ERROR([libtoolize not found: install Debian's libtool package])])
+  AS_IF([test -z "$PATCH"],
+    [AC_MSG_ERROR([patch not found: install Debian's patch package])])
+  AS_IF([test -z "$PYTHON3"],
+    [AC_MSG_ERROR([python3 not found: install Debian's python3 package])])
 ])
 
 dnl FLEXMAP_CHECK_DPDK: DPDK through pkg-config (Debian's libdpdk-dev).
