@@ -579,6 +579,23 @@ flexmap_cache_count(const struct flexmap_cache *cache)
     return cmap_count(&cache->entries);
 }
 
+/* Returns how many entries with new keys flexmap_cache_put() can add right
+ * now.  Slots of deleted entries count only once their RCU grace period has
+ * passed, so a caller that checks this first knows its puts cannot fail with
+ * ENOSPC (provided no other writer adds meanwhile). */
+size_t
+flexmap_cache_room(const struct flexmap_cache *cache_)
+{
+    struct flexmap_cache *cache = CONST_CAST(struct flexmap_cache *, cache_);
+    size_t room;
+
+    ovs_mutex_lock(&cache->mutex);
+    room = cache->n_free_slots
+           + (FLEXMAP_CACHE_MAX_ENTRIES - cache->next_slot);
+    ovs_mutex_unlock(&cache->mutex);
+    return room;
+}
+
 size_t
 flexmap_cache_memory(const struct flexmap_cache *cache)
 {

@@ -120,6 +120,7 @@ size_t flexmap_cache_flush(struct flexmap_cache *, uint32_t table_id);
 
 /* Readers. */
 size_t flexmap_cache_count(const struct flexmap_cache *);
+size_t flexmap_cache_room(const struct flexmap_cache *);
 size_t flexmap_cache_memory(const struct flexmap_cache *);
 
 /* Looks up 'key' (which must be an exact key: proto and port set, or proto

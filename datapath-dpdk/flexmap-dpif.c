@@ -25,6 +25,7 @@
 #include "odp-util.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/shash.h"
+#include "ovs-numa.h"
 #include "ovs-thread.h"
 #include "unixctl.h"
 #include "util.h"
@@ -39,13 +40,20 @@ static struct shash flexmap_dps = SHASH_INITIALIZER(&flexmap_dps);
 static void flexmap_dp_unixctl_dump_cache(struct unixctl_conn *, int argc,
                                           const char *argv[], void *aux);
 
-/* Creates the map cache of the datapath named 'dp_name', with 'n_lanes'
- * counter lanes (the number of threads that forward at once). */
+/* Most counter lanes of one cache.  A lane is a PMD's static tx queue id,
+ * which dpif-netdev keeps below the number of cores plus one; more lanes than
+ * this share lanes modulo the count, which stays correct. */
+#define FLEXMAP_DP_MAX_LANES 128
+
+/* Creates the map cache of the datapath named 'dp_name' on a machine with
+ * 'n_cores' cores (ovs_numa_get_n_cores(), which may be OVS_CORE_UNSPEC):
+ * one counter lane per thread that may forward at once. */
 struct flexmap_cache *
-flexmap_dp_create(const char *dp_name, unsigned int n_lanes)
+flexmap_dp_create(const char *dp_name, int n_cores)
 {
     static struct ovsthread_once once = OVSTHREAD_ONCE_INITIALIZER;
     struct flexmap_cache *cache;
+    unsigned int n_lanes;
 
     if (ovsthread_once_start(&once)) {
         unixctl_command_register("flexmap/dump-cache", "[dp]", 0, 1,
@@ -53,7 +61,10 @@ flexmap_dp_create(const char *dp_name, unsigned int n_lanes)
         ovsthread_once_done(&once);
     }
 
-    cache = flexmap_cache_create(n_lanes ? n_lanes : 1);
+    n_lanes = (n_cores <= 0 || n_cores == OVS_CORE_UNSPEC
+               || n_cores >= FLEXMAP_DP_MAX_LANES
+               ? FLEXMAP_DP_MAX_LANES : n_cores + 1);
+    cache = flexmap_cache_create(n_lanes);
     shash_replace(&flexmap_dps, dp_name, cache);
     return cache;
 }

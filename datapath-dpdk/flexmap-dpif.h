@@ -43,8 +43,7 @@ struct flexmap_cache;
 struct nlattr;
 struct pmd_perf_stats;
 
-struct flexmap_cache *flexmap_dp_create(const char *dp_name,
-                                        unsigned int n_lanes);
+struct flexmap_cache *flexmap_dp_create(const char *dp_name, int n_cores);
 void flexmap_dp_destroy(struct flexmap_cache *);
 
 /* A parsed OVS_ACTION_ATTR_FLEXMAP. */

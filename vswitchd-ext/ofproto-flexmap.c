@@ -92,14 +92,23 @@ fm_find(const struct flexmap_bridge *fb, uint8_t table_id,
     return NULL;
 }
 
+/* The datapath's map cache, whether or not flexmap support is on. */
+static struct flexmap_cache *
+fb_dp_cache(const struct flexmap_bridge *fb)
+{
+    struct dpif_backer *backer = fb->ofproto->backer;
+
+    return backer ? dpif_flexmap_get_cache(backer->dpif) : NULL;
+}
+
+/* The datapath's map cache, or NULL if flexmap support is off (the kernel
+ * datapath, or "ovs-appctl dpif/set-dp-features BRIDGE flexmap false"). */
 static struct flexmap_cache *
 fb_cache(const struct flexmap_bridge *fb)
 {
     struct dpif_backer *backer = fb->ofproto->backer;
 
-    return (backer && backer->rt_support.flexmap
-            ? dpif_flexmap_get_cache(backer->dpif)
-            : NULL);
+    return backer && backer->rt_support.flexmap ? fb_dp_cache(fb) : NULL;
 }
 
 struct flexmap_bridge *
@@ -207,7 +216,10 @@ ofproto_flexmap_bridge_destroy(struct flexmap_bridge *fb)
     if (!fb) {
         return;
     }
-    cache = fb->pushed_cache == fb_cache(fb) ? fb->pushed_cache : NULL;
+    /* Take the entries out of the datapath even if support was turned off
+     * since they were pushed: the bridge id is reused. */
+    cache = fb->pushed_cache && fb->pushed_cache == fb_dp_cache(fb)
+            ? fb->pushed_cache : NULL;
     HMAP_FOR_EACH_SAFE (e, node, &fb->entries) {
         fm_remove(fb, cache, e);
     }
@@ -226,9 +238,9 @@ ofproto_flexmap_run(struct flexmap_bridge *fb)
 
         if (cache && (fb->need_push || cache != fb->pushed_cache)) {
             fm_push_all(fb, cache);
+            fb->pushed_cache = cache;
+            fb->need_push = false;
         }
-        fb->pushed_cache = cache;
-        fb->need_push = false;
     }
 }
 
@@ -299,7 +311,11 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
             hmap_insert(&fb->entries, &e->node,
                         fm_hash(fe->table_id, &fe->key));
         }
-        fm_push(fb, cache, e);
+        if (fm_push(fb, cache, e)) {
+            /* ofproto_flexmap_handle_mod() checked the room first. */
+            VLOG_ERR("%s: map entry not pushed to the datapath",
+                     fb->ofproto->up.name);
+        }
         break;
 
     case NXFMC_DELETE:
@@ -320,6 +336,32 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
     }
 }
 
+/* A key that a batch adds and the bridge lacks, for the room check. */
+struct fm_new_key {
+    struct hmap_node node;
+    const struct flexmap_entry *entry;
+};
+
+/* Adds 'fe' to 'new_keys' (whose nodes come from 'nodes') unless a key
+ * with its table and key is there already. */
+static void
+fm_new_key_add(struct hmap *new_keys, struct fm_new_key *nodes,
+               const struct flexmap_entry *fe)
+{
+    uint32_t hash = fm_hash(fe->table_id, &fe->key);
+    struct fm_new_key *nk;
+
+    HMAP_FOR_EACH_WITH_HASH (nk, node, hash, new_keys) {
+        if (nk->entry->table_id == fe->table_id
+            && flexmap_key_equal(&nk->entry->key, &fe->key)) {
+            return;
+        }
+    }
+    nk = &nodes[hmap_count(new_keys)];
+    nk->entry = fe;
+    hmap_insert(new_keys, &nk->node, hash);
+}
+
 enum ofperr
 ofproto_flexmap_handle_mod(struct ofproto *ofproto,
                            const struct ofp_header *oh)
@@ -327,7 +369,9 @@ ofproto_flexmap_handle_mod(struct ofproto *ofproto,
     struct flexmap_bridge *fb = flexmap_bridge_from_ofproto(ofproto);
     struct ofputil_flexmap_cmd *cmds;
     struct flexmap_cache *cache;
-    size_t n_cmds, n_new = 0;
+    struct fm_new_key *new_key_nodes;
+    struct hmap new_keys;
+    size_t n_cmds;
     enum ofperr error;
 
     cache = fb ? fb_cache(fb) : NULL;
@@ -341,18 +385,25 @@ ofproto_flexmap_handle_mod(struct ofproto *ofproto,
         return error;
     }
 
-    /* Check everything first, so that a batch applies all or nothing. */
+    /* Check everything first, so that a batch applies all or nothing.  The
+     * datapath must have room for every key that is not there yet (counted
+     * once, however often the batch adds it; deletes in the batch free room
+     * only after an RCU grace period, so they do not count). */
+    hmap_init(&new_keys);
+    new_key_nodes = xmalloc(n_cmds * sizeof *new_key_nodes);
     for (size_t i = 0; i < n_cmds; i++) {
+        const struct flexmap_entry *fe = &cmds[i].entry;
+
         error = fm_check_cmd(fb, &cmds[i]);
         if (error) {
             goto out;
         }
         if (cmds[i].command == NXFMC_ADD
-            && !fm_find(fb, cmds[i].entry.table_id, &cmds[i].entry.key)) {
-            n_new++;
+            && !fm_find(fb, fe->table_id, &fe->key)) {
+            fm_new_key_add(&new_keys, new_key_nodes, fe);
         }
     }
-    if (flexmap_cache_count(cache) + n_new > FLEXMAP_CACHE_MAX_ENTRIES) {
+    if (hmap_count(&new_keys) > flexmap_cache_room(cache)) {
         error = OFPERR_NXFMFC_TABLE_FULL;
         goto out;
     }
@@ -362,6 +413,8 @@ ofproto_flexmap_handle_mod(struct ofproto *ofproto,
     }
 
 out:
+    hmap_destroy(&new_keys);
+    free(new_key_nodes);
     free(cmds);
     return error;
 }
@@ -515,7 +568,8 @@ flexmap_show_bridge(const struct flexmap_bridge *fb, struct ds *ds)
 
     ds_put_format(ds, "%s: %"PRIuSIZE" map entries, datapath %s%s\n",
                   fb->ofproto->up.name, hmap_count(&fb->entries),
-                  dpif_name(fb->ofproto->backer->dpif),
+                  fb->ofproto->backer ? dpif_name(fb->ofproto->backer->dpif)
+                                      : "(none)",
                   cache ? "" : " (no flexmap support)");
     for (size_t i = 0; i <= FLEXMAP_MAX_TABLE; i++) {
         const struct fm_table_summary *t = &tables[i];
