@@ -258,7 +258,10 @@ flexmap_entry_equal(const struct flexmap_entry *a,
 /* Text parsing. */
 
 /* Parses 's' as a tunnel id, in decimal or with a "0x" prefix in hex, into
- * '*tun_id'.  Returns true if successful. */
+ * '*tun_id'.  Returns true if successful.
+ *
+ * Every character after the optional prefix must be a digit of the base, so
+ * that strtoull() cannot accept a sign, white space or a second "0x". */
 static bool
 parse_tun_id(const char *s, ovs_be64 *tun_id)
 {
@@ -269,8 +272,15 @@ parse_tun_id(const char *s, ovs_be64 *tun_id)
         base = 16;
         s += 2;
     }
-    if (!isxdigit((unsigned char) s[0])) {
+    if (!s[0]) {
         return false;
+    }
+    for (const char *p = s; *p; p++) {
+        if (base == 16
+            ? !isxdigit((unsigned char) *p)
+            : !isdigit((unsigned char) *p)) {
+            return false;
+        }
     }
 
     errno = 0;

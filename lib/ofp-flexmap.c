@@ -430,7 +430,8 @@ flexmap_decode_cmd(struct ofpbuf *b, struct ofputil_flexmap_cmd *cmd)
  *     OFPERR_NXFMFC_BAD_PORT             port not representable.
  *     OFPERR_NXFMFC_ZERO_WEIGHT          weights sum to zero.
  *
- * The padding of struct nx_flexmap_mod is ignored. */
+ * Nonzero padding in struct nx_flexmap_mod yields OFPERR_NXBRC_MUST_BE_ZERO,
+ * after the length checks and before any command's contents are checked. */
 enum ofperr
 ofputil_decode_flexmap_mod(const struct ofp_header *oh,
                            struct ofputil_flexmap_cmd **cmdsp,
@@ -458,6 +459,9 @@ ofputil_decode_flexmap_mod(const struct ofp_header *oh,
     error = flexmap_mod_check_lengths(&b, n);
     if (error) {
         return error;
+    }
+    if (!is_all_zeros(nfm->pad, sizeof nfm->pad)) {
+        return OFPERR_NXBRC_MUST_BE_ZERO;
     }
 
     cmds = xmalloc(n * sizeof *cmds);
@@ -537,8 +541,9 @@ ofputil_encode_flexmap_stats_request(enum ofp_version version,
 }
 
 /* Decodes NXST_FLEXMAP request 'oh' into '*table_id', which may be
- * FLEXMAP_ALL_TABLES.  Returns 0 if successful, otherwise an OFPERR_* value.
- * The padding is ignored. */
+ * FLEXMAP_ALL_TABLES.  Returns 0 if successful, otherwise an OFPERR_* value:
+ * OFPERR_NXFMFC_BAD_LEN for a bad length, OFPERR_NXBRC_MUST_BE_ZERO for
+ * nonzero padding. */
 enum ofperr
 ofputil_decode_flexmap_stats_request(const struct ofp_header *oh,
                                      uint8_t *table_id)
@@ -554,6 +559,9 @@ ofputil_decode_flexmap_stats_request(const struct ofp_header *oh,
     nfsr = ofpbuf_try_pull(&b, sizeof *nfsr);
     if (!nfsr || b.size) {
         return OFPERR_NXFMFC_BAD_LEN;
+    }
+    if (!is_all_zeros(nfsr->pad, sizeof nfsr->pad)) {
+        return OFPERR_NXBRC_MUST_BE_ZERO;
     }
     *table_id = nfsr->table_id;
     return 0;

@@ -448,6 +448,14 @@ START_TEST(test_text_tunnel_forms)
     ck_assert(flexmap_entry_equal(a, b));
     ck_assert_uint_eq(ntohll(a->backends[0].tun_id), 4096);
 
+    /* Leading zeros, after the prefix or in decimal, are fine. */
+    parse_ok(b, "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+             "tun_id=0x00001000,tun_dst=192.0.2.9)");
+    ck_assert(flexmap_entry_equal(a, b));
+    parse_ok(b, "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+             "tun_id=04096,tun_dst=192.0.2.9)");
+    ck_assert(flexmap_entry_equal(a, b));
+
     /* Different tun_id: not equal. */
     parse_ok(b, "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
              "tun_id=0x1001,tun_dst=192.0.2.9)");
@@ -679,6 +687,27 @@ static const struct {
     { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
       "tun_dst=192.0.2.1,tun_id=-1)",
       "backend: tun_id: -1: invalid tunnel id" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=192.0.2.1,tun_id=0x0x5)",
+      "backend: tun_id: 0x0x5: invalid tunnel id" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=192.0.2.1,tun_id=0X0X5)",
+      "backend: tun_id: 0X0X5: invalid tunnel id" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=192.0.2.1,tun_id=0x)",
+      "backend: tun_id: 0x: invalid tunnel id" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=192.0.2.1,tun_id=0x-1)",
+      "backend: tun_id: 0x-1: invalid tunnel id" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=192.0.2.1,tun_id=0x+1)",
+      "backend: tun_id: 0x+1: invalid tunnel id" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=192.0.2.1,tun_id=5a)",
+      "backend: tun_id: 5a: invalid tunnel id" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=192.0.2.1,tun_id=0x10000000000000000)",
+      "backend: tun_id: 0x10000000000000000: invalid tunnel id" },
     { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
       "color=red)",
       "backend: color: unknown keyword" },
@@ -1398,6 +1427,39 @@ START_TEST(test_bad_second_command)
 }
 END_TEST
 
+START_TEST(test_bad_mod_pad)
+{
+    struct ofpbuf *msg = encode_add(1);
+
+    /* Each byte of the padding of struct nx_flexmap_mod. */
+    for (size_t i = 0; i < sizeof msg_mod(msg)->pad; i++) {
+        msg_mod(msg)->pad[i] = 0x80;
+        assert_decode_error(msg, OFPERR_NXBRC_MUST_BE_ZERO);
+        msg_mod(msg)->pad[i] = 0;
+        assert_decode_error(msg, 0);
+    }
+
+    /* Length errors take precedence over the padding... */
+    msg_mod(msg)->pad[5] = 1;
+    msg_mod(msg)->n_commands = htons(2);
+    assert_decode_error(msg, OFPERR_NXFMFC_BAD_LEN);
+    msg_mod(msg)->n_commands = htons(1);
+
+    /* ...and the padding over a command's contents. */
+    msg_cmd(msg)->command = htons(9);
+    assert_decode_error(msg, OFPERR_NXBRC_MUST_BE_ZERO);
+    msg_mod(msg)->pad[5] = 0;
+    assert_decode_error(msg, OFPERR_NXFMFC_BAD_COMMAND);
+    ofpbuf_delete(msg);
+
+    /* Also with no commands at all. */
+    msg = ofputil_encode_flexmap_mod(OFP13_VERSION, NULL, 0);
+    msg_mod(msg)->pad[0] = 1;
+    assert_decode_error(msg, OFPERR_NXBRC_MUST_BE_ZERO);
+    ofpbuf_delete(msg);
+}
+END_TEST
+
 START_TEST(test_wrong_type)
 {
     struct ofpbuf *msg = ofputil_encode_flexmap_stats_request(OFP13_VERSION,
@@ -1439,6 +1501,39 @@ START_TEST(test_stats_request)
                                                           &table_id),
                      OFPERR_NXFMFC_BAD_LEN);
     ofpbuf_delete(msg);
+}
+END_TEST
+
+START_TEST(test_stats_request_bad_pad)
+{
+    struct ds s = DS_EMPTY_INITIALIZER;
+
+    for (size_t i = 0; i < 7; i++) {
+        struct ofpbuf *msg;
+        struct nx_flexmap_stats_request *nfsr;
+        uint8_t table_id = 99;
+
+        msg = ofputil_encode_flexmap_stats_request(OFP13_VERSION, 4);
+        nfsr = msg->msg;
+        ck_assert_uint_eq(sizeof nfsr->pad, 7);
+        nfsr->pad[i] = 0xff;
+        ck_assert_int_eq(ofputil_decode_flexmap_stats_request(msg->data,
+                                                              &table_id),
+                         OFPERR_NXBRC_MUST_BE_ZERO);
+        ck_assert_uint_eq(table_id, 99);
+        ck_assert_int_eq(ofputil_flexmap_stats_request_format(&s, msg->data),
+                         OFPERR_NXBRC_MUST_BE_ZERO);
+        ck_assert_str_eq(ds_cstr(&s), "");
+
+        /* A length error takes precedence. */
+        ofpbuf_put_zeros(msg, 8);
+        ofpmsg_update_length(msg);
+        ck_assert_int_eq(ofputil_decode_flexmap_stats_request(msg->data,
+                                                              &table_id),
+                         OFPERR_NXFMFC_BAD_LEN);
+        ofpbuf_delete(msg);
+    }
+    ds_destroy(&s);
 }
 END_TEST
 
@@ -1764,11 +1859,13 @@ ofp_flexmap_suite(void)
     tcase_add_test(tc, test_bad_port);
     tcase_add_test(tc, test_zero_weight);
     tcase_add_test(tc, test_bad_second_command);
+    tcase_add_test(tc, test_bad_mod_pad);
     tcase_add_test(tc, test_wrong_type);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stats");
     tcase_add_test(tc, test_stats_request);
+    tcase_add_test(tc, test_stats_request_bad_pad);
     tcase_add_test(tc, test_stats_request_format);
     tcase_add_loop_test(tc, test_stats_reply_split, 0, 2);
     tcase_add_test(tc, test_stats_reply_empty);
