@@ -2,7 +2,11 @@
 # libopenvswitch next to dpif-netdev.
 AM_CPPFLAGS += -I $(top_srcdir)/flexmap/datapath-dpdk
 lib_libopenvswitch_la_SOURCES += \
+	flexmap/datapath-dpdk/flexmap-affinity.c \
+	flexmap/datapath-dpdk/flexmap-affinity.h \
 	flexmap/datapath-dpdk/flexmap-cache.c \
 	flexmap/datapath-dpdk/flexmap-cache.h \
+	flexmap/datapath-dpdk/flexmap-chash.c \
+	flexmap/datapath-dpdk/flexmap-chash.h \
 	flexmap/datapath-dpdk/flexmap-dpif.c \
 	flexmap/datapath-dpdk/flexmap-dpif.h

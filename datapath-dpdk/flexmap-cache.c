@@ -17,6 +17,8 @@
 #include <config.h>
 
 #include "flexmap-cache.h"
+#include "flexmap-affinity.h"
+#include "flexmap-chash.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -33,6 +35,7 @@
 #include "ovs-rcu.h"
 #include "ovs-thread.h"
 #include "packets.h"
+#include "timeval.h"
 #include "util.h"
 
 /* Data structure
@@ -138,20 +141,27 @@ struct flexmap_cache_lane {
 struct flexmap_cache_entry {
     struct cmap_node node;          /* In flexmap_cache's 'entries'. */
     struct flexmap_cache *cache;    /* For the postponed slot release. */
+    uint64_t version;               /* Unique per put, for affinity hints. */
+    const struct flexmap_chash *chash;  /* Pool choice, NULL for a single
+                                         * backend. */
     uint32_t table_id;
     struct flexmap_key key;
-    uint32_t slot;                  /* Counter slot. */
+    uint32_t slot;                  /* Counter slot of the entry. */
     uint32_t weight_sum;            /* Sum of the backends' weights. */
     uint8_t n_backends;             /* 1...FLEXMAP_MAX_BACKENDS. */
     uint8_t kind;                   /* enum flexmap_key_kind. */
     int8_t only;                    /* Index of the only backend with a
                                      * non-zero weight, or -1. */
-    uint8_t pad;
+    uint8_t pad[5];
     struct flexmap_dp_backend backends[];
-    /* Followed by uint32_t cum[n_backends]: cum[i] is the sum of the weights
-     * of backends[0] through backends[i]. */
+    /* A pool (n_backends > 1) is followed by:
+     *
+     *     uint64_t ids[n_backends]      backend identities (fc_backend_id())
+     *     uint32_t bslots[n_backends]   per-backend counter slots, padded to
+     *                                   8 bytes
+     *     struct flexmap_chash          the consistent-hash slot table */
 };
-BUILD_ASSERT_DECL(sizeof(struct flexmap_cache_entry) == 56);
+BUILD_ASSERT_DECL(sizeof(struct flexmap_cache_entry) == 72);
 
 struct flexmap_cache {
     /* Read by the datapath. */
@@ -160,6 +170,9 @@ struct flexmap_cache {
     atomic_count n_kind[3];         /* Entries per enum flexmap_key_kind. */
     unsigned int n_lanes;
     struct flexmap_cache_lane *lanes;   /* 'n_lanes' counter directories. */
+    struct flexmap_affinity **affinity; /* 'n_lanes' connection tables, all
+                                         * NULL until the first pool entry;
+                                         * each written only by its lane. */
 
     /* Writers. */
     struct ovs_mutex mutex;
@@ -171,6 +184,8 @@ struct flexmap_cache {
                                      * under 'mutex'. */
     atomic_uint64_t entry_bytes;    /* Bytes in entries; ditto. */
     struct ovs_refcount ref_cnt;    /* 1 + pending postponed slot releases. */
+    uint64_t next_version OVS_GUARDED;  /* Version of the next put. */
+    struct flexmap_affinity_params affinity_params OVS_GUARDED;
 };
 
 /* Add 'n' to the atomic variable 'var' non-atomically and using relaxed
@@ -286,18 +301,44 @@ fc_has_kind(const struct flexmap_cache *cache, enum flexmap_key_kind kind)
     return atomic_count_get(CONST_CAST(atomic_count *, &cache->n_kind[kind]));
 }
 
-static inline const uint32_t *
-fc_entry_cum(const struct flexmap_cache_entry *e)
+/* A backend's identity: its MAC and datapath port, which is what makes it
+ * "the same backend" across changes of its entry.  Never UINT64_MAX
+ * (FLEXMAP_AFFINITY_ANY_BACKEND), since MACs are unicast. */
+static inline uint64_t
+fc_backend_id(const struct flexmap_dp_backend *b)
 {
-    return ALIGNED_CAST(const uint32_t *, &e->backends[e->n_backends]);
+    return (eth_addr_to_uint64(b->mac) << 16) ^ odp_to_u32(b->port);
+}
+
+static inline const uint64_t *
+fc_entry_ids(const struct flexmap_cache_entry *e)
+{
+    return ALIGNED_CAST(const uint64_t *, &e->backends[e->n_backends]);
+}
+
+static inline const uint32_t *
+fc_entry_bslots(const struct flexmap_cache_entry *e)
+{
+    return ALIGNED_CAST(const uint32_t *, fc_entry_ids(e) + e->n_backends);
+}
+
+static inline size_t
+fc_pool_extra(size_t n_backends)
+{
+    return (n_backends * sizeof(uint64_t)
+            + ROUND_UP(n_backends * sizeof(uint32_t), 8));
 }
 
 static size_t
 fc_entry_size(size_t n_backends)
 {
-    return (sizeof(struct flexmap_cache_entry)
-            + n_backends * (sizeof(struct flexmap_dp_backend)
-                            + sizeof(uint32_t)));
+    size_t size = (sizeof(struct flexmap_cache_entry)
+                   + n_backends * sizeof(struct flexmap_dp_backend));
+
+    if (n_backends > 1) {
+        size += fc_pool_extra(n_backends) + flexmap_chash_size(n_backends);
+    }
+    return size;
 }
 
 static inline struct flexmap_cache_counter *
@@ -321,6 +362,9 @@ flexmap_cache_create(unsigned int n_lanes)
     }
     cache->n_lanes = MAX(n_lanes, 1);
     cache->lanes = xcalloc(cache->n_lanes, sizeof *cache->lanes);
+    cache->affinity = xcalloc(cache->n_lanes, sizeof *cache->affinity);
+    cache->affinity_params = FLEXMAP_AFFINITY_PARAMS_DEFAULT;
+    cache->next_version = 1;
     ovs_mutex_init(&cache->mutex);
     cache->next_slot = 0;
     cache->free_slots = NULL;
@@ -343,6 +387,10 @@ fc_unref(struct flexmap_cache *cache)
             }
         }
         free(cache->lanes);
+        for (unsigned int i = 0; i < cache->n_lanes; i++) {
+            flexmap_affinity_destroy(cache->affinity[i]);
+        }
+        free(cache->affinity);
         free(cache->free_slots);
         cmap_destroy(&cache->entries);
         ovs_mutex_destroy(&cache->mutex);
@@ -356,7 +404,19 @@ fc_unref_cb(void *cache)
     fc_unref(cache);
 }
 
-/* RCU callback for a deleted entry: gives its slot back and frees it. */
+static void
+fc_free_slot(struct flexmap_cache *cache, uint32_t slot)
+    OVS_REQUIRES(cache->mutex)
+{
+    if (cache->n_free_slots >= cache->allocated_free_slots) {
+        cache->free_slots = x2nrealloc(cache->free_slots,
+                                       &cache->allocated_free_slots,
+                                       sizeof *cache->free_slots);
+    }
+    cache->free_slots[cache->n_free_slots++] = slot;
+}
+
+/* RCU callback for a deleted entry: gives its slots back and frees it. */
 static void
 fc_entry_release(void *e_)
 {
@@ -364,15 +424,40 @@ fc_entry_release(void *e_)
     struct flexmap_cache *cache = e->cache;
 
     ovs_mutex_lock(&cache->mutex);
-    if (cache->n_free_slots >= cache->allocated_free_slots) {
-        cache->free_slots = x2nrealloc(cache->free_slots,
-                                       &cache->allocated_free_slots,
-                                       sizeof *cache->free_slots);
+    fc_free_slot(cache, e->slot);
+    if (e->n_backends > 1) {
+        const uint32_t *bslots = fc_entry_bslots(e);
+
+        for (size_t i = 0; i < e->n_backends; i++) {
+            fc_free_slot(cache, bslots[i]);
+        }
     }
-    cache->free_slots[cache->n_free_slots++] = e->slot;
     ovs_mutex_unlock(&cache->mutex);
 
     free(e);
+    fc_unref(cache);
+}
+
+/* Slots of a replaced entry that its replacement did not take over. */
+struct fc_slot_release {
+    struct flexmap_cache *cache;
+    size_t n;
+    uint32_t slots[FLEXMAP_MAX_BACKENDS];
+};
+
+/* RCU callback for a replaced entry: gives back the slots in 'r_'. */
+static void
+fc_slots_release(void *r_)
+{
+    struct fc_slot_release *r = r_;
+    struct flexmap_cache *cache = r->cache;
+
+    ovs_mutex_lock(&cache->mutex);
+    for (size_t i = 0; i < r->n; i++) {
+        fc_free_slot(cache, r->slots[i]);
+    }
+    ovs_mutex_unlock(&cache->mutex);
+    free(r);
     fc_unref(cache);
 }
 
@@ -461,6 +546,22 @@ fc_alloc_slot(struct flexmap_cache *cache, uint32_t *slot)
     return true;
 }
 
+/* Creates the connection tables of every lane, if they do not exist yet.
+ * Called before the first pool entry is published, so that a PMD that finds
+ * a pool entry also finds its lane's table (cmap_insert() and
+ * cmap_replace() publish with release semantics). */
+static void
+fc_ensure_affinity(struct flexmap_cache *cache)
+    OVS_REQUIRES(cache->mutex)
+{
+    if (!cache->affinity[0]) {
+        for (unsigned int i = 0; i < cache->n_lanes; i++) {
+            cache->affinity[i] = flexmap_affinity_create(
+                FLEXMAP_CACHE_AFFINITY_CAPACITY, &cache->affinity_params);
+        }
+    }
+}
+
 int
 flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
                   const struct flexmap_key *key,
@@ -468,7 +569,8 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
                   size_t n_backends)
 {
     struct flexmap_cache_entry *new, *old;
-    uint32_t *cum, sum, hash;
+    struct fc_slot_release *release = NULL;
+    uint32_t sum, hash;
     size_t size;
     int only;
 
@@ -480,9 +582,15 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
         if (backends[i].flags & ~FLEXMAP_BACKEND_KNOWN_FLAGS) {
             return EINVAL;
         }
+        for (size_t j = 0; j < i; j++) {
+            if (fc_backend_id(&backends[i]) == fc_backend_id(&backends[j])) {
+                return EINVAL;      /* Same MAC and port twice. */
+            }
+        }
     }
 
-    /* Build the new entry outside the lock. */
+    /* Build the new entry outside the lock; only its slots and version need
+     * the lock. */
     size = fc_entry_size(n_backends);
     new = xmalloc(size);
     memset(new, 0, sizeof *new);
@@ -492,7 +600,6 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
     new->n_backends = n_backends;
     new->kind = fc_key_kind(key->proto, key->port);
     memcpy(new->backends, backends, n_backends * sizeof *backends);
-    cum = ALIGNED_CAST(uint32_t *, &new->backends[n_backends]);
     sum = 0;
     only = -1;
     for (size_t i = 0; i < n_backends; i++) {
@@ -500,14 +607,85 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
             only = sum ? -1 : i;
             sum += backends[i].weight;
         }
-        cum[i] = sum;
     }
     new->weight_sum = sum;
     new->only = only;
+    if (n_backends > 1) {
+        uint64_t *ids = CONST_CAST(uint64_t *, fc_entry_ids(new));
+        uint16_t weights[FLEXMAP_MAX_BACKENDS];
+        struct flexmap_chash *chash;
+
+        for (size_t i = 0; i < n_backends; i++) {
+            ids[i] = fc_backend_id(&backends[i]);
+            weights[i] = backends[i].weight;
+        }
+        chash = ALIGNED_CAST(struct flexmap_chash *,
+                             (char *) fc_entry_bslots(new)
+                             + ROUND_UP(n_backends * sizeof(uint32_t), 8));
+        flexmap_chash_build(chash, ids, weights, n_backends);
+        new->chash = chash;
+    }
     hash = fc_hash_key(table_id, key);
 
     ovs_mutex_lock(&cache->mutex);
+    new->version = cache->next_version++;
     old = fc_find_protected(cache, hash, table_id, key);
+
+    /* Counter slots: the entry's own, and one per backend of a pool.  A
+     * replacement takes over the entry slot and the slots of the backends
+     * it keeps, so their counters continue. */
+    size_t n_new_slots = (old ? 0 : 1) + (n_backends > 1 ? n_backends : 0);
+    if (n_new_slots > cache->n_free_slots
+                      + (FLEXMAP_CACHE_MAX_ENTRIES - cache->next_slot)
+        || (!old && cmap_count(&cache->entries)
+                    >= FLEXMAP_CACHE_MAX_ENTRIES)) {
+        ovs_mutex_unlock(&cache->mutex);
+        free(new);
+        return ENOSPC;
+    }
+    if (n_backends > 1) {
+        uint32_t *bslots = CONST_CAST(uint32_t *, fc_entry_bslots(new));
+        const uint64_t *ids = fc_entry_ids(new);
+
+        for (size_t i = 0; i < n_backends; i++) {
+            bslots[i] = UINT32_MAX;
+            if (old && old->n_backends > 1) {
+                const uint64_t *old_ids = fc_entry_ids(old);
+
+                for (size_t j = 0; j < old->n_backends; j++) {
+                    if (old_ids[j] == ids[i]) {
+                        bslots[i] = fc_entry_bslots(old)[j];
+                        break;
+                    }
+                }
+            }
+            if (bslots[i] == UINT32_MAX) {
+                ovs_assert(fc_alloc_slot(cache, &bslots[i]));
+            }
+        }
+        fc_ensure_affinity(cache);
+    }
+    if (old && old->n_backends > 1) {
+        const uint32_t *old_bslots = fc_entry_bslots(old);
+
+        release = xmalloc(sizeof *release);
+        release->cache = cache;
+        release->n = 0;
+        for (size_t j = 0; j < old->n_backends; j++) {
+            bool kept = false;
+
+            for (size_t i = 0; n_backends > 1 && i < n_backends; i++) {
+                if (fc_entry_bslots(new)[i] == old_bslots[j]) {
+                    kept = true;
+                    break;
+                }
+            }
+            if (!kept) {
+                release->slots[release->n++] = old_bslots[j];
+            }
+        }
+    }
+
     if (old) {
         uint64_t old_size = fc_entry_size(old->n_backends);
         uint64_t total;
@@ -516,15 +694,14 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
         cmap_replace(&cache->entries, &old->node, &new->node, hash);
         atomic_add_relaxed(&cache->entry_bytes, size - old_size, &total);
         ovsrcu_postpone(free, old);
+        if (release) {
+            ovs_refcount_ref(&cache->ref_cnt);
+            ovsrcu_postpone(fc_slots_release, release);
+        }
     } else {
         uint64_t total;
 
-        if (cmap_count(&cache->entries) >= FLEXMAP_CACHE_MAX_ENTRIES
-            || !fc_alloc_slot(cache, &new->slot)) {
-            ovs_mutex_unlock(&cache->mutex);
-            free(new);
-            return ENOSPC;
-        }
+        ovs_assert(fc_alloc_slot(cache, &new->slot));
         /* Count the kind before publishing; see "Lookup" above. */
         atomic_count_inc(&cache->n_kind[new->kind]);
         atomic_add_relaxed(&cache->entry_bytes, size, &total);
@@ -665,37 +842,25 @@ flexmap_cache_find(const struct flexmap_cache *cache, uint32_t table_id,
                     &key->ip, key->proto, key->port);
 }
 
+/* Returns the index of the backend that pool entry 'e' chooses for a new
+ * flow with 5-tuple hash 'hash', or -1 if every weight is zero. */
+static inline int
+fc_pool_choose(const struct flexmap_cache_entry *e, uint32_t hash)
+{
+    return flexmap_chash_lookup(e->chash, hash);
+}
+
 const struct flexmap_dp_backend *
 flexmap_cache_entry_select(const struct flexmap_cache_entry *e,
                            uint32_t hash)
 {
-    const uint32_t *cum;
-    uint32_t x;
-    size_t lo, hi;
+    int idx;
 
-    if (OVS_LIKELY(e->only >= 0)) {
-        return &e->backends[e->only];
+    if (e->n_backends == 1) {
+        return e->only >= 0 ? &e->backends[0] : NULL;
     }
-    if (!e->weight_sum) {
-        return NULL;
-    }
-
-    /* First backend whose cumulative weight exceeds 'x'.  Such a backend
-     * has a non-zero weight, and exists since x < cum[n - 1]. */
-    x = ((uint64_t) hash * e->weight_sum) >> 32;
-    cum = fc_entry_cum(e);
-    lo = 0;
-    hi = e->n_backends - 1;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-
-        if (cum[mid] > x) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    return &e->backends[lo];
+    idx = fc_pool_choose(e, hash);
+    return idx >= 0 ? &e->backends[idx] : NULL;
 }
 
 /* Accessors. */
@@ -774,9 +939,26 @@ fc_read_ports(const void *l4, size_t size, uint32_t *ports)
     return true;
 }
 
-bool
-flexmap_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
-                       uint32_t *hash)
+/* What a pool needs of a packet beyond its key: the rest of the 5-tuple
+ * and the TCP flags. */
+struct fc_tuple {
+    struct in6_addr src;
+    ovs_be16 sport;
+    uint16_t tcp_flags;         /* Host order, 0 unless TCP. */
+};
+
+/* Reads the TCP flags from the TCP header at 'l4' of 'size' bytes. */
+static inline uint16_t
+fc_tcp_flags(const void *l4, size_t size)
+{
+    const struct tcp_header *tcp = l4;
+
+    return size >= TCP_HEADER_LEN ? TCP_FLAGS(tcp->tcp_ctl) : 0;
+}
+
+static bool
+fc_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
+                  uint32_t *hash, struct fc_tuple *tuple)
 {
     const void *l3;
     size_t l3_size;
@@ -833,6 +1015,11 @@ flexmap_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
         src = get_16aligned_be32(&ip->ip_src);
         dst = get_16aligned_be32(&ip->ip_dst);
         in6_addr_set_mapped_ipv4(&key->ip, dst);
+        in6_addr_set_mapped_ipv4(&tuple->src, src);
+        tuple->tcp_flags = (proto == IPPROTO_TCP
+                            ? fc_tcp_flags((const char *) l3 + ihl,
+                                           tot_len - ihl)
+                            : 0);
         h = hash_add(0, (OVS_FORCE uint32_t) src);
         h = hash_add(h, (OVS_FORCE uint32_t) dst);
         *hash = hash_finish(hash_add(h, proto ^ ports), 12);
@@ -874,6 +1061,9 @@ flexmap_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
             return false;
         }
 
+        memcpy(&tuple->src, &nh->ip6_src, sizeof tuple->src);
+        tuple->tcp_flags = (proto == IPPROTO_TCP
+                            ? fc_tcp_flags(data, size) : 0);
         memcpy(w, &nh->ip6_src, sizeof w);  /* Source, then destination. */
         h = 0;
         for (int i = 0; i < ARRAY_SIZE(w); i++) {
@@ -887,7 +1077,118 @@ flexmap_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
     key->proto = proto;
     key->pad = 0;
     memcpy(&key->port, (const char *) &ports + 2, sizeof key->port);
+    memcpy(&tuple->sport, &ports, sizeof tuple->sport);
     return true;
+}
+
+bool
+flexmap_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
+                       uint32_t *hash)
+{
+    struct fc_tuple tuple;
+
+    return fc_packet_extract(p, key, hash, &tuple);
+}
+
+static void
+fc_affinity_key(const struct flexmap_cache_entry *e,
+                const struct flexmap_key *key, const struct fc_tuple *tuple,
+                struct flexmap_affinity_key *akey)
+{
+    akey->table_id = e->table_id;
+    akey->sport = tuple->sport;
+    akey->dport = key->port;
+    akey->src = tuple->src;
+    akey->dst = key->ip;
+    akey->proto = key->proto;
+    memset(akey->pad, 0, sizeof akey->pad);
+}
+
+/* Returns the index in 'e->backends' of backend 'id', or -1. */
+static inline int
+fc_find_backend(const struct flexmap_cache_entry *e, uint64_t id)
+{
+    const uint64_t *ids = fc_entry_ids(e);
+
+    for (int i = 0; i < e->n_backends; i++) {
+        if (ids[i] == id) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Chooses the backend of pool entry 'e' for a packet with key 'key', rest
+ * of its 5-tuple 'tuple' and 5-tuple hash 'hash', on 'lane' at time 'now'
+ * (msec).  A connection that 'aff' (the lane's connection table) knows keeps
+ * its backend as long as the backend is in the pool, even drained (weight
+ * 0); a new connection gets the consistent-hash choice, which drained
+ * backends never win, and is remembered.  Returns the backend index or -1
+ * (every weight zero, no known connection). */
+static int
+fc_pool_select(struct flexmap_affinity *aff,
+               const struct flexmap_cache_entry *e,
+               const struct flexmap_key *key, const struct fc_tuple *tuple,
+               uint32_t hash, uint64_t now, bool *from_affinity)
+{
+    struct flexmap_affinity_entry *ae;
+    struct flexmap_affinity_key akey;
+    int idx;
+
+    *from_affinity = false;
+    if (OVS_UNLIKELY(!aff)) {
+        return fc_pool_choose(e, hash);
+    }
+
+    fc_affinity_key(e, key, tuple, &akey);
+    ae = flexmap_affinity_lookup(aff, &akey, hash, now);
+    if (ae) {
+        bool restart = (key->proto == IPPROTO_TCP
+                        && flexmap_affinity_note_tcp_flags(aff, ae,
+                                                           tuple->tcp_flags,
+                                                           now));
+        if (!restart) {
+            uint8_t hint = flexmap_affinity_entry_hint(ae);
+
+            /* The hint is checked against the entry's size too: a lane is
+             * shared for a moment while PMDs reload (their tx queue ids are
+             * reassigned), and a hint must never index out of bounds. */
+            if (flexmap_affinity_entry_version(ae) == e->version
+                && hint < e->n_backends) {
+                *from_affinity = true;
+                return hint;
+            }
+            idx = fc_find_backend(e, flexmap_affinity_entry_backend(ae));
+            if (idx >= 0) {
+                /* The pool changed but still has this backend. */
+                flexmap_affinity_entry_set(ae, fc_entry_ids(e)[idx], idx,
+                                           e->version);
+                *from_affinity = true;
+                return idx;
+            }
+        }
+
+        /* A new connection on a reused 5-tuple, or its backend left the
+         * pool: choose again. */
+        idx = fc_pool_choose(e, hash);
+        if (idx >= 0) {
+            flexmap_affinity_entry_set(ae, fc_entry_ids(e)[idx], idx,
+                                       e->version);
+        } else {
+            flexmap_affinity_remove(aff, ae);
+        }
+        return idx;
+    }
+
+    idx = fc_pool_choose(e, hash);
+    if (idx >= 0) {
+        ae = flexmap_affinity_insert(aff, &akey, hash, now,
+                                     fc_entry_ids(e)[idx], idx, e->version);
+        if (key->proto == IPPROTO_TCP && tuple->tcp_flags) {
+            flexmap_affinity_note_tcp_flags(aff, ae, tuple->tcp_flags, now);
+        }
+    }
+    return idx;
 }
 
 size_t
@@ -898,17 +1199,22 @@ flexmap_cache_execute(struct flexmap_cache *cache, uint32_t table_id,
     struct dp_packet *p;
     size_t n_hits = 0;
 
+    struct flexmap_affinity *aff;
+    uint64_t now = 0;
+
     lane %= cache->n_lanes;
     DP_PACKET_BATCH_FOR_EACH (i, p, batch) {
         const struct flexmap_cache_entry *e;
         const struct flexmap_dp_backend *b;
         struct flexmap_cache_counter *c;
         struct flexmap_key key;
+        struct fc_tuple tuple;
         uint32_t hash;
+        uint32_t size;
 
         ports[i] = ODPP_NONE;
         dropped[i] = false;
-        if (!flexmap_packet_extract(p, &key, &hash)) {
+        if (!fc_packet_extract(p, &key, &hash, &tuple)) {
             continue;
         }
         e = flexmap_cache_lookup(cache, table_id, &key);
@@ -917,11 +1223,32 @@ flexmap_cache_execute(struct flexmap_cache *cache, uint32_t table_id,
         }
 
         n_hits++;
+        size = dp_packet_size(p);
         c = fc_counter(cache, lane, e->slot);
         non_atomic_ullong_add(&c->n_packets, 1);
-        non_atomic_ullong_add(&c->n_bytes, dp_packet_size(p));
+        non_atomic_ullong_add(&c->n_bytes, size);
 
-        b = flexmap_cache_entry_select(e, hash);
+        if (OVS_LIKELY(e->n_backends == 1)) {
+            b = e->only >= 0 ? &e->backends[0] : NULL;
+        } else {
+            bool from_affinity;
+            int idx;
+
+            if (!now) {
+                now = time_msec();      /* Once per batch. */
+            }
+            aff = cache->affinity[lane];
+            idx = fc_pool_select(aff, e, &key, &tuple, hash, now,
+                                 &from_affinity);
+            if (idx >= 0) {
+                c = fc_counter(cache, lane, fc_entry_bslots(e)[idx]);
+                non_atomic_ullong_add(&c->n_packets, 1);
+                non_atomic_ullong_add(&c->n_bytes, size);
+                b = &e->backends[idx];
+            } else {
+                b = NULL;
+            }
+        }
         if (OVS_UNLIKELY(!b)) {
             dropped[i] = true;
             continue;
@@ -933,11 +1260,169 @@ flexmap_cache_execute(struct flexmap_cache *cache, uint32_t table_id,
     return n_hits;
 }
 
+void
+flexmap_cache_entry_get_backend_stats(const struct flexmap_cache *cache,
+                                      const struct flexmap_cache_entry *e,
+                                      size_t idx,
+                                      struct flexmap_cache_stats *stats)
+{
+    if (e->n_backends == 1) {
+        flexmap_cache_entry_get_stats(cache, e, stats);
+        return;
+    }
+    stats->n_packets = stats->n_bytes = 0;
+    if (idx >= e->n_backends) {
+        return;
+    }
+    for (unsigned int i = 0; i < cache->n_lanes; i++) {
+        struct flexmap_cache_counter *c
+            = fc_counter(cache, i, fc_entry_bslots(e)[idx]);
+        unsigned long long n;
+
+        atomic_read_relaxed(&c->n_packets, &n);
+        stats->n_packets += n;
+        atomic_read_relaxed(&c->n_bytes, &n);
+        stats->n_bytes += n;
+    }
+}
+
+/* Live connections per (table, backend), counted over every lane's
+ * connection table in one walk each. */
+struct fc_conn_count {
+    struct hmap_node node;
+    uint32_t table_id;
+    uint64_t backend_id;
+    size_t n;
+};
+
+struct flexmap_cache_conns {
+    struct hmap counts;
+};
+
+static void
+fc_count_conn(const struct flexmap_affinity_info *info, void *counts_)
+{
+    struct hmap *counts = counts_;
+    uint32_t hash = hash_uint64_basis(info->backend_id, info->key.table_id);
+    struct fc_conn_count *cc;
+
+    HMAP_FOR_EACH_WITH_HASH (cc, node, hash, counts) {
+        if (cc->table_id == info->key.table_id
+            && cc->backend_id == info->backend_id) {
+            cc->n++;
+            return;
+        }
+    }
+    cc = xmalloc(sizeof *cc);
+    cc->table_id = info->key.table_id;
+    cc->backend_id = info->backend_id;
+    cc->n = 1;
+    hmap_insert(counts, &cc->node, hash);
+}
+
+struct flexmap_cache_conns *
+flexmap_cache_count_conns(const struct flexmap_cache *cache)
+{
+    struct flexmap_cache_conns *conns = xmalloc(sizeof *conns);
+    uint64_t now = time_msec();
+
+    hmap_init(&conns->counts);
+    for (unsigned int i = 0; i < cache->n_lanes; i++) {
+        const struct flexmap_affinity *aff = cache->affinity[i];
+
+        if (aff) {
+            flexmap_affinity_for_each(aff, now, fc_count_conn,
+                                      &conns->counts);
+        }
+    }
+    return conns;
+}
+
+size_t
+flexmap_cache_conns_get(const struct flexmap_cache_conns *conns,
+                        const struct flexmap_cache_entry *e, size_t idx)
+{
+    uint64_t id;
+    uint32_t hash;
+    const struct fc_conn_count *cc;
+
+    if (!conns || idx >= e->n_backends) {
+        return 0;
+    }
+    id = fc_backend_id(&e->backends[idx]);
+    hash = hash_uint64_basis(id, e->table_id);
+    HMAP_FOR_EACH_WITH_HASH (cc, node, hash, &conns->counts) {
+        if (cc->table_id == e->table_id && cc->backend_id == id) {
+            return cc->n;
+        }
+    }
+    return 0;
+}
+
+void
+flexmap_cache_conns_destroy(struct flexmap_cache_conns *conns)
+{
+    if (conns) {
+        struct fc_conn_count *cc;
+
+        HMAP_FOR_EACH_POP (cc, node, &conns->counts) {
+            free(cc);
+        }
+        hmap_destroy(&conns->counts);
+        free(conns);
+    }
+}
+
+int
+flexmap_cache_explain(const struct flexmap_cache *cache, uint32_t table_id,
+                      const struct dp_packet *p,
+                      const struct flexmap_cache_entry **ep,
+                      bool *from_affinity)
+{
+    const struct flexmap_cache_entry *e;
+    struct flexmap_key key;
+    struct fc_tuple tuple;
+    uint32_t hash;
+
+    *ep = NULL;
+    *from_affinity = false;
+    if (!fc_packet_extract(p, &key, &hash, &tuple)) {
+        return -1;
+    }
+    e = *ep = flexmap_cache_lookup(cache, table_id, &key);
+    if (!e) {
+        return -1;
+    }
+    if (e->n_backends == 1) {
+        return e->only;
+    }
+
+    struct flexmap_affinity_key akey;
+    uint64_t now = time_msec();
+
+    fc_affinity_key(e, &key, &tuple, &akey);
+    for (unsigned int i = 0; i < cache->n_lanes; i++) {
+        const struct flexmap_affinity *aff = cache->affinity[i];
+        struct flexmap_affinity_info info;
+
+        if (aff && flexmap_affinity_find(aff, &akey, hash, now, &info)) {
+            int idx = fc_find_backend(e, info.backend_id);
+
+            if (idx >= 0) {
+                *from_affinity = true;
+                return idx;
+            }
+        }
+    }
+    return fc_pool_choose(e, hash);
+}
+
 /* Formatting. */
 
 void
 flexmap_cache_entry_format(const struct flexmap_cache *cache,
                            const struct flexmap_cache_entry *e,
+                           const struct flexmap_cache_conns *conns,
                            struct ds *s)
 {
     const struct flexmap_key *key = &e->key;
@@ -959,7 +1444,7 @@ flexmap_cache_entry_format(const struct flexmap_cache *cache,
         ds_put_cstr(s, ipv4 ? "sctp" : "sctp6");
         break;
     default:
-        ds_put_format(s, "%s,nw_proto=%"PRIu8, ipv4 ? "ip" : "ipv6",
+        ds_put_format(s, "%s,ip_proto=%"PRIu8, ipv4 ? "ip" : "ipv6",
                       key->proto);
         break;
     }
@@ -978,6 +1463,14 @@ flexmap_cache_entry_format(const struct flexmap_cache *cache,
         ds_put_format(s, "%s "ETH_ADDR_FMT"->port %"PRIu32" weight %"PRIu16,
                       i ? "," : "", ETH_ADDR_ARGS(b->mac),
                       odp_to_u32(b->port), b->weight);
+        if (e->n_backends > 1) {
+            struct flexmap_cache_stats bs;
+
+            flexmap_cache_entry_get_backend_stats(cache, e, i, &bs);
+            ds_put_format(s, " packets:%"PRIu64" bytes:%"PRIu64
+                          " conns:%"PRIuSIZE, bs.n_packets, bs.n_bytes,
+                          flexmap_cache_conns_get(conns, e, i));
+        }
         if (b->flags & FLEXMAP_BACKEND_TUNNEL) {
             ds_put_cstr(s, " tun_dst=");
             ipv6_format_mapped(&b->tun_dst, s);

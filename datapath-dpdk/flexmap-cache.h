@@ -68,8 +68,17 @@ struct dp_packet;
 struct dp_packet_batch;
 struct ds;
 
-/* Most entries one cache may hold, over all tables.  A multiple of 4096.
- * (Overridable at build time only so that unit tests can fill a cache.) */
+/* Connections each lane's affinity table holds (see flexmap-affinity.h):
+ * 72 bytes each, allocated for every lane when the first entry with more
+ * than one backend arrives. */
+#ifndef FLEXMAP_CACHE_AFFINITY_CAPACITY
+#define FLEXMAP_CACHE_AFFINITY_CAPACITY 32768
+#endif
+
+/* Most counter slots one cache may hold, over all tables: one per entry,
+ * plus one per backend of an entry with several backends; so also the most
+ * entries.  A multiple of 4096.  (Overridable at build time only so that
+ * unit tests can fill a cache.) */
 #ifndef FLEXMAP_CACHE_MAX_ENTRIES
 #define FLEXMAP_CACHE_MAX_ENTRIES (4u * 1024 * 1024)
 #endif
@@ -179,9 +188,38 @@ size_t flexmap_cache_execute(struct flexmap_cache *, uint32_t table_id,
                              struct dp_packet_batch *, unsigned int lane,
                              odp_port_t ports[], bool dropped[]);
 
-/* Formats 'entry' with its datapath ports, backends and counters. */
+/* Per-backend counters: for an entry with one backend, the entry's. */
+void flexmap_cache_entry_get_backend_stats(const struct flexmap_cache *,
+                                           const struct flexmap_cache_entry *,
+                                           size_t idx,
+                                           struct flexmap_cache_stats *);
+
+/* Live connections per backend, from every lane's affinity table.  One walk
+ * of all tables per flexmap_cache_count_conns(); then
+ * flexmap_cache_conns_get() answers per backend.  For display: the counts
+ * may be slightly stale. */
+struct flexmap_cache_conns;
+struct flexmap_cache_conns *flexmap_cache_count_conns(
+    const struct flexmap_cache *);
+size_t flexmap_cache_conns_get(const struct flexmap_cache_conns *,
+                               const struct flexmap_cache_entry *,
+                               size_t idx);
+void flexmap_cache_conns_destroy(struct flexmap_cache_conns *);
+
+/* For display ("flexmap/lookup"): the entry that 'packet' hits in
+ * 'table_id' ('*ep', NULL on a miss) and the index of the backend it goes
+ * to, or -1; '*from_affinity' tells whether a lane's connection table
+ * decided it rather than the consistent hash.  Changes nothing. */
+int flexmap_cache_explain(const struct flexmap_cache *, uint32_t table_id,
+                          const struct dp_packet *,
+                          const struct flexmap_cache_entry **ep,
+                          bool *from_affinity);
+
+/* Formats 'entry' with its datapath ports, backends and counters, and
+ * per-backend connection counts from 'conns' (may be NULL). */
 void flexmap_cache_entry_format(const struct flexmap_cache *,
                                 const struct flexmap_cache_entry *,
+                                const struct flexmap_cache_conns *,
                                 struct ds *);
 
 #endif /* flexmap-cache.h */

@@ -181,6 +181,7 @@ flexmap_dp_format_pmd_stats(struct ds *reply, struct pmd_perf_stats *s)
 
 struct dump_cache_aux {
     const struct flexmap_cache *cache;
+    const struct flexmap_cache_conns *conns;
     struct ds *ds;
 };
 
@@ -190,7 +191,7 @@ dump_cache_entry(const struct flexmap_cache_entry *entry, void *aux_)
     struct dump_cache_aux *aux = aux_;
 
     ds_put_cstr(aux->ds, "  ");
-    flexmap_cache_entry_format(aux->cache, entry, aux->ds);
+    flexmap_cache_entry_format(aux->cache, entry, aux->conns, aux->ds);
     ds_put_char(aux->ds, '\n');
 }
 
@@ -198,11 +199,13 @@ static void
 flexmap_dp_dump_one(const char *name, const struct flexmap_cache *cache,
                     struct ds *ds)
 {
-    struct dump_cache_aux aux = { .cache = cache, .ds = ds };
+    struct flexmap_cache_conns *conns = flexmap_cache_count_conns(cache);
+    struct dump_cache_aux aux = { .cache = cache, .conns = conns, .ds = ds };
 
     ds_put_format(ds, "%s: %"PRIuSIZE" entries, %"PRIuSIZE" bytes\n", name,
                   flexmap_cache_count(cache), flexmap_cache_memory(cache));
     flexmap_cache_for_each(cache, UINT32_MAX, dump_cache_entry, &aux);
+    flexmap_cache_conns_destroy(conns);
 }
 
 static void

@@ -308,6 +308,19 @@ parse_uint_range(const char *s, unsigned int min, unsigned int max,
     return true;
 }
 
+/* Returns true if 'key' names one of the counters that "ovs-ofctl dump-maps"
+ * prints.  The parser ignores these, whatever their values, at top level and
+ * inside "backend(...)", so that dump-maps output feeds back into add-maps
+ * unchanged, just as OVS's flow parser ignores duration, n_packets, n_bytes
+ * and the like so that dump-flows output feeds back into add-flows. */
+static bool
+is_dump_counter(const char *key)
+{
+    return (!strcmp(key, "n_packets")
+            || !strcmp(key, "n_bytes")
+            || !strcmp(key, "n_conns"));
+}
+
 /* Parses 'args', the text inside "backend(...)", into 'b'.  Returns NULL if
  * successful, otherwise a malloc()'d error message. */
 static char * OVS_WARN_UNUSED_RESULT
@@ -323,6 +336,12 @@ parse_backend(struct flexmap_backend *b, char *args,
 
     while (ofputil_parse_key_value(&args, &key, &value)) {
         bool *seen;
+
+        if (is_dump_counter(key)) {
+            /* Per-backend counters from dump-maps: ignored, see
+             * is_dump_counter(). */
+            continue;
+        }
 
         if (!strcmp(key, "mac")) {
             seen = &have_mac;
@@ -462,6 +481,13 @@ parse_entry__(struct flexmap_entry *entry, char *string,
                                  key);
             }
             proto = kw;
+            continue;
+        }
+        if (!key_only && is_dump_counter(key)) {
+            /* Entry counters from dump-maps: ignored, see
+             * is_dump_counter().  A key alone (del-maps) does not take them,
+             * so that a stray counter cannot widen a delete to every
+             * table. */
             continue;
         }
 
@@ -629,11 +655,33 @@ void
 flexmap_entry_format(const struct flexmap_entry *entry,
                      const struct ofputil_port_map *port_map, struct ds *s)
 {
+    flexmap_entry_format_stats(entry, NULL, port_map, s);
+}
+
+/* Appends 'entry' to 's' like flexmap_entry_format().  If 'bstats' is
+ * nonnull, it holds 'entry->n_backends' backend counters, one per backend in
+ * order; if the entry has more than one backend, each backend's text then
+ * ends in ",n_packets=N,n_bytes=M,n_conns=C".  (With a single backend, the
+ * entry's own counters say it all, so nothing is added.)  The parser ignores
+ * these counters, so the output still parses to 'entry'. */
+void
+flexmap_entry_format_stats(const struct flexmap_entry *entry,
+                           const struct flexmap_backend_stats *bstats,
+                           const struct ofputil_port_map *port_map,
+                           struct ds *s)
+{
+    bool show_stats = bstats && entry->n_backends > 1;
+
     ds_put_format(s, "table=%"PRIu8",", entry->table_id);
     flexmap_key_format(&entry->key, s);
     for (size_t i = 0; i < entry->n_backends; i++) {
         ds_put_cstr(s, ",backend(");
         flexmap_backend_format(&entry->backends[i], port_map, s);
+        if (show_stats) {
+            ds_put_format(s, ",n_packets=%"PRIu64",n_bytes=%"PRIu64
+                          ",n_conns=%"PRIu32, bstats[i].n_packets,
+                          bstats[i].n_bytes, bstats[i].n_conns);
+        }
         ds_put_char(s, ')');
     }
 }

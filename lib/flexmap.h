@@ -38,6 +38,14 @@
  * ipv6_dst.  ARGS is mac=MAC,port=PORT[,weight=W][,tun_dst=IP,tun_id=ID].
  * "table=N" may be omitted (table 0).
  *
+ * "ovs-ofctl dump-maps" prints the same syntax, preceded by the entry's
+ * counters, "n_packets=N, n_bytes=M, ", and, for an entry with more than one
+ * backend, with ",n_packets=N,n_bytes=M,n_conns=C" at the end of each
+ * backend's ARGS.  The parser ignores n_packets, n_bytes and n_conns, with
+ * any value, both at top level and in ARGS, so that dump-maps output feeds
+ * back into add-maps unchanged.  (The key-only syntax of del-maps does not
+ * accept them.)
+ *
  * Thread-safety
  * =============
  *
@@ -92,6 +100,14 @@ struct flexmap_backend {
     ovs_be64 tun_id;            /* Tunnel key. */
 };
 
+/* Counters of one backend of an entry, as NXST_FLEXMAP reports them for
+ * entries with several backends. */
+struct flexmap_backend_stats {
+    uint64_t n_packets;         /* Packets sent to this backend. */
+    uint64_t n_bytes;           /* Bytes sent to this backend. */
+    uint32_t n_conns;           /* Active connections pinned to it. */
+};
+
 /* A map entry: table, key and backends. */
 struct flexmap_entry {
     uint8_t table_id;
@@ -132,6 +148,10 @@ char *flexmap_entry_parse_key(struct flexmap_entry *, const char *,
     OVS_WARN_UNUSED_RESULT;
 void flexmap_entry_format(const struct flexmap_entry *,
                           const struct ofputil_port_map *, struct ds *);
+void flexmap_entry_format_stats(const struct flexmap_entry *,
+                                const struct flexmap_backend_stats *,
+                                const struct ofputil_port_map *,
+                                struct ds *);
 void flexmap_backend_format(const struct flexmap_backend *,
                             const struct ofputil_port_map *, struct ds *);
 

@@ -37,6 +37,17 @@
  * finds, is reported as OFPERR_NXFMFC_BAD_LEN. */
 #define NXFM_CMD_LEN sizeof(struct nx_flexmap_cmd)
 #define NXFM_BACKEND_LEN sizeof(struct nx_flexmap_backend)
+#define NXFM_STATS_LEN sizeof(struct nx_flexmap_stats)
+#define NXFM_BACKEND_STATS_LEN sizeof(struct nx_flexmap_backend_stats)
+
+/* Returns the length of an NXST_FLEXMAP reply entry with 'n_backends'
+ * backends: the entry, its backends, then one counter block per backend. */
+static size_t
+flexmap_stats_len(size_t n_backends)
+{
+    return NXFM_STATS_LEN + n_backends * (NXFM_BACKEND_LEN
+                                          + NXFM_BACKEND_STATS_LEN);
+}
 
 /* Pulls the OpenFlow header from 'b' and checks that it is 'expected'.
  * Returns 0 if successful, otherwise an OFPERR_* value. */
@@ -598,12 +609,13 @@ ofputil_append_flexmap_stats(struct ovs_list *replies,
                              const struct ofputil_flexmap_stats *fs)
 {
     const struct flexmap_entry *entry = &fs->entry;
+    struct nx_flexmap_backend_stats *nfbss;
     struct nx_flexmap_backend *nfbs;
     struct nx_flexmap_stats *nfs;
     size_t len;
 
     ovs_assert(entry->n_backends <= FLEXMAP_MAX_BACKENDS);
-    len = sizeof *nfs + entry->n_backends * NXFM_BACKEND_LEN;
+    len = flexmap_stats_len(entry->n_backends);
 
     nfs = ofpmp_append(replies, len);
     memset(nfs, 0, sizeof *nfs);
@@ -619,6 +631,17 @@ ofputil_append_flexmap_stats(struct ovs_list *replies,
     for (size_t i = 0; i < entry->n_backends; i++) {
         flexmap_backend_to_wire(&entry->backends[i], &nfbs[i]);
     }
+
+    nfbss = ALIGNED_CAST(struct nx_flexmap_backend_stats *,
+                         nfbs + entry->n_backends);
+    for (size_t i = 0; i < entry->n_backends; i++) {
+        const struct flexmap_backend_stats *bs = &fs->backend_stats[i];
+
+        memset(&nfbss[i], 0, sizeof nfbss[i]);
+        nfbss[i].packet_count = htonll(bs->n_packets);
+        nfbss[i].byte_count = htonll(bs->n_bytes);
+        nfbss[i].n_conns = htonl(bs->n_conns);
+    }
 }
 
 /* Pulls the next entry of an NXST_FLEXMAP reply from 'msg' into 'fs'.  On the
@@ -626,12 +649,23 @@ ofputil_append_flexmap_stats(struct ovs_list *replies,
  * calls continue from where the previous left off.
  *
  * Returns 0 if successful, EOF if no entries were left, otherwise an
- * OFPERR_* value: OFPERR_NXFMFC_BAD_LEN for bad lengths, otherwise an error
- * that flexmap_entry_check() would report. */
+ * OFPERR_* value, with this precedence:
+ *
+ *     OFPERR_NXFMFC_BAD_LEN        the entry is truncated, or its 'len' is
+ *                                  not 48 + 64 * n_backends.
+ *     OFPERR_NXBRC_MUST_BE_ZERO    nonzero padding in a backend's counters.
+ *     OFPERR_NXFMFC_*              otherwise, an error that
+ *                                  flexmap_entry_check() would report (or
+ *                                  that decoding NXT_FLEXMAP_MOD would, for
+ *                                  the key and backends).
+ *
+ * On success, 'fs->backend_stats' holds the counters of the entry's backends
+ * and is zero beyond them. */
 int
 ofputil_decode_flexmap_stats_reply(struct ofputil_flexmap_stats *fs,
                                    struct ofpbuf *msg)
 {
+    const struct nx_flexmap_backend_stats *nfbss;
     const struct nx_flexmap_backend *nfbs;
     const struct nx_flexmap_stats *nfs;
     struct flexmap_entry *entry = &fs->entry;
@@ -662,12 +696,19 @@ ofputil_decode_flexmap_stats_reply(struct ofputil_flexmap_stats *fs,
     }
     len = ntohs(nfs->len);
     n_backends = ntohs(nfs->n_backends);
-    if (len != sizeof *nfs + n_backends * NXFM_BACKEND_LEN) {
+    if (len != flexmap_stats_len(n_backends)) {
         return OFPERR_NXFMFC_BAD_LEN;
     }
     nfbs = ofpbuf_try_pull(msg, n_backends * NXFM_BACKEND_LEN);
-    if (!nfbs) {
+    nfbss = nfbs ? ofpbuf_try_pull(msg, n_backends * NXFM_BACKEND_STATS_LEN)
+                 : NULL;
+    if (!nfbss) {
         return OFPERR_NXFMFC_BAD_LEN;
+    }
+    for (size_t i = 0; i < n_backends; i++) {
+        if (!is_all_zeros(nfbss[i].pad, sizeof nfbss[i].pad)) {
+            return OFPERR_NXBRC_MUST_BE_ZERO;
+        }
     }
 
     entry->table_id = nfs->table_id;
@@ -691,11 +732,22 @@ ofputil_decode_flexmap_stats_reply(struct ofputil_flexmap_stats *fs,
 
     fs->packet_count = ntohll(nfs->packet_count);
     fs->byte_count = ntohll(nfs->byte_count);
+    memset(fs->backend_stats, 0, sizeof fs->backend_stats);
+    for (size_t i = 0; i < n_backends; i++) {
+        struct flexmap_backend_stats *bs = &fs->backend_stats[i];
+
+        bs->n_packets = ntohll(nfbss[i].packet_count);
+        bs->n_bytes = ntohll(nfbss[i].byte_count);
+        bs->n_conns = ntohl(nfbss[i].n_conns);
+    }
     return 0;
 }
 
 /* Appends 'fs' to 's' as "n_packets=N, n_bytes=M, ENTRY", naming ports
- * through 'port_map' (which may be NULL). */
+ * through 'port_map' (which may be NULL).  ENTRY includes per-backend
+ * counters if it has more than one backend (see
+ * flexmap_entry_format_stats()).  flexmap_entry_parse() ignores all the
+ * counters, so the output parses back to 'fs->entry'. */
 void
 ofputil_flexmap_stats_format(const struct ofputil_flexmap_stats *fs,
                              const struct ofputil_port_map *port_map,
@@ -703,7 +755,7 @@ ofputil_flexmap_stats_format(const struct ofputil_flexmap_stats *fs,
 {
     ds_put_format(s, "n_packets=%"PRIu64", n_bytes=%"PRIu64", ",
                   fs->packet_count, fs->byte_count);
-    flexmap_entry_format(&fs->entry, port_map, s);
+    flexmap_entry_format_stats(&fs->entry, fs->backend_stats, port_map, s);
 }
 
 /* Appends a description of NXST_FLEXMAP reply 'oh' to 's', one line per

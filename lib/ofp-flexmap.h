@@ -35,8 +35,19 @@
  * ------------------------------
  *
  * Request: struct nx_flexmap_stats_request (table id, or 0xff for all).
- * Reply: a sequence of struct nx_flexmap_stats, each followed by its
- * backends; a long dump is split over several replies with "more" set. */
+ *
+ * Reply: a sequence of entries; a long dump is split over several replies
+ * with "more" set (an entry is never split):
+ *
+ *     struct nx_flexmap_stats              48 bytes: key, entry counters
+ *     n_backends times:
+ *         struct nx_flexmap_backend        40 bytes
+ *     n_backends times:
+ *         struct nx_flexmap_backend_stats  24 bytes: backend counters
+ *
+ * so that an entry's 'len' is exactly 48 + 64 * n_backends.  The i-th
+ * struct nx_flexmap_backend_stats belongs to the i-th backend.  A switch that
+ * does not count per backend sends them all-zero. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -94,8 +105,10 @@ OFP_ASSERT(sizeof(struct nx_flexmap_backend) == 40);
 
 /* One entry of an NXST_FLEXMAP reply. */
 struct nx_flexmap_stats {
-    ovs_be16 len;               /* Length including backends, in bytes. */
-    ovs_be16 n_backends;        /* Number of backends that follow. */
+    ovs_be16 len;               /* Length including backends and their
+                                 * counters: 48 + 64 * n_backends. */
+    ovs_be16 n_backends;        /* Number of backends that follow, and of
+                                 * backend counters after them. */
     uint8_t table_id;
     uint8_t family;             /* NXFM_FAMILY_IPV4 or _IPV6. */
     uint8_t ip_proto;
@@ -108,6 +121,15 @@ struct nx_flexmap_stats {
 };
 OFP_ASSERT(sizeof(struct nx_flexmap_stats) == 48);
 
+/* Counters of one backend of an NXST_FLEXMAP reply entry. */
+struct nx_flexmap_backend_stats {
+    ovs_be64 packet_count;      /* Packets sent to this backend. */
+    ovs_be64 byte_count;        /* Bytes sent to this backend. */
+    ovs_be32 n_conns;           /* Active connections pinned to it. */
+    uint8_t pad[4];             /* Must be zero. */
+};
+OFP_ASSERT(sizeof(struct nx_flexmap_backend_stats) == 24);
+
 /* A decoded map command. */
 struct ofputil_flexmap_cmd {
     enum nx_flexmap_command command;
@@ -115,11 +137,14 @@ struct ofputil_flexmap_cmd {
                                   * no backends for NXFMC_DELETE. */
 };
 
-/* A decoded NXST_FLEXMAP reply entry. */
+/* A decoded NXST_FLEXMAP reply entry.  'backend_stats[i]' holds the counters
+ * of 'entry.backends[i]', for i < entry.n_backends; a caller that does not
+ * know per-backend counters must zero them. */
 struct ofputil_flexmap_stats {
     struct flexmap_entry entry;
     uint64_t packet_count;
     uint64_t byte_count;
+    struct flexmap_backend_stats backend_stats[FLEXMAP_MAX_BACKENDS];
 };
 
 /* Encoding and decoding NXT_FLEXMAP_MOD.
@@ -153,7 +178,8 @@ enum ofperr ofputil_decode_flexmap_stats_request(const struct ofp_header *,
 /* NXST_FLEXMAP reply.  ofputil_append_flexmap_stats() appends one entry to
  * the replies in 'replies' (started with ofpmp_init()), splitting as needed.
  * ofputil_decode_flexmap_stats_reply() pulls the next entry from 'msg': it
- * returns 0 with an entry, EOF at the end, or an OFPERR_* value. */
+ * returns 0 with an entry (and its per-backend counters), EOF at the end, or
+ * an OFPERR_* value. */
 void ofputil_append_flexmap_stats(struct ovs_list *replies,
                                   const struct ofputil_flexmap_stats *);
 int ofputil_decode_flexmap_stats_reply(struct ofputil_flexmap_stats *,

@@ -37,6 +37,7 @@
 
 #include "dp-packet.h"
 #include "flexmap-cache.h"
+#include "flexmap-chash.h"
 #include "flow.h"
 #include "hash.h"
 #include "odp-util.h"
@@ -494,7 +495,7 @@ format_entry(const struct flexmap_cache *cache, uint32_t table,
 {
     ds_clear(s);
     flexmap_cache_entry_format(cache, flexmap_cache_find(cache, table, k),
-                               s);
+                               NULL, s);
 }
 
 START_TEST(test_format)
@@ -511,8 +512,10 @@ START_TEST(test_format)
     ck_assert_str_eq(ds_cstr(&s),
                      "table=0x100,tcp,nw_dst=203.0.113.10,tp_dst=80 "
                      "packets:1 bytes:60 backends: "
-                     "02:00:00:00:01:01->port 2 weight 1, "
-                     "02:00:00:00:01:02->port 3 weight 2");
+                     "02:00:00:00:01:01->port 2 weight 1 "
+                     "packets:0 bytes:0 conns:0, "
+                     "02:00:00:00:01:02->port 3 weight 2 "
+                     "packets:1 bytes:60 conns:0");
 
     put1(cache, 1, &k6, 4);
     format_entry(cache, 1, &k6, &s);
@@ -666,10 +669,8 @@ START_TEST(test_weights_split)
                          flexmap_cache_entry_select(e, hash_int(i, 7)));
     }
     /* Extremes of the hash range stay in range. */
-    ck_assert_ptr_eq(flexmap_cache_entry_select(e, 0),
-                     flexmap_cache_entry_backend(e, 0));
-    ck_assert_ptr_eq(flexmap_cache_entry_select(e, UINT32_MAX),
-                     flexmap_cache_entry_backend(e, 1));
+    ck_assert_ptr_nonnull(flexmap_cache_entry_select(e, 0));
+    ck_assert_ptr_nonnull(flexmap_cache_entry_select(e, UINT32_MAX));
     flexmap_cache_destroy(cache);
     rcu_flush();
 }
@@ -740,9 +741,13 @@ START_TEST(test_weights_64)
                                        FLEXMAP_MAX_BACKENDS), 0);
     e = flexmap_cache_find(cache, 0, &k);
     select_histogram(e, n, hist);
+    /* This test binary may be built with a small consistent-hash table
+     * (FLEXMAP_CHASH_SLOTS) to keep pool writes fast; the spread of the
+     * product's table is tested in test-flexmap-chash. */
+    double tol = FLEXMAP_CHASH_SLOTS >= 262139 ? 0.004 : 0.01;
     for (size_t i = 0; i < FLEXMAP_MAX_BACKENDS; i++) {
         if (i % 2) {
-            ck_assert_double_eq_tol((double) hist[i] / n, 1.0 / 32, 0.004);
+            ck_assert_double_eq_tol((double) hist[i] / n, 1.0 / 32, tol);
         } else {
             ck_assert_uint_eq(hist[i], 0);
         }

@@ -602,7 +602,77 @@ START_TEST(test_text_parse_key)
                                     &port_map, &key_given);
     ck_assert_pstr_eq(error, "tp_dst requires tcp, udp or sctp");
     free(error);
+
+    /* Counters are for add-maps only: here they would turn a key into "all
+     * tables". */
+    error = flexmap_entry_parse_key(e, "n_packets=1", &port_map,
+                                    &key_given);
+    ck_assert_pstr_eq(error, "n_packets: unknown keyword");
+    free(error);
+    error = flexmap_entry_parse_key(e, "table=1,tcp,nw_dst=10.0.0.1,"
+                                    "n_bytes=5", &port_map, &key_given);
+    ck_assert_pstr_eq(error, "n_bytes: unknown keyword");
+    free(error);
     free(e);
+}
+END_TEST
+
+/* Formatting with per-backend counters, and parsing that back. */
+
+static const struct flexmap_backend_stats two_bstats[2] = {
+    { 10, 1500, 3 },
+    { UINT64_MAX, 0, UINT32_MAX },
+};
+
+START_TEST(test_text_format_stats)
+{
+    struct flexmap_entry *a = entry_new(), *b = entry_new();
+    struct ds s = DS_EMPTY_INITIALIZER;
+
+    parse_ok(a, example_v4);
+    flexmap_entry_format_stats(a, two_bstats, &port_map, &s);
+    ck_assert_str_eq(ds_cstr(&s),
+                     "table=1,tcp,nw_dst=203.0.113.10,tp_dst=80,"
+                     "backend(mac=02:00:00:00:01:01,port=web1,"
+                     "n_packets=10,n_bytes=1500,n_conns=3),"
+                     "backend(mac=02:00:00:00:01:02,port=web2,weight=2,"
+                     "n_packets=18446744073709551615,n_bytes=0,"
+                     "n_conns=4294967295)");
+
+    /* The counters are ignored: same entry. */
+    parse_ok(b, ds_cstr(&s));
+    ck_assert(flexmap_entry_equal(a, b));
+
+    /* So are top-level ones, as dump-maps prints them. */
+    ds_clear(&s);
+    ds_put_cstr(&s, "n_packets=7, n_bytes=700, ");
+    flexmap_entry_format_stats(a, two_bstats, NULL, &s);
+    parse_ok(b, ds_cstr(&s));
+    ck_assert(flexmap_entry_equal(a, b));
+
+    /* Any value, or none, anywhere, in any number. */
+    parse_ok(b, "n_packets=x,table=1,n_bytes,tcp,n_conns=-1,"
+             "nw_dst=203.0.113.10,n_packets=1,tp_dst=80,"
+             "backend(n_conns=,mac=02:00:00:00:01:01,n_packets=abc,"
+             "port=web1,n_bytes=1,n_bytes=2),"
+             "backend(mac=02:00:00:00:01:02,port=web2,weight=2,n_conns)");
+    ck_assert(flexmap_entry_equal(a, b));
+
+    /* No stats: nothing extra. */
+    ds_clear(&s);
+    flexmap_entry_format_stats(a, NULL, &port_map, &s);
+    ck_assert_str_eq(ds_cstr(&s), example_v4);
+
+    /* A single backend: nothing extra either. */
+    parse_ok(a, example_ip);
+    ds_clear(&s);
+    flexmap_entry_format_stats(a, two_bstats, &port_map, &s);
+    ck_assert_str_eq(ds_cstr(&s), example_ip);
+    ck_assert_ptr_null(strstr(ds_cstr(&s), "n_conns"));
+
+    ds_destroy(&s);
+    free(a);
+    free(b);
 }
 END_TEST
 
@@ -716,6 +786,26 @@ static const struct {
       "backend: mac: specified more than once" },
     { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=)",
       "backend: port: missing value" },
+    /* Ignoring dump-maps counters does not hide real errors. */
+    { "n_packets=1,tcp,nw_dst=10.0.0.1,n_bytes=2,nw_dst=10.0.0.2," B1,
+      "nw_dst: specified more than once" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,n_packets=1,"
+      "port=1,n_conns=2,mac=02:00:00:00:00:02)",
+      "backend: mac: specified more than once" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "n_bytes=3,port=2)",
+      "backend: port: specified more than once" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,weight=1,"
+      "n_packets=0,weight=2)",
+      "backend: weight: specified more than once" },
+    { "n_packets=1, n_bytes=2, tcp,nw_dst=10.0.0.1",
+      "missing backend (at least one required)" },
+    { "tcp,nw_dst=10.0.0.1,backend(n_packets=1,n_bytes=2,n_conns=3)",
+      "backend: missing mac" },
+    { "n_packet=1,tcp,nw_dst=10.0.0.1," B1, "n_packet: unknown keyword" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "n_conn=1)",
+      "backend: n_conn: unknown keyword" },
     { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,weight=0),"
       "backend(mac=02:00:00:00:00:02,port=2,weight=0)",
       "backend weights sum to zero (at least one must be nonzero)" },
@@ -1598,6 +1688,13 @@ START_TEST(test_stats_reply_split)
                    i % 2 ? FLEXMAP_MAX_BACKENDS : i % 7 + 1);
         in[i].packet_count = UINT64_MAX - i;
         in[i].byte_count = i * 1000;
+        for (size_t j = 0; j < in[i].entry.n_backends; j++) {
+            struct flexmap_backend_stats *bs = &in[i].backend_stats[j];
+
+            bs->n_packets = UINT64_MAX - i * 100 - j;
+            bs->n_bytes = (uint64_t) i << 32 | j;
+            bs->n_conns = UINT32_MAX - j * 7 - i;
+        }
         ofputil_append_flexmap_stats(&replies, &in[i]);
     }
     finish_replies(&replies);
@@ -1617,6 +1714,15 @@ START_TEST(test_stats_reply_split)
                           "entry %zu differs", next);
             ck_assert_uint_eq(out->packet_count, in[next].packet_count);
             ck_assert_uint_eq(out->byte_count, in[next].byte_count);
+            for (size_t j = 0; j < FLEXMAP_MAX_BACKENDS; j++) {
+                const struct flexmap_backend_stats *x, *y;
+
+                x = &in[next].backend_stats[j];
+                y = &out->backend_stats[j];
+                ck_assert_uint_eq(x->n_packets, y->n_packets);
+                ck_assert_uint_eq(x->n_bytes, y->n_bytes);
+                ck_assert_uint_eq(x->n_conns, y->n_conns);
+            }
             next++;
         }
         ck_assert_int_eq(retval, EOF);
@@ -1650,7 +1756,8 @@ START_TEST(test_stats_reply_empty)
 }
 END_TEST
 
-/* Returns a one-entry NXST_FLEXMAP reply in '*replies' and its entry. */
+/* Returns a one-entry NXST_FLEXMAP reply in '*replies' and its entry, which
+ * has two backends with counters. */
 static struct nx_flexmap_stats *
 one_entry_reply(struct ovs_list *replies)
 {
@@ -1658,6 +1765,10 @@ one_entry_reply(struct ovs_list *replies)
     struct ofpbuf *reply;
 
     make_entry(&fs->entry, 3, false, IPPROTO_TCP, 80, 2);
+    fs->packet_count = 5;
+    fs->byte_count = 500;
+    fs->backend_stats[0] = two_bstats[0];
+    fs->backend_stats[1] = two_bstats[1];
     start_replies(replies, OFP13_VERSION);
     ofputil_append_flexmap_stats(replies, fs);
     finish_replies(replies);
@@ -1687,10 +1798,14 @@ START_TEST(test_stats_reply_malformed)
     ck_assert_int_eq(decode_first_reply(&replies), 0);
     nfs->len = htons(48);
     ck_assert_int_eq(decode_first_reply(&replies), OFPERR_NXFMFC_BAD_LEN);
-    nfs->len = htons(128);
+    nfs->len = htons(48 + 40 * 2);     /* Size before per-backend stats. */
+    ck_assert_int_eq(decode_first_reply(&replies), OFPERR_NXFMFC_BAD_LEN);
+    nfs->len = htons(48 + 64 * 2);
     nfs->n_backends = htons(3);
     ck_assert_int_eq(decode_first_reply(&replies), OFPERR_NXFMFC_BAD_LEN);
-    nfs->len = htons(128);
+    nfs->n_backends = htons(1);
+    ck_assert_int_eq(decode_first_reply(&replies), OFPERR_NXFMFC_BAD_LEN);
+    nfs->len = htons(48 + 64 * 2);
     nfs->n_backends = htons(2);
     nfs->family = 9;
     ck_assert_int_eq(decode_first_reply(&replies), OFPERR_NXFMFC_BAD_FAMILY);
@@ -1706,6 +1821,131 @@ START_TEST(test_stats_reply_malformed)
 }
 END_TEST
 
+/* The wire layout of a reply entry: the entry, its backends, then their
+ * counters. */
+START_TEST(test_stats_reply_layout)
+{
+    struct ovs_list replies;
+    struct nx_flexmap_stats *nfs;
+    struct nx_flexmap_backend *nfbs;
+    struct nx_flexmap_backend_stats *nfbss;
+    struct ofpbuf *reply;
+
+    nfs = one_entry_reply(&replies);
+    reply = ofpbuf_from_list(ovs_list_front(&replies));
+    ck_assert_uint_eq(ofpbuf_msgsize(reply), 48 + 2 * 40 + 2 * 24);
+    ck_assert_uint_eq(ntohs(nfs->len), 176);
+    ck_assert_uint_eq(ntohs(nfs->n_backends), 2);
+    ck_assert_uint_eq(ntohll(nfs->packet_count), 5);
+    ck_assert_uint_eq(ntohll(nfs->byte_count), 500);
+
+    nfbs = ALIGNED_CAST(struct nx_flexmap_backend *, nfs + 1);
+    ck_assert_uint_eq(nfbs[0].mac.ea[5], 0);
+    ck_assert_uint_eq(nfbs[1].mac.ea[5], 1);
+
+    nfbss = ALIGNED_CAST(struct nx_flexmap_backend_stats *, nfbs + 2);
+    ck_assert_uint_eq((char *) nfbss - (char *) nfs, 128);
+    ck_assert_uint_eq(ntohll(nfbss[0].packet_count), 10);
+    ck_assert_uint_eq(ntohll(nfbss[0].byte_count), 1500);
+    ck_assert_uint_eq(ntohl(nfbss[0].n_conns), 3);
+    ck_assert_uint_eq(ntohll(nfbss[1].packet_count), UINT64_MAX);
+    ck_assert_uint_eq(ntohll(nfbss[1].byte_count), 0);
+    ck_assert_uint_eq(ntohl(nfbss[1].n_conns), UINT32_MAX);
+    ck_assert(is_all_zeros(nfbss[0].pad, sizeof nfbss[0].pad));
+    ck_assert(is_all_zeros(nfbss[1].pad, sizeof nfbss[1].pad));
+    ofpbuf_list_delete(&replies);
+}
+END_TEST
+
+/* An entry in the layout from before per-backend counters (48 + 40 * n
+ * bytes, lengths consistent throughout) is rejected, as is an entry whose
+ * 'len' is off, even with the message length matching it. */
+START_TEST(test_stats_reply_old_size)
+{
+    for (size_t n = 1; n <= 3; n++) {
+        struct ofputil_flexmap_stats *fs = xzalloc(sizeof *fs);
+        struct ds s = DS_EMPTY_INITIALIZER;
+        struct nx_flexmap_stats *nfs;
+        struct ovs_list replies;
+        struct ofpbuf *reply;
+
+        make_entry(&fs->entry, 4, false, IPPROTO_UDP, 53, n);
+        start_replies(&replies, OFP13_VERSION);
+        ofputil_append_flexmap_stats(&replies, fs);
+        reply = ofpbuf_from_list(ovs_list_front(&replies));
+        nfs = reply->msg;
+
+        /* Old layout: drop the counters. */
+        reply->size -= n * 24;
+        nfs->len = htons(48 + 40 * n);
+        finish_replies(&replies);
+        ck_assert_int_eq(decode_first_reply(&replies),
+                         OFPERR_NXFMFC_BAD_LEN);
+        ck_assert_int_eq(ofputil_flexmap_stats_reply_format(&s, reply->data,
+                                                            NULL),
+                         OFPERR_NXFMFC_BAD_LEN);
+
+        /* New layout, 'len' 8 too long with 8 more bytes of message. */
+        ofpbuf_put_zeros(reply, n * 24 + 8);
+        nfs = reply->msg;
+        nfs->len = htons(48 + 64 * n + 8);
+        finish_replies(&replies);
+        ck_assert_int_eq(decode_first_reply(&replies),
+                         OFPERR_NXFMFC_BAD_LEN);
+
+        /* 'len' right but the message 8 bytes short. */
+        nfs->len = htons(48 + 64 * n);
+        reply->size -= 16;
+        finish_replies(&replies);
+        ck_assert_int_eq(decode_first_reply(&replies),
+                         OFPERR_NXFMFC_BAD_LEN);
+
+        /* Restored. */
+        ofpbuf_put_zeros(reply, 8);
+        finish_replies(&replies);
+        ck_assert_int_eq(decode_first_reply(&replies), 0);
+
+        ofpbuf_list_delete(&replies);
+        ds_destroy(&s);
+        free(fs);
+    }
+}
+END_TEST
+
+/* Nonzero padding in a backend's counters. */
+START_TEST(test_stats_reply_backend_stats_pad)
+{
+    struct ds s = DS_EMPTY_INITIALIZER;
+    struct nx_flexmap_backend_stats *nfbss;
+    struct nx_flexmap_stats *nfs;
+    struct ovs_list replies;
+
+    nfs = one_entry_reply(&replies);
+    nfbss = ALIGNED_CAST(struct nx_flexmap_backend_stats *,
+                         (char *) nfs + 48 + 2 * 40);
+    for (size_t i = 0; i < 2; i++) {
+        for (size_t j = 0; j < sizeof nfbss[i].pad; j++) {
+            nfbss[i].pad[j] = 0x80;
+            ck_assert_int_eq(decode_first_reply(&replies),
+                             OFPERR_NXBRC_MUST_BE_ZERO);
+            nfbss[i].pad[j] = 0;
+        }
+    }
+    ck_assert_int_eq(decode_first_reply(&replies), 0);
+
+    /* The printer reports it too; the padding check precedes the entry's
+     * own checks. */
+    nfbss[1].pad[3] = 1;
+    nfs->table_id = 255;
+    ck_assert_int_eq(ofputil_flexmap_stats_reply_format(
+                         &s, ofpbuf_from_list(ovs_list_front(&replies))->data,
+                         NULL),
+                     OFPERR_NXBRC_MUST_BE_ZERO);
+    ofpbuf_list_delete(&replies);
+    ds_destroy(&s);
+}
+END_TEST
+
 START_TEST(test_stats_reply_format)
 {
     struct ofputil_flexmap_stats *fs = xzalloc(sizeof *fs);
@@ -1717,10 +1957,13 @@ START_TEST(test_stats_reply_format)
     parse_ok(&fs->entry, example_v4);
     fs->packet_count = 10;
     fs->byte_count = 1500;
+    fs->backend_stats[0] = (struct flexmap_backend_stats) { 4, 600, 2 };
+    fs->backend_stats[1] = (struct flexmap_backend_stats) { 6, 900, 5 };
     ofputil_append_flexmap_stats(&replies, fs);
     parse_ok(&fs->entry, example_ip);
     fs->packet_count = 0;
     fs->byte_count = 0;
+    fs->backend_stats[0] = (struct flexmap_backend_stats) { 0, 0, 9 };
     ofputil_append_flexmap_stats(&replies, fs);
     finish_replies(&replies);
 
@@ -1730,11 +1973,32 @@ START_TEST(test_stats_reply_format)
     ck_assert_str_eq(ds_cstr(&s),
                      "\n n_packets=10, n_bytes=1500, "
                      "table=1,tcp,nw_dst=203.0.113.10,tp_dst=80,"
-                     "backend(mac=02:00:00:00:01:01,port=web1),"
-                     "backend(mac=02:00:00:00:01:02,port=web2,weight=2)"
+                     "backend(mac=02:00:00:00:01:01,port=web1,"
+                     "n_packets=4,n_bytes=600,n_conns=2),"
+                     "backend(mac=02:00:00:00:01:02,port=web2,weight=2,"
+                     "n_packets=6,n_bytes=900,n_conns=5)"
                      "\n n_packets=0, n_bytes=0, "
                      "table=1,ip,nw_dst=203.0.113.11,"
                      "backend(mac=02:00:00:00:01:04,port=db1)");
+
+    /* Each line, as dump-maps prints it, parses back to its entry. */
+    struct ofpbuf b = ofpbuf_const_initializer(reply->data, reply->size);
+    struct ofputil_flexmap_stats *out = xzalloc(sizeof *out);
+    struct flexmap_entry *e = entry_new();
+    size_t n = 0;
+
+    while (!ofputil_decode_flexmap_stats_reply(out, &b)) {
+        ds_clear(&s);
+        ofputil_flexmap_stats_format(out, &port_map, &s);
+        parse_ok(e, ds_cstr(&s));
+        ck_assert_msg(flexmap_entry_equal(e, &out->entry),
+                      "\"%s\" did not round trip", ds_cstr(&s));
+        n++;
+    }
+    ck_assert_uint_eq(n, 2);
+    free(e);
+    free(out);
+
     ofpbuf_list_delete(&replies);
     ds_destroy(&s);
     free(fs);
@@ -1807,6 +2071,7 @@ flexmap_text_suite(void)
     tcase_add_test(tc, test_text_port_names);
     tcase_add_test(tc, test_text_max_backends);
     tcase_add_test(tc, test_text_parse_key);
+    tcase_add_test(tc, test_text_format_stats);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("text-errors");
@@ -1870,6 +2135,9 @@ ofp_flexmap_suite(void)
     tcase_add_loop_test(tc, test_stats_reply_split, 0, 2);
     tcase_add_test(tc, test_stats_reply_empty);
     tcase_add_test(tc, test_stats_reply_malformed);
+    tcase_add_test(tc, test_stats_reply_layout);
+    tcase_add_test(tc, test_stats_reply_old_size);
+    tcase_add_test(tc, test_stats_reply_backend_stats_pad);
     tcase_add_test(tc, test_stats_reply_format);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

@@ -284,6 +284,14 @@ fm_check_cmd(const struct flexmap_bridge *fb,
         if (!ofp_port_to_ofport(fb->ofproto, b->port)) {
             return OFPERR_NXFMFC_BAD_PORT;
         }
+        /* A backend is its MAC behind its port: twice in one pool makes no
+         * sense and would confuse connection affinity. */
+        for (size_t j = 0; j < i; j++) {
+            if (eth_addr_equals(b->mac, cmd->entry.backends[j].mac)
+                && b->port == cmd->entry.backends[j].port) {
+                return OFPERR_NXFMFC_BAD_BACKEND;
+            }
+        }
     }
     return 0;
 }
@@ -334,6 +342,14 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
         }
         break;
     }
+}
+
+/* Counter slots the datapath needs for 'fe': one for the entry, plus one
+ * per backend of a pool (see flexmap-cache.h). */
+static size_t
+fm_slots_needed(const struct flexmap_entry *fe)
+{
+    return 1 + (fe->n_backends > 1 ? fe->n_backends : 0);
 }
 
 /* A key that a batch adds and the bridge lacks, for the room check. */
@@ -391,6 +407,7 @@ ofproto_flexmap_handle_mod(struct ofproto *ofproto,
      * only after an RCU grace period, so they do not count). */
     hmap_init(&new_keys);
     new_key_nodes = xmalloc(n_cmds * sizeof *new_key_nodes);
+    size_t slots_needed = 0;
     for (size_t i = 0; i < n_cmds; i++) {
         const struct flexmap_entry *fe = &cmds[i].entry;
 
@@ -398,12 +415,17 @@ ofproto_flexmap_handle_mod(struct ofproto *ofproto,
         if (error) {
             goto out;
         }
-        if (cmds[i].command == NXFMC_ADD
-            && !fm_find(fb, fe->table_id, &fe->key)) {
-            fm_new_key_add(&new_keys, new_key_nodes, fe);
+        if (cmds[i].command == NXFMC_ADD) {
+            /* Counted for every add, even a replacement (whose new backends
+             * need slots while the old ones wait for RCU): an upper bound. */
+            slots_needed += fm_slots_needed(fe);
+            if (!fm_find(fb, fe->table_id, &fe->key)) {
+                fm_new_key_add(&new_keys, new_key_nodes, fe);
+            }
         }
     }
-    if (hmap_count(&new_keys) > flexmap_cache_room(cache)) {
+    if (hmap_count(&new_keys) > flexmap_cache_room(cache)
+        || slots_needed > flexmap_cache_room(cache)) {
         error = OFPERR_NXFMFC_TABLE_FULL;
         goto out;
     }
@@ -460,20 +482,72 @@ fm_sorted(const struct flexmap_bridge *fb, uint8_t table_id, size_t *n)
     return v;
 }
 
+static const struct flexmap_cache_entry *
+fm_cache_entry(const struct flexmap_bridge *fb, struct flexmap_cache *cache,
+               const struct fm_entry *e)
+{
+    return (cache
+            ? flexmap_cache_find(cache,
+                                 ofproto_flexmap_dp_table(fb, e->table_id),
+                                 &e->key)
+            : NULL);
+}
+
 static void
 fm_get_stats(const struct flexmap_bridge *fb, struct flexmap_cache *cache,
              const struct fm_entry *e, struct flexmap_cache_stats *stats)
 {
-    const struct flexmap_cache_entry *ce = NULL;
+    const struct flexmap_cache_entry *ce = fm_cache_entry(fb, cache, e);
 
     memset(stats, 0, sizeof *stats);
-    if (cache) {
-        ce = flexmap_cache_find(cache,
-                                ofproto_flexmap_dp_table(fb, e->table_id),
-                                &e->key);
-    }
     if (ce) {
         flexmap_cache_entry_get_stats(cache, ce, stats);
+    }
+}
+
+/* Returns the index in datapath entry 'ce' of backend 'b' of 'fb', or -1
+ * (its port is gone, so the datapath entry left it out). */
+static int
+fm_dp_backend_index(const struct flexmap_bridge *fb,
+                    const struct flexmap_cache_entry *ce,
+                    const struct flexmap_backend *b)
+{
+    odp_port_t odp_port = ofproto_dpif_ofp_to_odp_port(fb->ofproto, b->port);
+    size_t n = flexmap_cache_entry_n_backends(ce);
+
+    for (size_t i = 0; i < n; i++) {
+        const struct flexmap_dp_backend *db
+            = flexmap_cache_entry_backend(ce, i);
+
+        if (db->port == odp_port && eth_addr_equals(db->mac, b->mac)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Fills 'bstats' with the counters and live connections of every backend of
+ * 'e' ('conns' from flexmap_cache_count_conns(), or NULL). */
+static void
+fm_get_backend_stats(const struct flexmap_bridge *fb,
+                     struct flexmap_cache *cache, const struct fm_entry *e,
+                     const struct flexmap_cache_conns *conns,
+                     struct flexmap_backend_stats bstats[])
+{
+    const struct flexmap_cache_entry *ce = fm_cache_entry(fb, cache, e);
+
+    memset(bstats, 0, e->n_backends * sizeof *bstats);
+    for (size_t i = 0; ce && i < e->n_backends; i++) {
+        int idx = fm_dp_backend_index(fb, ce, &e->backends[i]);
+
+        if (idx >= 0) {
+            struct flexmap_cache_stats s;
+
+            flexmap_cache_entry_get_backend_stats(cache, ce, idx, &s);
+            bstats[i].n_packets = s.n_packets;
+            bstats[i].n_bytes = s.n_bytes;
+            bstats[i].n_conns = flexmap_cache_conns_get(conns, ce, idx);
+        }
     }
 }
 
@@ -498,18 +572,23 @@ ofproto_flexmap_handle_stats_request(struct ofproto *ofproto,
         return error;
     }
 
+    struct flexmap_cache_conns *conns = flexmap_cache_count_conns(cache);
+    struct ofputil_flexmap_stats *fs = xmalloc(sizeof *fs);
+
     entries = fm_sorted(fb, table_id, &n);
     for (size_t i = 0; i < n; i++) {
-        struct ofputil_flexmap_stats fs;
         struct flexmap_cache_stats stats;
 
-        fm_entry_to_flexmap_entry(entries[i], &fs.entry);
+        fm_entry_to_flexmap_entry(entries[i], &fs->entry);
         fm_get_stats(fb, cache, entries[i], &stats);
-        fs.packet_count = stats.n_packets;
-        fs.byte_count = stats.n_bytes;
-        ofputil_append_flexmap_stats(replies, &fs);
+        fs->packet_count = stats.n_packets;
+        fs->byte_count = stats.n_bytes;
+        fm_get_backend_stats(fb, cache, entries[i], conns, fs->backend_stats);
+        ofputil_append_flexmap_stats(replies, fs);
     }
     free(entries);
+    free(fs);
+    flexmap_cache_conns_destroy(conns);
     return 0;
 }
 
@@ -670,8 +749,10 @@ flexmap_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
     flexmap_key_format(&key, &ds);
     ds_put_format(&ds, "\nhash: %#"PRIx32"\n", hash);
 
-    ce = flexmap_cache_lookup(cache, ofproto_flexmap_dp_table(fb, table_id),
-                              &key);
+    bool from_affinity;
+    int idx = flexmap_cache_explain(cache,
+                                    ofproto_flexmap_dp_table(fb, table_id),
+                                    &packet, &ce, &from_affinity);
     if (!ce) {
         ds_put_cstr(&ds, "result: miss (the actions after flexmap run)\n");
         goto out;
@@ -688,7 +769,7 @@ flexmap_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
         flexmap_entry_format(&fe, &map, &ds);
         ds_put_char(&ds, '\n');
     }
-    b = flexmap_cache_entry_select(ce, hash);
+    b = idx >= 0 ? flexmap_cache_entry_backend(ce, idx) : NULL;
     if (b) {
         ofp_port_t ofp_port = OFPP_NONE;
         struct ofport *ofport;
@@ -704,6 +785,22 @@ flexmap_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
         ofputil_format_port(ofp_port, &map, &ds);
         ds_put_format(&ds, " (datapath port %"PRIu32")\n",
                       odp_to_u32(b->port));
+        if (flexmap_cache_entry_n_backends(ce) > 1) {
+            struct flexmap_cache_conns *conns
+                = flexmap_cache_count_conns(cache);
+            struct flexmap_cache_stats bs;
+
+            flexmap_cache_entry_get_backend_stats(cache, ce, idx, &bs);
+            ds_put_format(&ds, "chosen by: %s\n"
+                          "backend counters: n_packets=%"PRIu64", "
+                          "n_bytes=%"PRIu64", n_conns=%"PRIuSIZE"\n",
+                          from_affinity
+                          ? "connection affinity (a known connection)"
+                          : "consistent hash (a new connection)",
+                          bs.n_packets, bs.n_bytes,
+                          flexmap_cache_conns_get(conns, ce, idx));
+            flexmap_cache_conns_destroy(conns);
+        }
         ds_put_cstr(&ds, "result: hit (eth_dst rewritten, output to the "
                     "backend's port)\n");
     } else {

@@ -23,6 +23,9 @@
  *   - A parsed entry passes flexmap_entry_check().
  *   - Formatting (with and without the port map) and parsing again gives an
  *     equal entry, and formatting that gives the same text again.
+ *   - The same with counters, as dump-maps prints them: entry counters in
+ *     front and, with several backends, per-backend counters (values taken
+ *     from the input), which the parser ignores.
  *   - A parsed entry survives an NXT_FLEXMAP_MOD encode/decode round trip.
  *   - The same for keys alone, through flexmap_entry_parse_key(). */
 
@@ -37,6 +40,7 @@
 
 #include "flexmap.h"
 #include "flow.h"
+#include "hash.h"
 #include "ofp-flexmap.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/ofp-port.h"
@@ -112,6 +116,60 @@ check_entry_text(const struct flexmap_entry *e,
     free(e2);
 }
 
+/* Checks that 'e', printed as "ovs-ofctl dump-maps" prints it, with counters
+ * derived from 'input', parses back to an equal entry and that the printed
+ * text is stable. */
+static void
+check_entry_stats_text(const struct flexmap_entry *e,
+                       const struct ofputil_port_map *map, const char *input)
+{
+    struct ofputil_flexmap_stats *fs = xzalloc(sizeof *fs);
+    struct flexmap_entry *e2 = xmalloc(sizeof *e2);
+    struct ds s = DS_EMPTY_INITIALIZER;
+    struct ds s2 = DS_EMPTY_INITIALIZER;
+    uint32_t h = hash_string(input, 0);
+    char *error;
+
+    fs->entry = *e;
+    fs->packet_count = (uint64_t) h << 32 | hash_int(h, 1);
+    fs->byte_count = h & 1 ? UINT64_MAX : 0;
+    for (size_t i = 0; i < e->n_backends; i++) {
+        struct flexmap_backend_stats *bs = &fs->backend_stats[i];
+
+        h = hash_int(h, i);
+        bs->n_packets = h & 2 ? UINT64_MAX - h : h;
+        bs->n_bytes = (uint64_t) h << 16;
+        bs->n_conns = h & 4 ? UINT32_MAX : h >> 3;
+    }
+
+    ofputil_flexmap_stats_format(fs, map, &s);
+    if (e->n_backends > 1 && !strstr(ds_cstr(&s), ",n_conns=")) {
+        fail("per-backend counters missing", input, ds_cstr(&s));
+    } else if (e->n_backends == 1 && strstr(ds_cstr(&s), "n_conns")) {
+        fail("per-backend counters with one backend", input, ds_cstr(&s));
+    }
+    error = flexmap_entry_parse(e2, ds_cstr(&s), &port_map);
+    if (error) {
+        fprintf(stderr, "error: %s\n", error);
+        fail("entry with counters does not parse", input, ds_cstr(&s));
+    }
+    if (!flexmap_entry_equal(e, e2)) {
+        fail("entry with counters parses to a different entry", input,
+             ds_cstr(&s));
+    }
+
+    fs->entry = *e2;
+    ofputil_flexmap_stats_format(fs, map, &s2);
+    if (strcmp(ds_cstr(&s), ds_cstr(&s2))) {
+        fail("formatting with counters is not stable", input, ds_cstr(&s2));
+    }
+
+    ds_destroy(&s2);
+    ds_destroy(&s);
+    free(e2);
+    free(fs);
+}
+
 /* Checks that 'e' survives an NXT_FLEXMAP_MOD encode/decode round trip as an
  * add command. */
 static void
@@ -152,6 +210,8 @@ fuzz_entry(const char *input)
         }
         check_entry_text(e, &port_map, input);
         check_entry_text(e, NULL, input);
+        check_entry_stats_text(e, &port_map, input);
+        check_entry_stats_text(e, NULL, input);
         check_entry_wire(e, input);
     }
     free(error);

@@ -30,7 +30,9 @@
  *     ofputil_decode_flexmap_stats_reply() and printed with
  *     ofputil_flexmap_stats_reply_format().  When every entry decodes, they
  *     are appended to new replies, which must again give the same body and
- *     the same entries.
+ *     the same entries, counters and per-backend counters.  Each decoded
+ *     entry, printed as dump-maps prints it (with its counters), must parse
+ *     back with flexmap_entry_parse() to the same entry.
  *
  *   - NXST_FLEXMAP request: decoded and printed.
  *
@@ -210,6 +212,55 @@ fuzz_mod(const uint8_t *body, size_t size)
 
 /* NXST_FLEXMAP reply. */
 
+/* Returns true if 'a' and 'b' have the same entry, counters and per-backend
+ * counters (all FLEXMAP_MAX_BACKENDS of them: the decoder zeroes those past
+ * the entry's backends). */
+static bool
+stats_equal(const struct ofputil_flexmap_stats *a,
+            const struct ofputil_flexmap_stats *b)
+{
+    if (!flexmap_entry_equal(&a->entry, &b->entry)
+        || a->packet_count != b->packet_count
+        || a->byte_count != b->byte_count) {
+        return false;
+    }
+    for (size_t i = 0; i < FLEXMAP_MAX_BACKENDS; i++) {
+        const struct flexmap_backend_stats *x = &a->backend_stats[i];
+        const struct flexmap_backend_stats *y = &b->backend_stats[i];
+
+        if (x->n_packets != y->n_packets || x->n_bytes != y->n_bytes
+            || x->n_conns != y->n_conns) {
+            fprintf(stderr, "backend %zu counters differ\n", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Checks that 'fs', printed as dump-maps prints it, parses back to its entry
+ * (flexmap_entry_parse() ignores the counters). */
+static void
+check_stats_text(const struct ofputil_flexmap_stats *fs,
+                 const struct ofputil_port_map *map)
+{
+    struct flexmap_entry *e = xmalloc(sizeof *e);
+    struct ds s = DS_EMPTY_INITIALIZER;
+    char *error;
+
+    ofputil_flexmap_stats_format(fs, map, &s);
+    error = flexmap_entry_parse(e, ds_cstr(&s), &port_map);
+    if (error) {
+        fprintf(stderr, "%s: %s\n", ds_cstr(&s), error);
+        fail("printed NXST_FLEXMAP entry does not parse", 0);
+    }
+    if (!flexmap_entry_equal(e, &fs->entry)) {
+        fprintf(stderr, "%s\n", ds_cstr(&s));
+        fail("printed NXST_FLEXMAP entry parses to a different entry", 0);
+    }
+    ds_destroy(&s);
+    free(e);
+}
+
 /* Decodes every entry of 'oh' into a malloc()'d array '*fsp' of '*np'
  * entries.  Returns 0 if all decode, otherwise the error. */
 static int
@@ -232,6 +283,15 @@ decode_reply(const struct ofp_header *oh, struct ofputil_flexmap_stats **fsp,
         if (flexmap_entry_check(&fs[n].entry)) {
             fail("decoded NXST_FLEXMAP entry fails flexmap_entry_check()",
                  flexmap_entry_check(&fs[n].entry));
+        }
+        for (size_t i = fs[n].entry.n_backends; i < FLEXMAP_MAX_BACKENDS;
+             i++) {
+            const struct flexmap_backend_stats *bs = &fs[n].backend_stats[i];
+
+            if (bs->n_packets || bs->n_bytes || bs->n_conns) {
+                fail("decoded NXST_FLEXMAP entry has counters for "
+                     "backends it does not have", 0);
+            }
         }
         n++;
     }
@@ -269,6 +329,11 @@ fuzz_reply(const uint8_t *body, size_t size)
         struct ovs_list replies;
         size_t next = 0;
 
+        for (size_t i = 0; i < n; i++) {
+            check_stats_text(&fs[i], &port_map);
+            check_stats_text(&fs[i], NULL);
+        }
+
         request = ofputil_encode_flexmap_stats_request(OFP13_VERSION,
                                                        FLEXMAP_ALL_TABLES);
         ofpmp_init(&replies, request->data);
@@ -290,10 +355,7 @@ fuzz_reply(const uint8_t *body, size_t size)
                 fail("re-encoded NXST_FLEXMAP reply does not decode", error);
             }
             for (size_t i = 0; i < n2; i++, next++) {
-                if (next >= n
-                    || !flexmap_entry_equal(&fs[next].entry, &fs2[i].entry)
-                    || fs[next].packet_count != fs2[i].packet_count
-                    || fs[next].byte_count != fs2[i].byte_count) {
+                if (next >= n || !stats_equal(&fs[next], &fs2[i])) {
                     fail("re-encoded NXST_FLEXMAP reply decodes "
                          "differently", 0);
                 }

@@ -16,7 +16,8 @@
 
 /* Writes the seed corpus of fuzz-flexmap-wire into the directory named on
  * the command line: the bodies (after the OpenFlow and Nicira headers) of a
- * few valid NXT_FLEXMAP_MOD, NXST_FLEXMAP reply and request messages. */
+ * few valid NXT_FLEXMAP_MOD, NXST_FLEXMAP reply and request messages.  The
+ * reply entries carry per-backend counters after their backends. */
 
 #include <config.h>
 
@@ -124,10 +125,14 @@ main(int argc, char *argv[])
     parse_or_die(&fs->entry, entry_v4);
     fs->packet_count = 10;
     fs->byte_count = 1500;
+    fs->backend_stats[0] = (struct flexmap_backend_stats) { 4, 600, 2 };
+    fs->backend_stats[1] = (struct flexmap_backend_stats) { 6, 900, 3 };
     ofputil_append_flexmap_stats(&replies, fs);
     parse_or_die(&fs->entry, entry_v6);
     fs->packet_count = 0;
     fs->byte_count = 0;
+    memset(fs->backend_stats, 0, sizeof fs->backend_stats);
+    fs->backend_stats[0].n_conns = 1;
     ofputil_append_flexmap_stats(&replies, fs);
     write_body("reply-two", ofpbuf_from_list(ovs_list_front(&replies)));
     ofpbuf_list_delete(&replies);
