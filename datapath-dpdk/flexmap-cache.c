@@ -789,6 +789,11 @@ flexmap_cache_memory(const struct flexmap_cache *cache)
     bytes += ((size_t) n_chunks * cache->n_lanes * FC_CHUNK_SIZE
               * sizeof(struct flexmap_cache_counter));
     bytes += entry_bytes;
+    for (unsigned int i = 0; i < cache->n_lanes; i++) {
+        if (cache->affinity[i]) {
+            bytes += flexmap_affinity_memory(cache->affinity[i]);
+        }
+    }
 
     /* The cmap: 64-byte buckets of 5 nodes (on 64-bit hosts), a power of 2
      * of them, grown when 85% full. */
