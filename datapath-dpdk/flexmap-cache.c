@@ -43,19 +43,33 @@
  *
  * All entries of all tables live in one cmap, 'entries', hashed by
  * (table id, key).  An entry is one allocation: the fixed part, then its
- * backends, then a cumulative weight per backend:
+ * backends, and for a pool (more than one backend) the backends'
+ * identities, their counter slots and the consistent-hash table:
  *
- *     struct flexmap_cache_entry   56 bytes  (see BUILD_ASSERT below)
+ *     struct flexmap_cache_entry   96 bytes  (see BUILD_ASSERT below)
  *     backends[n]                  40 bytes each
- *     cum[n]                        4 bytes each (uint32_t)
+ *     pools only:  ids[n]           8 bytes each (fc_backend_id())
+ *                  bslots[n]        4 bytes each, padded to 8
+ *                  flexmap_chash    4 + FLEXMAP_CHASH_SLOTS bytes
  *
- * so a one-backend entry takes 100 bytes (112 from malloc), plus about 13 to
+ * so a one-backend entry takes 136 bytes (144 from malloc), plus about 13 to
  * 30 bytes of cmap bucket space (a 64-byte bucket holds 5 nodes; the cmap
  * stays between about 42% and 85% full), plus 16 bytes of counters per lane
- * (below).  An entry is never modified once published: flexmap_cache_put()
- * on an existing key builds a new entry and swaps it in with cmap_replace(),
- * so a reader sees either the whole old or the whole new entry.  Old entries
- * are freed with ovsrcu_postpone().
+ * (below).  A pool entry adds its 256 kB slot table (flexmap-chash.c) and
+ * 16 bytes of counters per lane per backend.  An entry is never modified
+ * once published: flexmap_cache_put() on an existing key builds a new entry
+ * and swaps it in with cmap_replace(), so a reader sees either the whole old
+ * or the whole new entry.  Old entries are freed with ovsrcu_postpone().
+ *
+ * Pools.  A new connection to a pool gets the backend that the entry's
+ * consistent-hash table names for its 5-tuple hash (flexmap-chash.h: only
+ * the flows of a removed backend move, added backends take only their
+ * share).  The lane's connection table (flexmap-affinity.h) then pins the
+ * connection to that backend, by identity (MAC and datapath port), so that
+ * later changes of the pool do not move it while the backend stays in the
+ * pool, even drained (weight 0); see fc_pool_select().  Connection tables
+ * exist only once a pool does, and single-backend entries never touch
+ * them.
  *
  * Lookup.  The hash of a probe is computed in two steps, the table id and
  * the 16 address bytes first, then the (proto, port) word, so that the up to
@@ -67,20 +81,12 @@
  * that skips a probe could only have missed an entry that is being inserted
  * concurrently, which is indistinguishable from looking up just before it.
  *
- * Backend selection.  The 5-tuple hash 'h' is scaled into [0, weight_sum)
- * with ((uint64_t) h * weight_sum) >> 32 (a multiply instead of a divide,
- * and it uses the well-mixed high bits of the hash), then a binary search
- * in the cumulative weights finds the first backend whose cumulative weight
- * exceeds it.  A zero-weight backend has the same cumulative weight as its
- * predecessor, so it is never the first to exceed anything.  An entry with
- * exactly one non-zero weight backend ('only') needs no arithmetic at all;
- * an entry whose weights are all zero selects NULL.
- *
- * Counters.  Each entry owns a counter slot, an index below
- * FLEXMAP_CACHE_MAX_ENTRIES.  Each lane has a fixed directory of
- * FC_N_CHUNKS pointers to chunks of FC_CHUNK_SIZE counter pairs.  Chunks are
- * allocated by the writer, for every lane, before an entry using a slot in
- * that chunk is published (cmap_insert() publishes with release semantics,
+ * Counters.  Each entry owns a counter slot, and each backend of a pool one
+ * more (a replacement keeps the slots of the backends it keeps); a slot is
+ * an index below FLEXMAP_CACHE_MAX_ENTRIES.  Each lane has a fixed
+ * directory of FC_N_CHUNKS pointers to chunks of FC_CHUNK_SIZE counter
+ * pairs.  Chunks are allocated by the writer, for every lane, before an
+ * entry using a slot in that chunk is published (cmap_insert() publishes with release semantics,
  * so a reader that finds the entry also sees the chunk pointer), and are
  * freed only with the cache.  Each lane's chunk is a separate cache-line
  * aligned allocation, so two lanes never share a cache line.  A PMD thread
@@ -153,6 +159,16 @@ struct flexmap_cache_entry {
     int8_t only;                    /* Index of the only backend with a
                                      * non-zero weight, or -1. */
     uint8_t pad[5];
+
+    /* A pool that replaced a single-backend entry: connections that were
+     * open before the change went to that backend ('prev_id') without being
+     * recorded (single-backend entries keep no connection table), so until
+     * the idle timeouts have passed an unknown mid-connection TCP packet, or
+     * an unknown UDP flow, is pinned to it while it stays in the pool.
+     * 'prev_id' is 0 if none. */
+    uint64_t prev_id;
+    uint64_t prev_tcp_until;        /* time_msec() deadlines. */
+    uint64_t prev_udp_until;
     struct flexmap_dp_backend backends[];
     /* A pool (n_backends > 1) is followed by:
      *
@@ -161,7 +177,7 @@ struct flexmap_cache_entry {
      *                                   8 bytes
      *     struct flexmap_chash          the consistent-hash slot table */
 };
-BUILD_ASSERT_DECL(sizeof(struct flexmap_cache_entry) == 72);
+BUILD_ASSERT_DECL(sizeof(struct flexmap_cache_entry) == 96);
 
 struct flexmap_cache {
     /* Read by the datapath. */
@@ -320,6 +336,20 @@ static inline const uint32_t *
 fc_entry_bslots(const struct flexmap_cache_entry *e)
 {
     return ALIGNED_CAST(const uint32_t *, fc_entry_ids(e) + e->n_backends);
+}
+
+/* Returns the index in 'e->backends' of backend 'id', or -1. */
+static inline int
+fc_find_backend(const struct flexmap_cache_entry *e, uint64_t id)
+{
+    const uint64_t *ids = fc_entry_ids(e);
+
+    for (int i = 0; i < e->n_backends; i++) {
+        if (ids[i] == id) {
+            return i;
+        }
+    }
+    return -1;
 }
 
 static inline size_t
@@ -634,7 +664,15 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
     /* Counter slots: the entry's own, and one per backend of a pool.  A
      * replacement takes over the entry slot and the slots of the backends
      * it keeps, so their counters continue. */
-    size_t n_new_slots = (old ? 0 : 1) + (n_backends > 1 ? n_backends : 0);
+    size_t n_new_slots = old ? 0 : 1;
+    if (n_backends > 1) {
+        for (size_t i = 0; i < n_backends; i++) {
+            if (!old || old->n_backends == 1
+                || fc_find_backend(old, fc_entry_ids(new)[i]) < 0) {
+                n_new_slots++;
+            }
+        }
+    }
     if (n_new_slots > cache->n_free_slots
                       + (FLEXMAP_CACHE_MAX_ENTRIES - cache->next_slot)
         || (!old && cmap_count(&cache->entries)
@@ -686,6 +724,19 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
         }
     }
 
+    if (old && n_backends > 1) {
+        uint64_t now = time_msec();
+
+        if (old->n_backends == 1) {
+            new->prev_id = fc_backend_id(&old->backends[0]);
+            new->prev_tcp_until = now + cache->affinity_params.tcp_idle_ms;
+            new->prev_udp_until = now + cache->affinity_params.udp_idle_ms;
+        } else if (old->prev_id && now < old->prev_tcp_until) {
+            new->prev_id = old->prev_id;
+            new->prev_tcp_until = old->prev_tcp_until;
+            new->prev_udp_until = old->prev_udp_until;
+        }
+    }
     if (old) {
         uint64_t old_size = fc_entry_size(old->n_backends);
         uint64_t total;
@@ -1109,18 +1160,20 @@ fc_affinity_key(const struct flexmap_cache_entry *e,
     memset(akey->pad, 0, sizeof akey->pad);
 }
 
-/* Returns the index in 'e->backends' of backend 'id', or -1. */
-static inline int
-fc_find_backend(const struct flexmap_cache_entry *e, uint64_t id)
-{
-    const uint64_t *ids = fc_entry_ids(e);
 
-    for (int i = 0; i < e->n_backends; i++) {
-        if (ids[i] == id) {
-            return i;
-        }
+/* Returns true if a packet of protocol 'proto' with TCP flags 'tcp_flags'
+ * (0 for other protocols) that no connection table knows may belong to a
+ * connection opened before pool entry 'e' replaced a single-backend entry
+ * (see 'prev_id').  A bare SYN opens a new connection, so it never does. */
+static inline bool
+fc_prev_applies(const struct flexmap_cache_entry *e, uint8_t proto,
+                uint16_t tcp_flags, uint64_t now)
+{
+    if (proto == IPPROTO_TCP) {
+        return (now < e->prev_tcp_until
+                && (tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN);
     }
-    return -1;
+    return now < e->prev_udp_until;
 }
 
 /* Chooses the backend of pool entry 'e' for a packet with key 'key', rest
@@ -1185,7 +1238,15 @@ fc_pool_select(struct flexmap_affinity *aff,
         return idx;
     }
 
-    idx = fc_pool_choose(e, hash);
+    idx = -1;
+    if (OVS_UNLIKELY(e->prev_id) && fc_prev_applies(e, key->proto,
+                                                    tuple->tcp_flags, now)) {
+        /* Probably a connection from before this entry became a pool. */
+        idx = fc_find_backend(e, e->prev_id);
+    }
+    if (idx < 0) {
+        idx = fc_pool_choose(e, hash);
+    }
     if (idx >= 0) {
         ae = flexmap_affinity_insert(aff, &akey, hash, now,
                                      fc_entry_ids(e)[idx], idx, e->version);

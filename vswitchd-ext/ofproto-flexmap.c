@@ -158,7 +158,8 @@ fm_push(struct flexmap_bridge *fb, struct flexmap_cache *cache,
 
     for (size_t i = 0; i < e->n_backends; i++) {
         const struct flexmap_backend *b = &e->backends[i];
-        odp_port_t odp_port = ofproto_dpif_ofp_to_odp_port(fb->ofproto, b->port);
+        odp_port_t odp_port = ofproto_dpif_ofp_to_odp_port(fb->ofproto,
+                                                           b->port);
 
         if (odp_port == ODPP_NONE) {
             continue;
