@@ -88,11 +88,12 @@
  * pairs.  Chunks are allocated by the writer, for every lane, before an
  * entry using a slot in that chunk is published (cmap_insert() publishes
  * with release semantics, so a reader that finds the entry also sees the
- * chunk pointer), and are freed only with the cache.  Each lane's chunk is a separate cache-line
- * aligned allocation, so two lanes never share a cache line.  A PMD thread
- * is the only writer of its lane, so it updates counters with a relaxed load
- * and store ("non-atomic add"), which costs the same as a plain add on x86
- * but lets other threads read without tearing.
+ * chunk pointer), and are freed only with the cache.  Each lane's chunk is
+ * a separate cache-line aligned allocation, so two lanes never share a
+ * cache line.  A PMD thread is the only writer of its lane, so it updates
+ * counters with a relaxed load and store ("non-atomic add"), which costs
+ * the same as a plain add on x86 but lets other threads read without
+ * tearing.
  *
  * Slot life cycle.  A replaced entry hands its slot to its replacement, so
  * counters continue.  A deleted entry's slot is returned to the free list
