@@ -808,6 +808,31 @@ flexmap_cache_count(const struct flexmap_cache *cache)
     return cmap_count(&cache->entries);
 }
 
+void
+flexmap_cache_set_affinity_params(struct flexmap_cache *cache,
+                                  const struct flexmap_affinity_params *p)
+{
+    ovs_mutex_lock(&cache->mutex);
+    cache->affinity_params = *p;
+    for (unsigned int i = 0; i < cache->n_lanes; i++) {
+        if (cache->affinity[i]) {
+            flexmap_affinity_set_params(cache->affinity[i], p);
+        }
+    }
+    ovs_mutex_unlock(&cache->mutex);
+}
+
+void
+flexmap_cache_get_affinity_params(const struct flexmap_cache *cache_,
+                                  struct flexmap_affinity_params *p)
+{
+    struct flexmap_cache *cache = CONST_CAST(struct flexmap_cache *, cache_);
+
+    ovs_mutex_lock(&cache->mutex);
+    *p = cache->affinity_params;
+    ovs_mutex_unlock(&cache->mutex);
+}
+
 /* Returns how many entries with new keys flexmap_cache_put() can add right
  * now.  Slots of deleted entries count only once their RCU grace period has
  * passed, so a caller that checks this first knows its puts cannot fail with
@@ -1353,53 +1378,75 @@ flexmap_cache_entry_get_backend_stats(const struct flexmap_cache *cache,
     }
 }
 
-/* Live connections per (table, backend), counted over every lane's
- * connection table in one walk each. */
+/* Live connections per (entry, backend), counted over every lane's
+ * connection table in one walk each.  A connection counts for the entry
+ * that its destination hits now (lookup order included) and only while
+ * that entry still has its backend, which is exactly when the datapath
+ * would still send it there. */
 struct fc_conn_count {
     struct hmap_node node;
-    uint32_t table_id;
-    uint64_t backend_id;
+    const struct flexmap_cache_entry *entry;
+    int idx;
     size_t n;
 };
 
 struct flexmap_cache_conns {
+    const struct flexmap_cache *cache;
     struct hmap counts;
 };
 
 static void
-fc_count_conn(const struct flexmap_affinity_info *info, void *counts_)
+fc_count_conn(const struct flexmap_affinity_info *info, void *conns_)
 {
-    struct hmap *counts = counts_;
-    uint32_t hash = hash_uint64_basis(info->backend_id, info->key.table_id);
+    struct flexmap_cache_conns *conns = conns_;
+    const struct flexmap_cache_entry *e;
+    struct flexmap_key key;
     struct fc_conn_count *cc;
+    uint32_t hash;
+    int idx;
 
-    HMAP_FOR_EACH_WITH_HASH (cc, node, hash, counts) {
-        if (cc->table_id == info->key.table_id
-            && cc->backend_id == info->backend_id) {
+    key.ip = info->key.dst;
+    key.proto = info->key.proto;
+    key.pad = 0;
+    key.port = info->key.dport;
+    e = flexmap_cache_lookup(conns->cache, info->key.table_id, &key);
+    if (!e || e->n_backends < 2) {
+        return;
+    }
+    idx = fc_find_backend(e, info->backend_id);
+    if (idx < 0) {
+        return;
+    }
+
+    hash = hash_pointer(e, idx);
+    HMAP_FOR_EACH_WITH_HASH (cc, node, hash, &conns->counts) {
+        if (cc->entry == e && cc->idx == idx) {
             cc->n++;
             return;
         }
     }
     cc = xmalloc(sizeof *cc);
-    cc->table_id = info->key.table_id;
-    cc->backend_id = info->backend_id;
+    cc->entry = e;
+    cc->idx = idx;
     cc->n = 1;
-    hmap_insert(counts, &cc->node, hash);
+    hmap_insert(&conns->counts, &cc->node, hash);
 }
 
+/* The caller must not quiesce until flexmap_cache_conns_destroy(): the
+ * counts refer to entries by address. */
 struct flexmap_cache_conns *
 flexmap_cache_count_conns(const struct flexmap_cache *cache)
 {
     struct flexmap_cache_conns *conns = xmalloc(sizeof *conns);
     uint64_t now = time_msec();
 
+    conns->cache = cache;
     hmap_init(&conns->counts);
     for (unsigned int i = 0; i < cache->n_lanes; i++) {
         const struct flexmap_affinity *aff = cache->affinity[i];
 
         if (aff) {
-            flexmap_affinity_for_each(aff, now, fc_count_conn,
-                                      &conns->counts);
+            flexmap_affinity_for_each(aff, now, fc_count_conn, conns);
         }
     }
     return conns;
@@ -1409,17 +1456,13 @@ size_t
 flexmap_cache_conns_get(const struct flexmap_cache_conns *conns,
                         const struct flexmap_cache_entry *e, size_t idx)
 {
-    uint64_t id;
-    uint32_t hash;
     const struct fc_conn_count *cc;
 
     if (!conns || idx >= e->n_backends) {
         return 0;
     }
-    id = fc_backend_id(&e->backends[idx]);
-    hash = hash_uint64_basis(id, e->table_id);
-    HMAP_FOR_EACH_WITH_HASH (cc, node, hash, &conns->counts) {
-        if (cc->table_id == e->table_id && cc->backend_id == id) {
+    HMAP_FOR_EACH_WITH_HASH (cc, node, hash_pointer(e, idx), &conns->counts) {
+        if (cc->entry == e && cc->idx == idx) {
             return cc->n;
         }
     }

@@ -127,6 +127,14 @@ int flexmap_cache_del(struct flexmap_cache *, uint32_t table_id,
                       const struct flexmap_key *);
 size_t flexmap_cache_flush(struct flexmap_cache *, uint32_t table_id);
 
+/* Connection affinity timeouts (flexmap-affinity.h) of every lane; they
+ * apply at once, also to connections already known. */
+struct flexmap_affinity_params;
+void flexmap_cache_set_affinity_params(struct flexmap_cache *,
+                                       const struct flexmap_affinity_params *);
+void flexmap_cache_get_affinity_params(const struct flexmap_cache *,
+                                       struct flexmap_affinity_params *);
+
 /* Readers. */
 size_t flexmap_cache_count(const struct flexmap_cache *);
 size_t flexmap_cache_room(const struct flexmap_cache *);

@@ -19,6 +19,7 @@
 
 #include "coverage.h"
 #include "dpif-netdev-perf.h"
+#include "flexmap-affinity.h"
 #include "flexmap-cache.h"
 #include "netlink.h"
 #include "odp-netlink.h"
@@ -39,6 +40,8 @@ static struct shash flexmap_dps = SHASH_INITIALIZER(&flexmap_dps);
 
 static void flexmap_dp_unixctl_dump_cache(struct unixctl_conn *, int argc,
                                           const char *argv[], void *aux);
+static void flexmap_dp_unixctl_set_timeouts(struct unixctl_conn *, int argc,
+                                            const char *argv[], void *aux);
 
 /* Most counter lanes of one cache.  A lane is a PMD's static tx queue id,
  * which dpif-netdev keeps below the number of cores plus one; more lanes than
@@ -58,6 +61,9 @@ flexmap_dp_create(const char *dp_name, int n_cores)
     if (ovsthread_once_start(&once)) {
         unixctl_command_register("flexmap/dump-cache", "[dp]", 0, 1,
                                  flexmap_dp_unixctl_dump_cache, NULL);
+        unixctl_command_register("flexmap/set-timeouts",
+                                 "[dp] [tcp=MS] [tcp-fin=MS] [udp=MS]", 0, 4,
+                                 flexmap_dp_unixctl_set_timeouts, NULL);
         ovsthread_once_done(&once);
     }
 
@@ -202,8 +208,14 @@ flexmap_dp_dump_one(const char *name, const struct flexmap_cache *cache,
     struct flexmap_cache_conns *conns = flexmap_cache_count_conns(cache);
     struct dump_cache_aux aux = { .cache = cache, .conns = conns, .ds = ds };
 
-    ds_put_format(ds, "%s: %"PRIuSIZE" entries, %"PRIuSIZE" bytes\n", name,
-                  flexmap_cache_count(cache), flexmap_cache_memory(cache));
+    struct flexmap_affinity_params p;
+
+    flexmap_cache_get_affinity_params(cache, &p);
+    ds_put_format(ds, "%s: %"PRIuSIZE" entries, %"PRIuSIZE" bytes, "
+                  "connection timeouts tcp=%"PRIu32" tcp-fin=%"PRIu32
+                  " udp=%"PRIu32" ms\n", name,
+                  flexmap_cache_count(cache), flexmap_cache_memory(cache),
+                  p.tcp_idle_ms, p.tcp_fin_ms, p.udp_idle_ms);
     flexmap_cache_for_each(cache, UINT32_MAX, dump_cache_entry, &aux);
     flexmap_cache_conns_destroy(conns);
 }
@@ -232,4 +244,75 @@ flexmap_dp_unixctl_dump_cache(struct unixctl_conn *conn, int argc,
     }
     unixctl_command_reply(conn, ds_cstr(&ds));
     ds_destroy(&ds);
+}
+
+/* "flexmap/set-timeouts [DP] [tcp=MS] [tcp-fin=MS] [udp=MS]": sets the idle
+ * timeouts of pool connections (see flexmap-affinity.h) on one datapath, or
+ * on every datapath; unnamed timeouts keep their values. */
+static void
+flexmap_dp_unixctl_set_timeouts(struct unixctl_conn *conn, int argc,
+                                const char *argv[], void *aux OVS_UNUSED)
+{
+    const char *dp_name = NULL;
+    uint32_t tcp = 0, fin = 0, udp = 0;
+    bool set_tcp = false, set_fin = false, set_udp = false;
+
+    for (int i = 1; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        unsigned int ms;
+
+        if (!eq) {
+            if (dp_name || i != 1) {
+                unixctl_command_reply_error(conn, "usage: flexmap/set-timeouts"
+                                            " [dp] [tcp=MS] [tcp-fin=MS]"
+                                            " [udp=MS]");
+                return;
+            }
+            dp_name = argv[i];
+            continue;
+        }
+        if (!str_to_uint(eq + 1, 10, &ms)) {
+            unixctl_command_reply_error(conn, "timeouts are milliseconds");
+            return;
+        }
+        if (!strncmp(argv[i], "tcp=", 4)) {
+            tcp = ms;
+            set_tcp = true;
+        } else if (!strncmp(argv[i], "tcp-fin=", 8)) {
+            fin = ms;
+            set_fin = true;
+        } else if (!strncmp(argv[i], "udp=", 4)) {
+            udp = ms;
+            set_udp = true;
+        } else {
+            unixctl_command_reply_error(conn, "unknown timeout (expected "
+                                        "tcp=, tcp-fin= or udp=)");
+            return;
+        }
+    }
+    if (dp_name && !shash_find(&flexmap_dps, dp_name)) {
+        unixctl_command_reply_error(conn, "no such datapath");
+        return;
+    }
+
+    struct shash_node *node;
+    SHASH_FOR_EACH (node, &flexmap_dps) {
+        struct flexmap_affinity_params p;
+
+        if (dp_name && strcmp(node->name, dp_name)) {
+            continue;
+        }
+        flexmap_cache_get_affinity_params(node->data, &p);
+        if (set_tcp) {
+            p.tcp_idle_ms = tcp;
+        }
+        if (set_fin) {
+            p.tcp_fin_ms = fin;
+        }
+        if (set_udp) {
+            p.udp_idle_ms = udp;
+        }
+        flexmap_cache_set_affinity_params(node->data, &p);
+    }
+    unixctl_command_reply(conn, NULL);
 }
