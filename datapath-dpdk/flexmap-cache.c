@@ -1022,10 +1022,18 @@ fc_read_ports(const void *l4, size_t size, uint32_t *ports)
 }
 
 /* What a pool needs of a packet beyond its key: the rest of the 5-tuple
- * and the TCP flags. */
+ * and the TCP flags.  fc_packet_extract() only notes where they are, which
+ * costs single-backend entries nothing; fc_tuple_complete() reads them for
+ * pool entries. */
 struct fc_tuple {
-    struct in6_addr src;
+    const void *l3;             /* IPv4 or IPv6 header. */
+    const void *l4;             /* L4 header. */
+    uint32_t l4_size;           /* Bytes at 'l4'. */
+    bool ipv6;
     ovs_be16 sport;
+
+    /* Set by fc_tuple_complete(). */
+    struct in6_addr src;
     uint16_t tcp_flags;         /* Host order, 0 unless TCP. */
 };
 
@@ -1036,6 +1044,23 @@ fc_tcp_flags(const void *l4, size_t size)
     const struct tcp_header *tcp = l4;
 
     return size >= TCP_HEADER_LEN ? TCP_FLAGS(tcp->tcp_ctl) : 0;
+}
+
+static void
+fc_tuple_complete(struct fc_tuple *tuple, uint8_t proto)
+{
+    if (tuple->ipv6) {
+        const struct ovs_16aligned_ip6_hdr *nh = tuple->l3;
+
+        memcpy(&tuple->src, &nh->ip6_src, sizeof tuple->src);
+    } else {
+        const struct ip_header *ip = tuple->l3;
+
+        in6_addr_set_mapped_ipv4(&tuple->src,
+                                 get_16aligned_be32(&ip->ip_src));
+    }
+    tuple->tcp_flags = (proto == IPPROTO_TCP
+                        ? fc_tcp_flags(tuple->l4, tuple->l4_size) : 0);
 }
 
 static bool
@@ -1097,11 +1122,10 @@ fc_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
         src = get_16aligned_be32(&ip->ip_src);
         dst = get_16aligned_be32(&ip->ip_dst);
         in6_addr_set_mapped_ipv4(&key->ip, dst);
-        in6_addr_set_mapped_ipv4(&tuple->src, src);
-        tuple->tcp_flags = (proto == IPPROTO_TCP
-                            ? fc_tcp_flags((const char *) l3 + ihl,
-                                           tot_len - ihl)
-                            : 0);
+        tuple->l3 = l3;
+        tuple->l4 = (const char *) l3 + ihl;
+        tuple->l4_size = tot_len - ihl;
+        tuple->ipv6 = false;
         h = hash_add(0, (OVS_FORCE uint32_t) src);
         h = hash_add(h, (OVS_FORCE uint32_t) dst);
         *hash = hash_finish(hash_add(h, proto ^ ports), 12);
@@ -1143,9 +1167,10 @@ fc_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
             return false;
         }
 
-        memcpy(&tuple->src, &nh->ip6_src, sizeof tuple->src);
-        tuple->tcp_flags = (proto == IPPROTO_TCP
-                            ? fc_tcp_flags(data, size) : 0);
+        tuple->l3 = l3;
+        tuple->l4 = data;
+        tuple->l4_size = size;
+        tuple->ipv6 = true;
         memcpy(w, &nh->ip6_src, sizeof w);  /* Source, then destination. */
         h = 0;
         for (int i = 0; i < ARRAY_SIZE(w); i++) {
@@ -1329,6 +1354,7 @@ flexmap_cache_execute(struct flexmap_cache *cache, uint32_t table_id,
             if (!now) {
                 now = time_msec();      /* Once per batch. */
             }
+            fc_tuple_complete(&tuple, key.proto);
             aff = cache->affinity[lane];
             idx = fc_pool_select(aff, e, &key, &tuple, hash, now,
                                  &from_affinity);
@@ -1506,6 +1532,7 @@ flexmap_cache_explain(const struct flexmap_cache *cache, uint32_t table_id,
     if (e->n_backends == 1) {
         return e->only;
     }
+    fc_tuple_complete(&tuple, key.proto);
 
     struct flexmap_affinity_key akey;
     uint64_t now = time_msec();
