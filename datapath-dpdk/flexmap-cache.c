@@ -229,14 +229,6 @@ fc_proto_has_ports(uint8_t proto)
            || proto == IPPROTO_SCTP;
 }
 
-static enum flexmap_key_kind
-fc_key_kind(uint8_t proto, ovs_be16 port)
-{
-    return (!proto ? FLEXMAP_KEY_ANY_PROTO
-            : !port ? FLEXMAP_KEY_ANY_PORT
-            : FLEXMAP_KEY_EXACT);
-}
-
 static bool
 fc_key_is_valid(const struct flexmap_key *key)
 {
@@ -629,7 +621,7 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
     new->table_id = table_id;
     new->key = *key;
     new->n_backends = n_backends;
-    new->kind = fc_key_kind(key->proto, key->port);
+    new->kind = flexmap_key_kind(key);
     memcpy(new->backends, backends, n_backends * sizeof *backends);
     sum = 0;
     only = -1;
@@ -1563,33 +1555,10 @@ flexmap_cache_entry_format(const struct flexmap_cache *cache,
                            struct ds *s)
 {
     const struct flexmap_key *key = &e->key;
-    bool ipv4 = IN6_IS_ADDR_V4MAPPED(&key->ip);
     struct flexmap_cache_stats stats;
 
     ds_put_format(s, "table=0x%"PRIx32",", e->table_id);
-    switch (key->proto) {
-    case 0:
-        ds_put_cstr(s, ipv4 ? "ip" : "ipv6");
-        break;
-    case IPPROTO_TCP:
-        ds_put_cstr(s, ipv4 ? "tcp" : "tcp6");
-        break;
-    case IPPROTO_UDP:
-        ds_put_cstr(s, ipv4 ? "udp" : "udp6");
-        break;
-    case IPPROTO_SCTP:
-        ds_put_cstr(s, ipv4 ? "sctp" : "sctp6");
-        break;
-    default:
-        ds_put_format(s, "%s,ip_proto=%"PRIu8, ipv4 ? "ip" : "ipv6",
-                      key->proto);
-        break;
-    }
-    ds_put_cstr(s, ipv4 ? ",nw_dst=" : ",ipv6_dst=");
-    ipv6_format_mapped(&key->ip, s);
-    if (key->port) {
-        ds_put_format(s, ",tp_dst=%"PRIu16, ntohs(key->port));
-    }
+    flexmap_key_format(key, s);
 
     flexmap_cache_entry_get_stats(cache, e, &stats);
     ds_put_format(s, " packets:%"PRIu64" bytes:%"PRIu64" backends:",
