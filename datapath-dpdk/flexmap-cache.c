@@ -46,13 +46,13 @@
  * backends, and for a pool (more than one backend) the backends'
  * identities, their counter slots and the consistent-hash table:
  *
- *     struct flexmap_cache_entry   96 bytes  (see BUILD_ASSERT below)
+ *     struct flexmap_cache_entry  128 bytes  (see BUILD_ASSERT below)
  *     backends[n]                  40 bytes each
  *     pools only:  ids[n]           8 bytes each (fc_backend_id())
  *                  bslots[n]        4 bytes each, padded to 8
  *                  flexmap_chash    4 + FLEXMAP_CHASH_SLOTS bytes
  *
- * so a one-backend entry takes 136 bytes (144 from malloc), plus about 13 to
+ * so a one-backend entry takes 168 bytes (192, cache-line aligned), plus 13 to
  * 30 bytes of cmap bucket space (a 64-byte bucket holds 5 nodes; the cmap
  * stays between about 42% and 85% full), plus 16 bytes of counters per lane
  * (below).  A pool entry adds its 256 kB slot table (flexmap-chash.c) and
@@ -71,9 +71,21 @@
  * exist only once a pool does, and single-backend entries never touch
  * them.
  *
+ * Entries are cache-line aligned, and everything a packet of a
+ * single-backend entry needs (the cmap node, table id, key, counter slot and
+ * a copy of the backend's MAC and port) is in the first cache line, so such
+ * a hit reads one line of the entry.
+ *
  * Lookup.  The hash of a probe is computed in two steps, the table id and
  * the 16 address bytes first, then the (proto, port) word, so that the up to
- * three probes of one packet hash the address only once.  For each key kind
+ * three probes of one packet hash the address only once (and for an IPv4
+ * address, whose first 12 bytes are always the same, the table id and those
+ * bytes are hashed once per batch).  flexmap_cache_execute() works on a
+ * batch in stages, so that the memory accesses of different packets
+ * overlap: it parses every packet, then looks all exact keys up together
+ * with cmap_find_batch() (which prefetches the buckets), prefetches the
+ * entries it found and then compares their keys, prefetches the counters
+ * of the hits, and only then counts and rewrites.  For each key kind
  * the cache keeps a count of entries ('n_kind'); a probe for a kind with no
  * entry anywhere in the cache is skipped, so a cache holding only exact
  * entries costs one probe per packet.  The counts are only a hint: a writer
@@ -146,20 +158,26 @@ struct flexmap_cache_lane {
 };
 
 struct flexmap_cache_entry {
+    /* First cache line: all that a packet to a single backend reads. */
     struct cmap_node node;          /* In flexmap_cache's 'entries'. */
-    struct flexmap_cache *cache;    /* For the postponed slot release. */
-    uint64_t version;               /* Unique per put, for affinity hints. */
-    const struct flexmap_chash *chash;  /* Pool choice, NULL for a single
-                                         * backend. */
     uint32_t table_id;
     struct flexmap_key key;
     uint32_t slot;                  /* Counter slot of the entry. */
-    uint32_t weight_sum;            /* Sum of the backends' weights. */
     uint8_t n_backends;             /* 1...FLEXMAP_MAX_BACKENDS. */
     uint8_t kind;                   /* enum flexmap_key_kind. */
     int8_t only;                    /* Index of the only backend with a
                                      * non-zero weight, or -1. */
-    uint8_t pad[5];
+    uint8_t pad0;
+    struct eth_addr mac;            /* Copy of backends[only]'s MAC and */
+    uint16_t pad1;
+    odp_port_t port;                /* port, if 'only' >= 0. */
+    uint32_t weight_sum;            /* Sum of the backends' weights. */
+    const struct flexmap_chash *chash;  /* Pool choice, NULL for a single
+                                         * backend. */
+
+    /* Second cache line. */
+    struct flexmap_cache *cache;    /* For the postponed slot release. */
+    uint64_t version;               /* Unique per put, for affinity hints. */
 
     /* A pool that replaced a single-backend entry: connections that were
      * open before the change went to that backend ('prev_id') without being
@@ -170,6 +188,7 @@ struct flexmap_cache_entry {
     uint64_t prev_id;
     uint64_t prev_tcp_until;        /* time_msec() deadlines. */
     uint64_t prev_udp_until;
+    uint8_t pad2[24];
     struct flexmap_dp_backend backends[];
     /* A pool (n_backends > 1) is followed by:
      *
@@ -178,7 +197,9 @@ struct flexmap_cache_entry {
      *                                   8 bytes
      *     struct flexmap_chash          the consistent-hash slot table */
 };
-BUILD_ASSERT_DECL(sizeof(struct flexmap_cache_entry) == 96);
+BUILD_ASSERT_DECL(sizeof(struct flexmap_cache_entry) == 128);
+BUILD_ASSERT_DECL(offsetof(struct flexmap_cache_entry, chash)
+                  + sizeof(void *) <= 64);
 
 struct flexmap_cache {
     /* Read by the datapath. */
@@ -241,19 +262,38 @@ fc_key_is_valid(const struct flexmap_key *key)
     return fc_proto_has_ports(key->proto);
 }
 
-/* First half of the hash of a probe: the table id and the address. */
+/* First half of the hash of a probe: the table id and the address.  The
+ * first three words of the address are hashed by fc_hash_ip_head(), which
+ * for IPv4 addresses (all mapped, so the same three words) is done once per
+ * batch (fc_hash_ip4_head()). */
+static inline uint32_t
+fc_hash_ip_head(uint32_t table_id, const uint32_t w[3])
+{
+    uint32_t hash = hash_add(0, table_id);
+
+    hash = hash_add(hash, w[0]);
+    hash = hash_add(hash, w[1]);
+    return hash_add(hash, w[2]);
+}
+
 static inline uint32_t
 fc_hash_ip(uint32_t table_id, const struct in6_addr *ip)
 {
     uint32_t w[4];
-    uint32_t hash;
 
     memcpy(w, ip, sizeof w);
-    hash = hash_add(0, table_id);
-    hash = hash_add(hash, w[0]);
-    hash = hash_add(hash, w[1]);
-    hash = hash_add(hash, w[2]);
-    return hash_add(hash, w[3]);
+    return hash_add(fc_hash_ip_head(table_id, w), w[3]);
+}
+
+static inline uint32_t
+fc_hash_ip4_head(uint32_t table_id)
+{
+    struct in6_addr mapped;
+    uint32_t w[4];
+
+    in6_addr_set_mapped_ipv4(&mapped, 0);
+    memcpy(w, &mapped, sizeof w);
+    return fc_hash_ip_head(table_id, w);
 }
 
 /* Second half of the hash of a probe: protocol and port. */
@@ -272,6 +312,14 @@ fc_hash_key(uint32_t table_id, const struct flexmap_key *key)
                           key->proto, key->port);
 }
 
+static inline bool
+fc_entry_matches(const struct flexmap_cache_entry *e, uint32_t table_id,
+                 const struct in6_addr *ip, uint8_t proto, ovs_be16 port)
+{
+    return (e->table_id == table_id && e->key.port == port
+            && e->key.proto == proto && ipv6_addr_equals(&e->key.ip, ip));
+}
+
 static inline const struct flexmap_cache_entry *
 fc_probe(const struct flexmap_cache *cache, uint32_t hash, uint32_t table_id,
          const struct in6_addr *ip, uint8_t proto, ovs_be16 port)
@@ -279,8 +327,7 @@ fc_probe(const struct flexmap_cache *cache, uint32_t hash, uint32_t table_id,
     const struct flexmap_cache_entry *e;
 
     CMAP_FOR_EACH_WITH_HASH (e, node, hash, &cache->entries) {
-        if (e->table_id == table_id && e->key.port == port
-            && e->key.proto == proto && ipv6_addr_equals(&e->key.ip, ip)) {
+        if (fc_entry_matches(e, table_id, ip, proto, port)) {
             return e;
         }
     }
@@ -295,9 +342,7 @@ fc_find_protected(const struct flexmap_cache *cache, uint32_t hash,
     struct flexmap_cache_entry *e;
 
     CMAP_FOR_EACH_WITH_HASH_PROTECTED (e, node, hash, &cache->entries) {
-        if (e->table_id == table_id && e->key.port == key->port
-            && e->key.proto == key->proto
-            && ipv6_addr_equals(&e->key.ip, &key->ip)) {
+        if (fc_entry_matches(e, table_id, &key->ip, key->proto, key->port)) {
             return e;
         }
     }
@@ -457,7 +502,7 @@ fc_entry_release(void *e_)
     }
     ovs_mutex_unlock(&cache->mutex);
 
-    free(e);
+    free_cacheline(e);
     fc_unref(cache);
 }
 
@@ -518,7 +563,7 @@ flexmap_cache_destroy(struct flexmap_cache *cache)
     CMAP_FOR_EACH (e, node, &cache->entries) {
         cmap_remove(&cache->entries, &e->node,
                     fc_hash_key(e->table_id, &e->key));
-        ovsrcu_postpone(free, e);
+        ovsrcu_postpone(free_cacheline, e);
     }
     ovs_mutex_unlock(&cache->mutex);
 
@@ -615,7 +660,7 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
     /* Build the new entry outside the lock; only its slots and version need
      * the lock. */
     size = fc_entry_size(n_backends);
-    new = xmalloc(size);
+    new = xmalloc_cacheline(size);
     memset(new, 0, sizeof *new);
     new->cache = cache;
     new->table_id = table_id;
@@ -633,6 +678,10 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
     }
     new->weight_sum = sum;
     new->only = only;
+    if (only >= 0) {
+        new->mac = backends[only].mac;
+        new->port = backends[only].port;
+    }
     if (n_backends > 1) {
         uint64_t *ids = CONST_CAST(uint64_t *, fc_entry_ids(new));
         uint16_t weights[FLEXMAP_MAX_BACKENDS];
@@ -671,7 +720,7 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
         || (!old && cmap_count(&cache->entries)
                     >= FLEXMAP_CACHE_MAX_ENTRIES)) {
         ovs_mutex_unlock(&cache->mutex);
-        free(new);
+        free_cacheline(new);
         return ENOSPC;
     }
     if (n_backends > 1) {
@@ -877,15 +926,18 @@ flexmap_cache_memory(const struct flexmap_cache *cache)
     return bytes;
 }
 
-const struct flexmap_cache_entry *
-flexmap_cache_lookup(const struct flexmap_cache *cache, uint32_t table_id,
-                     const struct flexmap_key *key)
+/* Looks up exact key 'key' in 'table_id', whose address hashes to 'ip_hash'
+ * (fc_hash_ip()), in the order of the user contract; but skips the exact
+ * probe if 'exact_done' (the caller made it already and it missed). */
+static inline const struct flexmap_cache_entry *
+fc_lookup(const struct flexmap_cache *cache, uint32_t table_id,
+          const struct flexmap_key *key, uint32_t ip_hash, bool exact_done)
 {
     const struct flexmap_cache_entry *e;
-    uint32_t ip_hash = fc_hash_ip(table_id, &key->ip);
 
     if (fc_proto_has_ports(key->proto)) {
-        if (key->port && fc_has_kind(cache, FLEXMAP_KEY_EXACT)) {
+        if (!exact_done && key->port
+            && fc_has_kind(cache, FLEXMAP_KEY_EXACT)) {
             e = fc_probe(cache, fc_hash_finish(ip_hash, key->proto,
                                                key->port),
                          table_id, &key->ip, key->proto, key->port);
@@ -906,6 +958,14 @@ flexmap_cache_lookup(const struct flexmap_cache *cache, uint32_t table_id,
                         table_id, &key->ip, 0, 0);
     }
     return NULL;
+}
+
+const struct flexmap_cache_entry *
+flexmap_cache_lookup(const struct flexmap_cache *cache, uint32_t table_id,
+                     const struct flexmap_key *key)
+{
+    return fc_lookup(cache, table_id, key, fc_hash_ip(table_id, &key->ip),
+                     false);
 }
 
 const struct flexmap_cache_entry *
@@ -1016,13 +1076,15 @@ fc_read_ports(const void *l4, size_t size, uint32_t *ports)
 /* What a pool needs of a packet beyond its key: the rest of the 5-tuple
  * and the TCP flags.  fc_packet_extract() only notes where they are, which
  * costs single-backend entries nothing; fc_tuple_complete() reads them for
- * pool entries. */
+ * pool entries, and fc_tuple_hash() hashes the 5-tuple. */
 struct fc_tuple {
     const void *l3;             /* IPv4 or IPv6 header. */
     const void *l4;             /* L4 header. */
     uint32_t l4_size;           /* Bytes at 'l4'. */
     bool ipv6;
     ovs_be16 sport;
+    uint32_t ports;             /* Source and destination port, as on the
+                                 * wire; 0 for protocols without ports. */
 
     /* Set by fc_tuple_complete(). */
     struct in6_addr src;
@@ -1055,16 +1117,43 @@ fc_tuple_complete(struct fc_tuple *tuple, uint8_t proto)
                         ? fc_tcp_flags(tuple->l4, tuple->l4_size) : 0);
 }
 
-static bool
+/* Returns the hash of the 5-tuple of the packet that fc_packet_extract()
+ * parsed into 'key' and 'tuple': the pool choice and the connection tables
+ * use it. */
+static uint32_t
+fc_tuple_hash(const struct fc_tuple *tuple, const struct flexmap_key *key)
+{
+    uint32_t h = 0;
+
+    if (!tuple->ipv6) {
+        const struct ip_header *ip = tuple->l3;
+
+        h = hash_add(h, get_16aligned_be32(&ip->ip_src));
+        h = hash_add(h, get_16aligned_be32(&ip->ip_dst));
+        return hash_finish(hash_add(h, key->proto ^ tuple->ports), 12);
+    } else {
+        const struct ovs_16aligned_ip6_hdr *nh = tuple->l3;
+        uint32_t w[8];
+
+        memcpy(w, &nh->ip6_src, sizeof w);  /* Source, then destination. */
+        for (int i = 0; i < ARRAY_SIZE(w); i++) {
+            h = hash_add(h, w[i]);
+        }
+        return hash_finish(hash_add(h, key->proto ^ tuple->ports), 36);
+    }
+}
+
+/* Parses 'p' into 'key' and the rest of its 5-tuple into 'tuple'.  Returns
+ * false for a packet that cannot hit (see flexmap_packet_extract()). */
+static inline ALWAYS_INLINE bool
 fc_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
-                  uint32_t *hash, struct fc_tuple *tuple)
+                  struct fc_tuple *tuple)
 {
     const void *l3;
     size_t l3_size;
     uint32_t ports = 0;
     ovs_be16 dl_type;
     uint8_t proto;
-    uint32_t h;
 
     if (OVS_UNLIKELY(!dp_packet_is_eth(p))) {
         return false;
@@ -1089,7 +1178,6 @@ fc_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
     if (dl_type == htons(ETH_TYPE_IP)) {
         const struct ip_header *ip = l3;
         size_t ihl, tot_len;
-        ovs_be32 src, dst;
 
         if (OVS_UNLIKELY(l3_size < IP_HEADER_LEN)) {
             return false;
@@ -1111,21 +1199,15 @@ fc_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
                                &ports)) {
             return false;
         }
-        src = get_16aligned_be32(&ip->ip_src);
-        dst = get_16aligned_be32(&ip->ip_dst);
-        in6_addr_set_mapped_ipv4(&key->ip, dst);
+        in6_addr_set_mapped_ipv4(&key->ip, get_16aligned_be32(&ip->ip_dst));
         tuple->l3 = l3;
         tuple->l4 = (const char *) l3 + ihl;
         tuple->l4_size = tot_len - ihl;
         tuple->ipv6 = false;
-        h = hash_add(0, (OVS_FORCE uint32_t) src);
-        h = hash_add(h, (OVS_FORCE uint32_t) dst);
-        *hash = hash_finish(hash_add(h, proto ^ ports), 12);
     } else if (dl_type == htons(ETH_TYPE_IPV6)) {
         const struct ovs_16aligned_ip6_hdr *nh = l3;
         const struct ovs_16aligned_ip6_frag *frag_hdr;
         const void *data;
-        uint32_t w[8];
         uint8_t nw_frag = 0;
         size_t plen, size;
 
@@ -1163,12 +1245,6 @@ fc_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
         tuple->l4 = data;
         tuple->l4_size = size;
         tuple->ipv6 = true;
-        memcpy(w, &nh->ip6_src, sizeof w);  /* Source, then destination. */
-        h = 0;
-        for (int i = 0; i < ARRAY_SIZE(w); i++) {
-            h = hash_add(h, w[i]);
-        }
-        *hash = hash_finish(hash_add(h, proto ^ ports), 36);
     } else {
         return false;
     }
@@ -1177,6 +1253,7 @@ fc_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
     key->pad = 0;
     memcpy(&key->port, (const char *) &ports + 2, sizeof key->port);
     memcpy(&tuple->sport, &ports, sizeof tuple->sport);
+    tuple->ports = ports;
     return true;
 }
 
@@ -1186,7 +1263,11 @@ flexmap_packet_extract(const struct dp_packet *p, struct flexmap_key *key,
 {
     struct fc_tuple tuple;
 
-    return fc_packet_extract(p, key, hash, &tuple);
+    if (!fc_packet_extract(p, key, &tuple)) {
+        return false;
+    }
+    *hash = fc_tuple_hash(&tuple, key);
+    return true;
 }
 
 static void
@@ -1300,37 +1381,111 @@ fc_pool_select(struct flexmap_affinity *aff,
     return idx;
 }
 
+/* flexmap_cache_execute()'s view of one packet. */
+struct fc_packet {
+    struct flexmap_key key;
+    struct fc_tuple tuple;
+    uint32_t ip_hash;           /* fc_hash_ip() of 'key.ip'. */
+};
+
 size_t
 flexmap_cache_execute(struct flexmap_cache *cache, uint32_t table_id,
                       struct dp_packet_batch *batch, unsigned int lane,
                       odp_port_t ports[], bool dropped[])
 {
+    BUILD_ASSERT_DECL(NETDEV_MAX_BURST <= sizeof(unsigned long) * CHAR_BIT);
+    struct fc_packet pkts[NETDEV_MAX_BURST];
+    const struct flexmap_cache_entry *entries[NETDEV_MAX_BURST];
+    const struct cmap_node *nodes[NETDEV_MAX_BURST];
+    uint32_t hashes[NETDEV_MAX_BURST];
+    unsigned long parsed = 0, exact = 0, found = 0;
+    uint32_t ip4_head = fc_hash_ip4_head(table_id);
+    bool has_exact = fc_has_kind(cache, FLEXMAP_KEY_EXACT);
+    struct flexmap_affinity *aff;
     struct dp_packet *p;
     size_t n_hits = 0;
-
-    struct flexmap_affinity *aff;
     uint64_t now = 0;
+    size_t i;
 
     lane %= cache->n_lanes;
-    DP_PACKET_BATCH_FOR_EACH (i, p, batch) {
-        const struct flexmap_cache_entry *e;
-        const struct flexmap_dp_backend *b;
-        struct flexmap_cache_counter *c;
-        struct flexmap_key key;
-        struct fc_tuple tuple;
-        uint32_t hash;
-        uint32_t size;
 
-        ports[i] = ODPP_NONE;
-        dropped[i] = false;
-        if (!fc_packet_extract(p, &key, &hash, &tuple)) {
+    /* Parse every packet; hash the exact keys. */
+    DP_PACKET_BATCH_FOR_EACH (j, p, batch) {
+        struct fc_packet *pkt = &pkts[j];
+
+        ports[j] = ODPP_NONE;
+        dropped[j] = false;
+        entries[j] = NULL;
+        if (!fc_packet_extract(p, &pkt->key, &pkt->tuple)) {
             continue;
         }
-        e = flexmap_cache_lookup(cache, table_id, &key);
+        parsed |= 1UL << j;
+        if (!pkt->tuple.ipv6) {
+            uint32_t ip4;
+
+            memcpy(&ip4, &pkt->key.ip.s6_addr[12], sizeof ip4);
+            pkt->ip_hash = hash_add(ip4_head, ip4);
+        } else {
+            pkt->ip_hash = fc_hash_ip(table_id, &pkt->key.ip);
+        }
+        if (has_exact && pkt->key.port
+            && fc_proto_has_ports(pkt->key.proto)) {
+            hashes[j] = fc_hash_finish(pkt->ip_hash, pkt->key.proto,
+                                       pkt->key.port);
+            exact |= 1UL << j;
+        }
+    }
+
+    /* Exact probes, together: cmap_find_batch() prefetches every bucket
+     * before it reads any.  Then prefetch the entries found, and only then
+     * compare their keys. */
+    if (exact) {
+        found = cmap_find_batch(&cache->entries, exact, hashes, nodes);
+        ULLONG_FOR_EACH_1 (i, found) {
+            OVS_PREFETCH(nodes[i]);
+        }
+        ULLONG_FOR_EACH_1 (i, found) {
+            const struct fc_packet *pkt = &pkts[i];
+            const struct flexmap_cache_entry *e;
+
+            CMAP_NODE_FOR_EACH (e, node, nodes[i]) {
+                if (fc_entry_matches(e, table_id, &pkt->key.ip,
+                                     pkt->key.proto, pkt->key.port)) {
+                    entries[i] = e;
+                    break;
+                }
+            }
+        }
+    }
+
+    /* The rest: any-port and any-protocol entries, one packet at a time,
+     * and prefetch the counters of every hit. */
+    ULLONG_FOR_EACH_1 (i, parsed) {
+        const struct flexmap_cache_entry *e = entries[i];
+
+        if (!e) {
+            const struct fc_packet *pkt = &pkts[i];
+
+            e = entries[i] = fc_lookup(cache, table_id, &pkt->key,
+                                       pkt->ip_hash, exact & (1UL << i));
+            if (!e) {
+                continue;
+            }
+        }
+        OVS_PREFETCH_WRITE(fc_counter(cache, lane, e->slot));
+    }
+
+    /* Count, choose the backend, rewrite. */
+    DP_PACKET_BATCH_FOR_EACH (j, p, batch) {
+        const struct flexmap_cache_entry *e = entries[j];
+        struct flexmap_cache_counter *c;
+        struct eth_addr mac;
+        odp_port_t port;
+        uint32_t size;
+
         if (!e) {
             continue;
         }
-
         n_hits++;
         size = dp_packet_size(p);
         c = fc_counter(cache, lane, e->slot);
@@ -1338,34 +1493,38 @@ flexmap_cache_execute(struct flexmap_cache *cache, uint32_t table_id,
         non_atomic_ullong_add(&c->n_bytes, size);
 
         if (OVS_LIKELY(e->n_backends == 1)) {
-            b = e->only >= 0 ? &e->backends[0] : NULL;
+            if (OVS_UNLIKELY(e->only < 0)) {
+                dropped[j] = true;
+                continue;
+            }
+            mac = e->mac;
+            port = e->port;
         } else {
+            struct fc_packet *pkt = &pkts[j];
             bool from_affinity;
             int idx;
 
             if (!now) {
                 now = time_msec();      /* Once per batch. */
             }
-            fc_tuple_complete(&tuple, key.proto);
+            fc_tuple_complete(&pkt->tuple, pkt->key.proto);
             aff = cache->affinity[lane];
-            idx = fc_pool_select(aff, e, &key, &tuple, hash, now,
+            idx = fc_pool_select(aff, e, &pkt->key, &pkt->tuple,
+                                 fc_tuple_hash(&pkt->tuple, &pkt->key), now,
                                  &from_affinity);
-            if (idx >= 0) {
-                c = fc_counter(cache, lane, fc_entry_bslots(e)[idx]);
-                non_atomic_ullong_add(&c->n_packets, 1);
-                non_atomic_ullong_add(&c->n_bytes, size);
-                b = &e->backends[idx];
-            } else {
-                b = NULL;
+            if (OVS_UNLIKELY(idx < 0)) {
+                dropped[j] = true;
+                continue;
             }
-        }
-        if (OVS_UNLIKELY(!b)) {
-            dropped[i] = true;
-            continue;
+            c = fc_counter(cache, lane, fc_entry_bslots(e)[idx]);
+            non_atomic_ullong_add(&c->n_packets, 1);
+            non_atomic_ullong_add(&c->n_bytes, size);
+            mac = e->backends[idx].mac;
+            port = e->backends[idx].port;
         }
         struct eth_header *eh = dp_packet_eth(p);
-        eh->eth_dst = b->mac;
-        ports[i] = b->port;
+        eh->eth_dst = mac;
+        ports[j] = port;
     }
     return n_hits;
 }
@@ -1514,9 +1673,10 @@ flexmap_cache_explain(const struct flexmap_cache *cache, uint32_t table_id,
 
     *ep = NULL;
     *from_affinity = false;
-    if (!fc_packet_extract(p, &key, &hash, &tuple)) {
+    if (!fc_packet_extract(p, &key, &tuple)) {
         return -1;
     }
+    hash = fc_tuple_hash(&tuple, &key);
     e = *ep = flexmap_cache_lookup(cache, table_id, &key);
     if (!e) {
         return -1;

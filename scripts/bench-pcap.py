@@ -57,10 +57,12 @@ def mapping(i):
     return (0x0a000000 + 1 + i // PORTS_PER_IP, 1024 + i % PORTS_PER_IP)
 
 
-def backend_mac(i):
+def backend_mac(i, b=0, gen=0):
+    """MAC of backend b of mapping i; 'gen' changes it (map churn)."""
     n = i + 1
-    return "02:00:%02x:%02x:%02x:%02x" % ((n >> 24) & 255, (n >> 16) & 255,
-                                          (n >> 8) & 255, n & 255)
+    return "%02x:%02x:%02x:%02x:%02x:%02x" % (
+        0x02 | ((gen & 0x3f) << 2), b & 255, (n >> 24) & 255,
+        (n >> 16) & 255, (n >> 8) & 255, n & 255)
 
 
 def tuple_of(j, m):
@@ -116,21 +118,48 @@ def write_pcap(path, tuples, mappings, size=64, seed=1,
             f.write(data)
 
 
-def map_line(i):
+def map_line(i, backends=1, gen=0):
+    """add-maps line of mapping i, with 'backends' backends of weight 1."""
     ip, port = mapping(i)
-    return ("table=%d,udp,nw_dst=%s,tp_dst=%d,backend(mac=%s,port=%s)"
-            % (MAP_TABLE, ip_str(ip), port, backend_mac(i), OUT_PORT))
+    if backends == 1:
+        bs = "backend(mac=%s,port=%s)" % (backend_mac(i, 0, gen), OUT_PORT)
+    else:
+        bs = ",".join("backend(mac=%s,port=%s,weight=1)"
+                      % (backend_mac(i, b, gen), OUT_PORT)
+                      for b in range(backends))
+    return ("table=%d,udp,nw_dst=%s,tp_dst=%d,%s"
+            % (MAP_TABLE, ip_str(ip), port, bs))
 
 
-def flow_line(i):
+def flow_line(i, gen=0):
+    """add-flows line of mapping i: one rule per mapping."""
     ip, port = mapping(i)
     return ("udp,nw_dst=%s,tp_dst=%d,actions=mod_dl_dst:%s,output:%s"
-            % (ip_str(ip), port, backend_mac(i), OUT_PORT))
+            % (ip_str(ip), port, backend_mac(i, 0, gen), OUT_PORT))
+
+
+def group_line(i, backends):
+    """add-groups line (OpenFlow 1.5) of mapping i: a select group with one
+    bucket per backend, dp_hash selection, as OVN programs load balancers."""
+    buckets = ",".join(
+        "bucket=bucket_id=%d,weight=1,actions=mod_dl_dst:%s,output:%s"
+        % (b, backend_mac(i, b), OUT_PORT) for b in range(backends))
+    return ("group_id=%d,type=select,selection_method=dp_hash,%s"
+            % (i + 1, buckets))
+
+
+def group_flow_line(i):
+    """add-flows line sending mapping i to its select group."""
+    ip, port = mapping(i)
+    return ("udp,nw_dst=%s,tp_dst=%d,actions=group:%d"
+            % (ip_str(ip), port, i + 1))
 
 
 def write_lines(path, m, fn):
+    """Writes fn(i) for every mapping, last mapping first, so that the last
+    line is mapping 0, which every pcap holds traffic for."""
     with open(path, "w") as f:
-        for i in range(m):
+        for i in range(m - 1, -1, -1):
             f.write(fn(i) + "\n")
 
 
@@ -182,6 +211,21 @@ def self_test():
         assert all(len(fr) == 124 for fr in read_pcap(p))
         assert map_line(0) == ("table=1,udp,nw_dst=10.0.0.1,tp_dst=1024,"
                                "backend(mac=02:00:00:00:00:01,port=null)")
+        assert map_line(1, 2, gen=1) == (
+            "table=1,udp,nw_dst=10.0.0.1,tp_dst=1025,"
+            "backend(mac=06:00:00:00:00:02,port=null,weight=1),"
+            "backend(mac=06:01:00:00:00:02,port=null,weight=1)")
+        assert group_line(0, 2) == (
+            "group_id=1,type=select,selection_method=dp_hash,"
+            "bucket=bucket_id=0,weight=1,actions=mod_dl_dst:"
+            "02:00:00:00:00:01,output:null,"
+            "bucket=bucket_id=1,weight=1,actions=mod_dl_dst:"
+            "02:01:00:00:00:01,output:null")
+        assert group_flow_line(0) == ("udp,nw_dst=10.0.0.1,tp_dst=1024,"
+                                      "actions=group:1")
+        p = os.path.join(d, "lines")
+        write_lines(p, 3, map_line)
+        assert open(p).read().splitlines()[-1] == map_line(0)
         assert flow_line(16) == ("udp,nw_dst=10.0.0.2,tp_dst=1024,"
                                  "actions=mod_dl_dst:02:00:00:00:00:11,"
                                  "output:null")
