@@ -1,0 +1,28 @@
+# ovs-flexmap: the control plane's database schema and flexmap-ctl, built
+# in the OVS tree next to vtep-ctl.
+OVSIDL_BUILT += \
+	flexmap/controller/flexmap-idl.c \
+	flexmap/controller/flexmap-idl.h \
+	flexmap/controller/flexmap-idl.ovsidl
+FLEXMAP_IDL_FILES = \
+	$(srcdir)/flexmap/controller/flexmap.ovsschema \
+	$(srcdir)/flexmap/controller/flexmap-idl.ann
+flexmap/controller/flexmap-idl.ovsidl: $(FLEXMAP_IDL_FILES)
+	$(AM_V_GEN)$(OVSDB_IDLC) annotate $(FLEXMAP_IDL_FILES) > $@.tmp && \
+	mv $@.tmp $@
+
+bin_PROGRAMS += flexmap/controller/flexmap-ctl
+flexmap_controller_flexmap_ctl_SOURCES = flexmap/controller/flexmap-ctl.c
+nodist_flexmap_controller_flexmap_ctl_SOURCES = \
+	flexmap/controller/flexmap-idl.c \
+	flexmap/controller/flexmap-idl.h
+flexmap_controller_flexmap_ctl_LDADD = lib/libopenvswitch.la
+
+pkgdata_DATA += flexmap/controller/flexmap.ovsschema
+
+# The schema's checksum must match its text, as for OVS's own schemas.
+ALL_LOCAL += flexmap/controller/flexmap.ovsschema.stamp
+flexmap/controller/flexmap.ovsschema.stamp: \
+	flexmap/controller/flexmap.ovsschema
+	$(srcdir)/build-aux/cksum-schema-check $? $@
+CLEANFILES += flexmap/controller/flexmap.ovsschema.stamp

@@ -1,0 +1,1383 @@
+/*
+ * Copyright (c) 2026 The ovs-flexmap authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* flexmap-ctl: the ovs-flexmap database's command-line tool.
+ *
+ * Built on OVS's db-ctl-base, like ovs-vsctl and vtep-ctl, so the generic
+ * database commands (list, get, set, add, remove, clear, create, destroy,
+ * find, wait-until) work on every table, and several commands joined with
+ * "--" run in one transaction.  The task commands below check what the
+ * schema cannot express: a mapping only names containers of the tenant
+ * that owns its address, an address is owned by one tenant, a MAC belongs
+ * to one container, and addresses, MACs and datapath ids are stored in one
+ * canonical spelling. */
+
+#include <config.h>
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "command-line.h"
+#include "db-ctl-base.h"
+#include "fatal-signal.h"
+#include "flexmap/controller/flexmap-idl.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/poll-loop.h"
+#include "openvswitch/vlog.h"
+#include "ovsdb-data.h"
+#include "ovsdb-idl.h"
+#include "packets.h"
+#include "process.h"
+#include "sort.h"
+#include "stream-ssl.h"
+#include "stream.h"
+#include "svec.h"
+#include "table.h"
+#include "timeval.h"
+#include "util.h"
+
+VLOG_DEFINE_THIS_MODULE(flexmap_ctl);
+
+/* Most backends a mapping may have (the map table's limit). */
+#define MAX_BACKENDS 64
+
+static const char *db;
+static bool oneline;
+static bool dry_run;
+static unsigned int timeout;
+static struct table_style table_style = TABLE_STYLE_DEFAULT;
+static struct ovsdb_idl *the_idl;
+static struct ovsdb_idl_txn *the_idl_txn;
+
+OVS_NO_RETURN static void flexmap_ctl_exit(int status);
+OVS_NO_RETURN static void usage(void);
+static void parse_options(int argc, char *argv[], struct shash *local);
+static void flexmap_ctl_cmd_init(void);
+static void run_prerequisites(struct ctl_command[], size_t n,
+                              struct ovsdb_idl *);
+static bool do_flexmap_ctl(const char *args, struct ctl_command *, size_t n,
+                           struct ovsdb_idl *);
+
+int
+main(int argc, char *argv[])
+{
+    struct ctl_command *commands;
+    struct shash local_options;
+    struct ovsdb_idl *idl;
+    unsigned int seqno;
+    size_t n_commands;
+
+    set_program_name(argv[0]);
+    fatal_ignore_sigpipe();
+    vlog_set_levels(NULL, VLF_CONSOLE, VLL_WARN);
+    vlog_set_levels_from_string_assert("reconnect:warn");
+
+    flexmap_ctl_cmd_init();
+
+    char *args = process_escape_args(argv);
+    shash_init(&local_options);
+    parse_options(argc, argv, &local_options);
+    char *error = ctl_parse_commands(argc - optind, argv + optind,
+                                     &local_options, &commands, &n_commands);
+    if (error) {
+        ctl_fatal("%s", error);
+    }
+    VLOG(ctl_might_write_to_db(commands, n_commands) ? VLL_INFO : VLL_DBG,
+         "Called as %s", args);
+
+    ctl_timeout_setup(timeout);
+
+    idl = the_idl = ovsdb_idl_create(db, &flexrec_idl_class, false, false);
+    run_prerequisites(commands, n_commands, idl);
+
+    /* Run the commands once per database sequence number: a transaction
+     * that failed did so because the database changed, so there is no
+     * point in trying again before the next update. */
+    seqno = ovsdb_idl_get_seqno(idl);
+    for (;;) {
+        ovsdb_idl_run(idl);
+        if (!ovsdb_idl_is_alive(idl)) {
+            int retval = ovsdb_idl_get_last_error(idl);
+            ctl_fatal("%s: database connection failed (%s)",
+                      db, ovs_retval_to_string(retval));
+        }
+
+        if (seqno != ovsdb_idl_get_seqno(idl)) {
+            seqno = ovsdb_idl_get_seqno(idl);
+            if (do_flexmap_ctl(args, commands, n_commands, idl)) {
+                free(args);
+                exit(EXIT_SUCCESS);
+            }
+        }
+
+        if (seqno == ovsdb_idl_get_seqno(idl)) {
+            ovsdb_idl_wait(idl);
+            poll_block();
+        }
+    }
+}
+
+static void
+parse_options(int argc, char *argv[], struct shash *local_options)
+{
+    enum {
+        OPT_DB = UCHAR_MAX + 1,
+        OPT_ONELINE,
+        OPT_NO_SYSLOG,
+        OPT_DRY_RUN,
+        OPT_PEER_CA_CERT,
+        OPT_LOCAL,
+        VLOG_OPTION_ENUMS,
+        TABLE_OPTION_ENUMS,
+        SSL_OPTION_ENUMS,
+    };
+    static const struct option global_long_options[] = {
+        {"db", required_argument, NULL, OPT_DB},
+        {"no-syslog", no_argument, NULL, OPT_NO_SYSLOG},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"oneline", no_argument, NULL, OPT_ONELINE},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        VLOG_LONG_OPTIONS,
+        TABLE_LONG_OPTIONS,
+        STREAM_SSL_LONG_OPTIONS,
+        {"peer-ca-cert", required_argument, NULL, OPT_PEER_CA_CERT},
+        {NULL, 0, NULL, 0},
+    };
+    const int n_global_long_options = ARRAY_SIZE(global_long_options) - 1;
+    size_t allocated_options, n_options;
+    struct option *options;
+    char *tmp, *short_options;
+
+    tmp = ovs_cmdl_long_options_to_short_options(global_long_options);
+    short_options = xasprintf("+%s", tmp);
+    free(tmp);
+
+    /* Global options first, then every command's options. */
+    options = xmemdup(global_long_options, sizeof global_long_options);
+    allocated_options = ARRAY_SIZE(global_long_options);
+    n_options = n_global_long_options;
+    ctl_add_cmd_options(&options, &n_options, &allocated_options, OPT_LOCAL);
+
+    for (;;) {
+        int idx;
+        int c = getopt_long(argc, argv, short_options, options, &idx);
+
+        if (c == -1) {
+            break;
+        }
+        switch (c) {
+        case OPT_DB:
+            db = optarg;
+            break;
+
+        case OPT_ONELINE:
+            oneline = true;
+            break;
+
+        case OPT_NO_SYSLOG:
+            vlog_set_levels(&this_module, VLF_SYSLOG, VLL_WARN);
+            break;
+
+        case OPT_DRY_RUN:
+            dry_run = true;
+            break;
+
+        case OPT_LOCAL:
+            if (shash_find(local_options, options[idx].name)) {
+                ctl_fatal("'%s' option specified multiple times",
+                          options[idx].name);
+            }
+            shash_add_nocopy(local_options,
+                             xasprintf("--%s", options[idx].name),
+                             nullable_xstrdup(optarg));
+            break;
+
+        case 'h':
+            usage();
+
+        case 'V':
+            ovs_print_version(0, 0);
+            printf("DB Schema %s\n", flexrec_get_db_version());
+            exit(EXIT_SUCCESS);
+
+        case 't':
+            if (!str_to_uint(optarg, 10, &timeout) || !timeout) {
+                ctl_fatal("value %s on -t or --timeout is invalid", optarg);
+            }
+            break;
+
+        VLOG_OPTION_HANDLERS
+        TABLE_OPTION_HANDLERS(&table_style)
+        STREAM_SSL_OPTION_HANDLERS
+
+        case OPT_PEER_CA_CERT:
+            stream_ssl_set_peer_ca_cert_file(optarg);
+            break;
+
+        case '?':
+            exit(EXIT_FAILURE);
+
+        default:
+            abort();
+        }
+    }
+    free(short_options);
+
+    if (!db) {
+        db = ctl_default_db();
+    }
+    for (size_t i = n_global_long_options; options[i].name; i++) {
+        free(CONST_CAST(char *, options[i].name));
+    }
+    free(options);
+}
+
+static void
+usage(void)
+{
+    printf("\
+%s: ovs-flexmap database utility\n\
+usage: %s [OPTIONS] COMMAND [ARG...]\n\
+\n\
+Overview:\n\
+  show                        print tenants, addresses, mappings, switches\n\
+                              and containers\n\
+\n\
+Tenants and addresses:\n\
+  tenant-add TENANT           add a tenant\n\
+  tenant-del TENANT           delete a tenant that owns nothing any more\n\
+  ip-add TENANT IP...         give public IPv4/IPv6 addresses to TENANT\n\
+  ip-del IP                   delete an address that no mapping uses\n\
+\n\
+Switches and containers:\n\
+  switch-add NAME DPID [ROLE [TUNNEL_IP]]\n\
+                              add a switch (ROLE: host or gateway)\n\
+  switch-del NAME             delete a switch without containers\n\
+  container-add TENANT NAME MAC SWITCH IFACE\n\
+                              add a container behind SWITCH's IFACE\n\
+  container-del NAME          delete a container (--force: also remove it\n\
+                              from the mappings it serves)\n\
+  container-move NAME SWITCH [IFACE]\n\
+                              move a container to another switch or port\n\
+\n\
+Mappings:\n\
+  map-add IP PROTO[:PORT] CONTAINER[:WEIGHT]...\n\
+                              map IP, PROTO (tcp, udp, sctp or any) and\n\
+                              PORT (default: any) onto the containers\n\
+                              (--may-exist: replace the backends)\n\
+  map-del IP PROTO[:PORT]     delete a mapping\n\
+\n\
+%s\
+%s\
+\n\
+Options:\n\
+  --db=DATABASE               connect to DATABASE\n\
+                              (default: %s)\n\
+  -t, --timeout=SECS          wait at most SECS seconds\n\
+  --dry-run                   do not commit changes to database\n\
+  --oneline                   print exactly one line of output per command\n",
+           program_name, program_name, ctl_get_db_cmd_usage(),
+           ctl_list_db_tables_usage(), ctl_default_db());
+    table_usage();
+    vlog_usage();
+    printf("\
+  --no-syslog                 equivalent to --verbose=flexmap_ctl:syslog:warn\n");
+    stream_usage("database", true, true, true);
+    printf("\n\
+Other options:\n\
+  -h, --help                  display this help message\n\
+  -V, --version               display version information\n");
+    exit(EXIT_SUCCESS);
+}
+
+/* Frees the transaction and the IDL, then exits with 'status'. */
+static void
+flexmap_ctl_exit(int status)
+{
+    if (the_idl_txn) {
+        ovsdb_idl_txn_abort(the_idl_txn);
+        ovsdb_idl_txn_destroy(the_idl_txn);
+    }
+    ovsdb_idl_destroy(the_idl);
+    exit(status);
+}
+
+/* Canonical spellings. */
+
+/* Stores the canonical spelling of IPv4 or IPv6 address 's' in '*out'
+ * (owned by the caller), or returns an error. */
+static char * OVS_WARN_UNUSED_RESULT
+ip_canonical(const char *s, char **out)
+{
+    char buf[INET6_ADDRSTRLEN];
+    struct in6_addr a6;
+    struct in_addr a4;
+
+    if (inet_pton(AF_INET, s, &a4) == 1) {
+        inet_ntop(AF_INET, &a4, buf, sizeof buf);
+    } else if (inet_pton(AF_INET6, s, &a6) == 1) {
+        if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+            return xasprintf("%s: write an IPv4 address as a.b.c.d, not as "
+                             "an IPv4-mapped IPv6 address", s);
+        }
+        inet_ntop(AF_INET6, &a6, buf, sizeof buf);
+    } else {
+        return xasprintf("%s: not an IPv4 or IPv6 address", s);
+    }
+    *out = xstrdup(buf);
+    return NULL;
+}
+
+static char * OVS_WARN_UNUSED_RESULT
+mac_canonical(const char *s, char **out)
+{
+    struct eth_addr mac;
+
+    if (!eth_addr_from_string(s, &mac)) {
+        return xasprintf("%s: not an Ethernet address", s);
+    }
+    if (eth_addr_is_multicast(mac) || eth_addr_is_zero(mac)) {
+        return xasprintf("%s: a container needs a unicast MAC", s);
+    }
+    *out = xasprintf(ETH_ADDR_FMT, ETH_ADDR_ARGS(mac));
+    return NULL;
+}
+
+/* Datapath ids are stored as 16 lowercase hex digits, as ovs-vsctl's
+ * other-config:datapath-id takes them; "0x" and fewer digits are
+ * accepted. */
+static char * OVS_WARN_UNUSED_RESULT
+dpid_canonical(const char *s, char **out)
+{
+    const char *p = s;
+    uint64_t dpid;
+
+    if (!strncmp(p, "0x", 2) || !strncmp(p, "0X", 2)) {
+        p += 2;
+    }
+    if (!*p || strlen(p) > 16 || strspn(p, "0123456789abcdefABCDEF")
+                                  != strlen(p)) {
+        return xasprintf("%s: a datapath id is 1 to 16 hex digits", s);
+    }
+    dpid = strtoull(p, NULL, 16);
+    *out = xasprintf("%016"PRIx64, dpid);
+    return NULL;
+}
+
+/* Parses "PROTO[:PORT]" into '*proto' (a string constant) and '*port' (0
+ * for any). */
+static char * OVS_WARN_UNUSED_RESULT
+parse_proto_port(const char *s, const char **proto, int64_t *port)
+{
+    static const char *const protos[] = {"tcp", "udp", "sctp", "any"};
+    const char *colon = strchr(s, ':');
+    size_t len = colon ? colon - s : strlen(s);
+
+    *proto = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(protos); i++) {
+        if (strlen(protos[i]) == len && !strncmp(s, protos[i], len)) {
+            *proto = protos[i];
+        }
+    }
+    if (!*proto) {
+        return xasprintf("%s: protocol must be tcp, udp, sctp or any", s);
+    }
+    *port = 0;
+    if (colon) {
+        unsigned int p;
+
+        if (!strcmp(*proto, "any")) {
+            return xasprintf("%s: a mapping for any protocol cannot name a "
+                             "port", s);
+        }
+        if (!str_to_uint(colon + 1, 10, &p) || !p || p > 65535) {
+            return xasprintf("%s: port must be 1 to 65535", s);
+        }
+        *port = p;
+    }
+    return NULL;
+}
+
+/* Lookups (the tables are small enough for a walk; the server's indexes
+ * keep them unique). */
+
+static const struct flexrec_tenant *
+tenant_find(struct ovsdb_idl *idl, const char *name)
+{
+    const struct flexrec_tenant *t;
+
+    FLEXREC_TENANT_FOR_EACH (t, idl) {
+        if (!strcmp(t->name, name)) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static const struct flexrec_public_ip *
+ip_find(struct ovsdb_idl *idl, const char *address)
+{
+    const struct flexrec_public_ip *ip;
+
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+        if (!strcmp(ip->address, address)) {
+            return ip;
+        }
+    }
+    return NULL;
+}
+
+static const struct flexrec_switch *
+switch_find(struct ovsdb_idl *idl, const char *name)
+{
+    const struct flexrec_switch *sw;
+
+    FLEXREC_SWITCH_FOR_EACH (sw, idl) {
+        if (!strcmp(sw->name, name)) {
+            return sw;
+        }
+    }
+    return NULL;
+}
+
+static const struct flexrec_container *
+container_find(struct ovsdb_idl *idl, const char *name)
+{
+    const struct flexrec_container *c;
+
+    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+        if (!strcmp(c->name, name)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static const struct flexrec_mapping *
+mapping_find(struct ovsdb_idl *idl, const struct flexrec_public_ip *ip,
+             const char *proto, int64_t port)
+{
+    const struct flexrec_mapping *m;
+
+    FLEXREC_MAPPING_FOR_EACH (m, idl) {
+        if (m->ip == ip && !strcmp(m->proto, proto)
+            && (m->n_port ? m->port[0] : 0) == port) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
+/* Formats mapping 'm''s address, protocol and port as map-add takes them. */
+static void
+mapping_format_key(const struct flexrec_mapping *m, struct ds *s)
+{
+    ds_put_format(s, "%s %s", m->ip ? m->ip->address : "?", m->proto);
+    if (m->n_port) {
+        ds_put_format(s, ":%"PRId64, m->port[0]);
+    }
+}
+
+/* Prerequisites: every task command reads these columns. */
+static void
+pre_flexmap(struct ctl_context *ctx)
+{
+    static const struct ovsdb_idl_column *columns[] = {
+        &flexrec_tenant_col_name,
+        &flexrec_public_ip_col_address,
+        &flexrec_public_ip_col_tenant,
+        &flexrec_public_ip_col_status,
+        &flexrec_switch_col_name,
+        &flexrec_switch_col_datapath_id,
+        &flexrec_switch_col_role,
+        &flexrec_switch_col_tunnel_ip,
+        &flexrec_switch_col_status,
+        &flexrec_container_col_name,
+        &flexrec_container_col_tenant,
+        &flexrec_container_col_mac,
+        &flexrec_container_col_switch_,
+        &flexrec_container_col_iface,
+        &flexrec_container_col_status,
+        &flexrec_mapping_col_ip,
+        &flexrec_mapping_col_proto,
+        &flexrec_mapping_col_port,
+        &flexrec_mapping_col_backends,
+        &flexrec_mapping_col_status,
+        &flexrec_global_col_gateway_mac,
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(columns); i++) {
+        ovsdb_idl_add_column(ctx->idl, columns[i]);
+    }
+}
+
+/* Tenants and addresses. */
+
+static void
+cmd_tenant_add(struct ctl_context *ctx)
+{
+    const char *name = ctx->argv[1];
+
+    if (tenant_find(ctx->idl, name)) {
+        if (!shash_find(&ctx->options, "--may-exist")) {
+            ctl_error(ctx, "tenant %s already exists", name);
+        }
+        return;
+    }
+    struct flexrec_tenant *t = flexrec_tenant_insert(ctx->txn);
+    flexrec_tenant_set_name(t, name);
+}
+
+static void
+cmd_tenant_del(struct ctl_context *ctx)
+{
+    const char *name = ctx->argv[1];
+    const struct flexrec_tenant *t = tenant_find(ctx->idl, name);
+    const struct flexrec_public_ip *ip;
+    const struct flexrec_container *c;
+
+    if (!t) {
+        if (!shash_find(&ctx->options, "--if-exists")) {
+            ctl_error(ctx, "no tenant named %s", name);
+        }
+        return;
+    }
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
+        if (ip->tenant == t) {
+            ctl_error(ctx, "tenant %s still owns %s (delete its addresses "
+                      "first)", name, ip->address);
+            return;
+        }
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        if (c->tenant == t) {
+            ctl_error(ctx, "tenant %s still has container %s (delete its "
+                      "containers first)", name, c->name);
+            return;
+        }
+    }
+    flexrec_tenant_delete(t);
+}
+
+static void
+cmd_ip_add(struct ctl_context *ctx)
+{
+    const struct flexrec_tenant *t = tenant_find(ctx->idl, ctx->argv[1]);
+    bool may_exist = shash_find(&ctx->options, "--may-exist") != NULL;
+    struct svec added = SVEC_EMPTY_INITIALIZER;
+
+    if (!t) {
+        ctl_error(ctx, "no tenant named %s", ctx->argv[1]);
+        return;
+    }
+    for (int i = 2; i < ctx->argc; i++) {
+        const struct flexrec_public_ip *ip;
+        char *address;
+        char *error = ip_canonical(ctx->argv[i], &address);
+
+        if (error) {
+            ctl_error(ctx, "%s", error);
+            free(error);
+            break;
+        }
+        ip = ip_find(ctx->idl, address);
+        if (ip || svec_contains_unsorted(&added, address)) {
+            if (ip && ip->tenant != t) {
+                ctl_error(ctx, "%s is owned by tenant %s", address,
+                          ip->tenant ? ip->tenant->name : "?");
+            } else if (!may_exist) {
+                ctl_error(ctx, "tenant %s already owns %s", t->name,
+                          address);
+            }
+            free(address);
+            if (ctx->error) {
+                break;
+            }
+            continue;
+        }
+        struct flexrec_public_ip *new = flexrec_public_ip_insert(ctx->txn);
+        flexrec_public_ip_set_address(new, address);
+        flexrec_public_ip_set_tenant(new, t);
+        svec_add_nocopy(&added, address);
+    }
+    svec_destroy(&added);
+}
+
+static void
+cmd_ip_del(struct ctl_context *ctx)
+{
+    const struct flexrec_public_ip *ip;
+    const struct flexrec_mapping *m;
+    char *address;
+    char *error = ip_canonical(ctx->argv[1], &address);
+
+    if (error) {
+        ctl_error(ctx, "%s", error);
+        free(error);
+        return;
+    }
+    ip = ip_find(ctx->idl, address);
+    if (!ip) {
+        if (!shash_find(&ctx->options, "--if-exists")) {
+            ctl_error(ctx, "nobody owns %s", address);
+        }
+        free(address);
+        return;
+    }
+    FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
+        if (m->ip == ip) {
+            struct ds key = DS_EMPTY_INITIALIZER;
+
+            mapping_format_key(m, &key);
+            ctl_error(ctx, "%s is still mapped (%s); delete its mappings "
+                      "first", address, ds_cstr(&key));
+            ds_destroy(&key);
+            free(address);
+            return;
+        }
+    }
+    flexrec_public_ip_delete(ip);
+    free(address);
+}
+
+/* Switches and containers. */
+
+static void
+cmd_switch_add(struct ctl_context *ctx)
+{
+    const char *name = ctx->argv[1];
+    const char *role = ctx->argc > 3 ? ctx->argv[3] : "host";
+    const struct flexrec_switch *sw;
+    char *dpid = NULL, *tunnel_ip = NULL;
+    char *error;
+
+    if (strcmp(role, "host") && strcmp(role, "gateway")) {
+        ctl_error(ctx, "%s: a switch's role is host or gateway", role);
+        return;
+    }
+    error = dpid_canonical(ctx->argv[2], &dpid);
+    if (!error && ctx->argc > 4) {
+        error = ip_canonical(ctx->argv[4], &tunnel_ip);
+    }
+    if (error) {
+        ctl_error(ctx, "%s", error);
+        free(error);
+        free(dpid);
+        return;
+    }
+    if (switch_find(ctx->idl, name)) {
+        if (!shash_find(&ctx->options, "--may-exist")) {
+            ctl_error(ctx, "switch %s already exists", name);
+        }
+        goto out;
+    }
+    FLEXREC_SWITCH_FOR_EACH (sw, ctx->idl) {
+        if (!strcmp(sw->datapath_id, dpid)) {
+            ctl_error(ctx, "switch %s already has datapath id %s", sw->name,
+                      dpid);
+            goto out;
+        }
+    }
+    struct flexrec_switch *new = flexrec_switch_insert(ctx->txn);
+    flexrec_switch_set_name(new, name);
+    flexrec_switch_set_datapath_id(new, dpid);
+    flexrec_switch_set_role(new, role);
+    if (tunnel_ip) {
+        flexrec_switch_set_tunnel_ip(new, tunnel_ip);
+    }
+out:
+    free(dpid);
+    free(tunnel_ip);
+}
+
+static void
+cmd_switch_del(struct ctl_context *ctx)
+{
+    const struct flexrec_switch *sw = switch_find(ctx->idl, ctx->argv[1]);
+    const struct flexrec_container *c;
+
+    if (!sw) {
+        if (!shash_find(&ctx->options, "--if-exists")) {
+            ctl_error(ctx, "no switch named %s", ctx->argv[1]);
+        }
+        return;
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        if (c->switch_ == sw) {
+            ctl_error(ctx, "switch %s still has container %s (move or delete "
+                      "it first)", sw->name, c->name);
+            return;
+        }
+    }
+    flexrec_switch_delete(sw);
+}
+
+static void
+cmd_container_add(struct ctl_context *ctx)
+{
+    const struct flexrec_tenant *t = tenant_find(ctx->idl, ctx->argv[1]);
+    const char *name = ctx->argv[2];
+    const struct flexrec_switch *sw = switch_find(ctx->idl, ctx->argv[4]);
+    const struct flexrec_container *c;
+    char *mac = NULL, *error;
+
+    if (!t) {
+        ctl_error(ctx, "no tenant named %s", ctx->argv[1]);
+        return;
+    }
+    if (!sw) {
+        ctl_error(ctx, "no switch named %s", ctx->argv[4]);
+        return;
+    }
+    error = mac_canonical(ctx->argv[3], &mac);
+    if (error) {
+        ctl_error(ctx, "%s", error);
+        free(error);
+        return;
+    }
+    c = container_find(ctx->idl, name);
+    if (c) {
+        if (!shash_find(&ctx->options, "--may-exist")) {
+            ctl_error(ctx, "container %s already exists", name);
+        } else if (c->tenant != t || strcmp(c->mac, mac)) {
+            ctl_error(ctx, "container %s exists with another tenant or MAC",
+                      name);
+        }
+        free(mac);
+        return;
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        if (!strcmp(c->mac, mac)) {
+            ctl_error(ctx, "MAC %s is already used by container %s", mac,
+                      c->name);
+            free(mac);
+            return;
+        }
+    }
+    struct flexrec_container *new = flexrec_container_insert(ctx->txn);
+    flexrec_container_set_name(new, name);
+    flexrec_container_set_tenant(new, t);
+    flexrec_container_set_mac(new, mac);
+    flexrec_container_set_switch_(new, sw);
+    flexrec_container_set_iface(new, ctx->argv[5]);
+    free(mac);
+}
+
+/* Removes container 'c' from the backends of 'm', deleting 'm' if none is
+ * left.  Returns true if 'm' was deleted. */
+static bool
+mapping_remove_backend(const struct flexrec_mapping *m,
+                       const struct flexrec_container *c)
+{
+    if (m->n_backends == 1) {
+        flexrec_mapping_delete(m);
+        return true;
+    }
+    flexrec_mapping_verify_backends(m);
+    flexrec_mapping_update_backends_delkey(m, c);
+    return false;
+}
+
+static void
+cmd_container_del(struct ctl_context *ctx)
+{
+    const struct flexrec_container *c = container_find(ctx->idl,
+                                                       ctx->argv[1]);
+    bool force = shash_find(&ctx->options, "--force") != NULL;
+    const struct flexrec_mapping *m, *next;
+
+    if (!c) {
+        if (!shash_find(&ctx->options, "--if-exists")) {
+            ctl_error(ctx, "no container named %s", ctx->argv[1]);
+        }
+        return;
+    }
+    FLEXREC_MAPPING_FOR_EACH_SAFE (m, next, ctx->idl) {
+        for (size_t i = 0; i < m->n_backends; i++) {
+            if (m->key_backends[i] != c) {
+                continue;
+            }
+            if (!force) {
+                struct ds key = DS_EMPTY_INITIALIZER;
+
+                mapping_format_key(m, &key);
+                ctl_error(ctx, "container %s is a backend of mapping %s "
+                          "(--force removes it from its mappings, and "
+                          "deletes those left without backends)",
+                          c->name, ds_cstr(&key));
+                ds_destroy(&key);
+                return;
+            }
+            mapping_remove_backend(m, c);
+            break;
+        }
+    }
+    flexrec_container_delete(c);
+}
+
+static void
+cmd_container_move(struct ctl_context *ctx)
+{
+    const struct flexrec_container *c = container_find(ctx->idl,
+                                                       ctx->argv[1]);
+    const struct flexrec_switch *sw = switch_find(ctx->idl, ctx->argv[2]);
+
+    if (!c) {
+        ctl_error(ctx, "no container named %s", ctx->argv[1]);
+        return;
+    }
+    if (!sw) {
+        ctl_error(ctx, "no switch named %s", ctx->argv[2]);
+        return;
+    }
+    flexrec_container_set_switch_(c, sw);
+    if (ctx->argc > 3) {
+        flexrec_container_set_iface(c, ctx->argv[3]);
+    }
+}
+
+/* Mappings. */
+
+static void
+cmd_map_add(struct ctl_context *ctx)
+{
+    struct flexrec_container *backends[MAX_BACKENDS];
+    int64_t weights[MAX_BACKENDS];
+    const struct flexrec_public_ip *ip;
+    const struct flexrec_mapping *m;
+    const char *proto;
+    size_t n = 0;
+    int64_t port;
+    char *address = NULL;
+    char *error;
+
+    error = ip_canonical(ctx->argv[1], &address);
+    if (!error) {
+        error = parse_proto_port(ctx->argv[2], &proto, &port);
+    }
+    if (error) {
+        ctl_error(ctx, "%s", error);
+        free(error);
+        goto out;
+    }
+    ip = ip_find(ctx->idl, address);
+    if (!ip) {
+        ctl_error(ctx, "nobody owns %s (give it to a tenant with ip-add "
+                  "first)", address);
+        goto out;
+    }
+    if (ctx->argc - 3 > MAX_BACKENDS) {
+        ctl_error(ctx, "a mapping has at most %d backends", MAX_BACKENDS);
+        goto out;
+    }
+    for (int i = 3; i < ctx->argc; i++) {
+        char *name = xstrdup(ctx->argv[i]);
+        char *colon = strrchr(name, ':');
+        const struct flexrec_container *c;
+        unsigned int weight = 1;
+
+        if (colon) {
+            *colon = '\0';
+            if (!str_to_uint(colon + 1, 10, &weight) || weight > 65535) {
+                ctl_error(ctx, "%s: weight must be 0 to 65535",
+                          ctx->argv[i]);
+                free(name);
+                goto out;
+            }
+        }
+        c = container_find(ctx->idl, name);
+        if (!c) {
+            ctl_error(ctx, "no container named %s", name);
+            free(name);
+            goto out;
+        }
+        free(name);
+        if (c->tenant != ip->tenant) {
+            ctl_error(ctx, "container %s belongs to tenant %s, but %s "
+                      "belongs to tenant %s", c->name,
+                      c->tenant ? c->tenant->name : "?", address,
+                      ip->tenant ? ip->tenant->name : "?");
+            goto out;
+        }
+        for (size_t j = 0; j < n; j++) {
+            if (backends[j] == c) {
+                ctl_error(ctx, "container %s is named twice", c->name);
+                goto out;
+            }
+        }
+        backends[n] = CONST_CAST(struct flexrec_container *, c);
+        weights[n] = weight;
+        n++;
+    }
+
+    m = mapping_find(ctx->idl, ip, proto, port);
+    if (m) {
+        if (!shash_find(&ctx->options, "--may-exist")) {
+            struct ds key = DS_EMPTY_INITIALIZER;
+
+            mapping_format_key(m, &key);
+            ctl_error(ctx, "mapping %s already exists (--may-exist replaces "
+                      "its backends)", ds_cstr(&key));
+            ds_destroy(&key);
+            goto out;
+        }
+    } else {
+        struct flexrec_mapping *new = flexrec_mapping_insert(ctx->txn);
+
+        flexrec_mapping_set_ip(new, ip);
+        flexrec_mapping_set_proto(new, proto);
+        flexrec_mapping_set_port(new, &port, port ? 1 : 0);
+        m = new;
+    }
+    flexrec_mapping_set_backends(m, backends, weights, n);
+out:
+    free(address);
+}
+
+static void
+cmd_map_del(struct ctl_context *ctx)
+{
+    const struct flexrec_public_ip *ip;
+    const struct flexrec_mapping *m = NULL;
+    const char *proto;
+    char *address = NULL;
+    int64_t port;
+    char *error;
+
+    error = ip_canonical(ctx->argv[1], &address);
+    if (!error) {
+        error = parse_proto_port(ctx->argv[2], &proto, &port);
+    }
+    if (error) {
+        ctl_error(ctx, "%s", error);
+        free(error);
+        goto out;
+    }
+    ip = ip_find(ctx->idl, address);
+    if (ip) {
+        m = mapping_find(ctx->idl, ip, proto, port);
+    }
+    if (!m) {
+        if (!shash_find(&ctx->options, "--if-exists")) {
+            ctl_error(ctx, "no mapping %s %s", address, ctx->argv[2]);
+        }
+        goto out;
+    }
+    flexrec_mapping_delete(m);
+out:
+    free(address);
+}
+
+/* show. */
+
+static int
+compare_mapping(const void *a_, const void *b_)
+{
+    const struct flexrec_mapping *const *a = a_;
+    const struct flexrec_mapping *const *b = b_;
+    int64_t pa = (*a)->n_port ? (*a)->port[0] : 0;
+    int64_t pb = (*b)->n_port ? (*b)->port[0] : 0;
+    int cmp = strcmp((*a)->ip->address, (*b)->ip->address);
+
+    if (!cmp) {
+        cmp = strcmp((*a)->proto, (*b)->proto);
+    }
+    return cmp ? cmp : pa < pb ? -1 : pa > pb;
+}
+
+static void
+show_status(struct ds *s, const struct smap *status)
+{
+    const char *error = smap_get(status, "error");
+
+    if (error) {
+        ds_put_format(s, " (error: %s)", error);
+    }
+}
+
+/* Prints the backends of 'm' as map-add takes them, sorted by name. */
+static void
+show_backends(struct ds *s, const struct flexrec_mapping *m)
+{
+    struct svec backends = SVEC_EMPTY_INITIALIZER;
+    const char *b;
+    size_t i;
+
+    for (i = 0; i < m->n_backends; i++) {
+        if (m->value_backends[i] != 1) {
+            svec_add_nocopy(&backends,
+                            xasprintf("%s:%"PRId64, m->key_backends[i]->name,
+                                      m->value_backends[i]));
+        } else {
+            svec_add(&backends, m->key_backends[i]->name);
+        }
+    }
+    svec_sort(&backends);
+    SVEC_FOR_EACH (i, b, &backends) {
+        ds_put_format(s, " %s", b);
+    }
+    svec_destroy(&backends);
+}
+
+/* Prints tenants with their addresses, each address with its mappings,
+ * then switches with their containers, all sorted by name. */
+static void
+cmd_show(struct ctl_context *ctx)
+{
+    const struct flexrec_global *g = flexrec_global_first(ctx->idl);
+    struct svec names = SVEC_EMPTY_INITIALIZER;
+    const struct flexrec_mapping **maps;
+    const struct flexrec_mapping *m;
+    const struct flexrec_tenant *t;
+    const struct flexrec_switch *sw;
+    const char *name;
+    struct ds *s = &ctx->output;
+    size_t n_maps = 0;
+    size_t i;
+
+    if (g && g->gateway_mac) {
+        ds_put_format(s, "gateway_mac: %s\n", g->gateway_mac);
+    }
+
+    FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
+        n_maps++;
+    }
+    maps = xmalloc(MAX(n_maps, 1) * sizeof *maps);
+    n_maps = 0;
+    FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
+        if (m->ip) {
+            maps[n_maps++] = m;
+        }
+    }
+    qsort(maps, n_maps, sizeof *maps, compare_mapping);
+
+    FLEXREC_TENANT_FOR_EACH (t, ctx->idl) {
+        svec_add(&names, t->name);
+    }
+    svec_sort(&names);
+    SVEC_FOR_EACH (i, name, &names) {
+        struct svec ips = SVEC_EMPTY_INITIALIZER;
+        const struct flexrec_public_ip *ip;
+        const struct flexrec_container *c;
+        const char *address;
+        size_t j;
+
+        t = tenant_find(ctx->idl, name);
+        ds_put_format(s, "tenant %s\n", t->name);
+        FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
+            if (ip->tenant == t) {
+                svec_add(&ips, ip->address);
+            }
+        }
+        svec_sort(&ips);
+        SVEC_FOR_EACH (j, address, &ips) {
+            ip = ip_find(ctx->idl, address);
+            ds_put_format(s, "    ip %s", address);
+            show_status(s, &ip->status);
+            ds_put_char(s, '\n');
+            for (size_t k = 0; k < n_maps; k++) {
+                m = maps[k];
+                if (m->ip != ip) {
+                    continue;
+                }
+                ds_put_format(s, "        %s", m->proto);
+                if (m->n_port) {
+                    ds_put_format(s, ":%"PRId64, m->port[0]);
+                }
+                ds_put_cstr(s, " ->");
+                show_backends(s, m);
+                show_status(s, &m->status);
+                ds_put_char(s, '\n');
+            }
+        }
+        svec_destroy(&ips);
+
+        struct svec cnames = SVEC_EMPTY_INITIALIZER;
+        FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+            if (c->tenant == t) {
+                svec_add(&cnames, c->name);
+            }
+        }
+        svec_sort(&cnames);
+        SVEC_FOR_EACH (j, address, &cnames) {
+            c = container_find(ctx->idl, address);
+            ds_put_format(s, "    container %s mac %s on %s:%s", c->name,
+                          c->mac, c->switch_ ? c->switch_->name : "?",
+                          c->iface);
+            show_status(s, &c->status);
+            ds_put_char(s, '\n');
+        }
+        svec_destroy(&cnames);
+    }
+    svec_clear(&names);
+
+    FLEXREC_SWITCH_FOR_EACH (sw, ctx->idl) {
+        svec_add(&names, sw->name);
+    }
+    svec_sort(&names);
+    SVEC_FOR_EACH (i, name, &names) {
+        sw = switch_find(ctx->idl, name);
+        ds_put_format(s, "switch %s datapath_id %s role %s", sw->name,
+                      sw->datapath_id, sw->role);
+        if (sw->tunnel_ip) {
+            ds_put_format(s, " tunnel_ip %s", sw->tunnel_ip);
+        }
+        show_status(s, &sw->status);
+        ds_put_char(s, '\n');
+    }
+    svec_destroy(&names);
+    free(maps);
+}
+
+/* The driver, as vtep-ctl's. */
+
+static const struct ctl_table_class tables[FLEXREC_N_TABLES] = {
+    [FLEXREC_TABLE_TENANT].row_ids[0] = {&flexrec_tenant_col_name, NULL,
+                                         NULL},
+    [FLEXREC_TABLE_PUBLIC_IP].row_ids[0] = {&flexrec_public_ip_col_address,
+                                            NULL, NULL},
+    [FLEXREC_TABLE_SWITCH].row_ids = {
+        {&flexrec_switch_col_name, NULL, NULL},
+        {&flexrec_switch_col_datapath_id, NULL, NULL},
+    },
+    [FLEXREC_TABLE_CONTAINER].row_ids = {
+        {&flexrec_container_col_name, NULL, NULL},
+        {&flexrec_container_col_mac, NULL, NULL},
+    },
+};
+
+static void
+run_prerequisites(struct ctl_command *commands, size_t n_commands,
+                  struct ovsdb_idl *idl)
+{
+    ovsdb_idl_add_table(idl, &flexrec_table_global);
+    for (struct ctl_command *c = commands; c < &commands[n_commands]; c++) {
+        if (c->syntax->prerequisites) {
+            struct ctl_context ctx;
+
+            ds_init(&c->output);
+            c->table = NULL;
+            ctl_context_init(&ctx, c, idl, NULL, NULL, NULL);
+            (c->syntax->prerequisites)(&ctx);
+            if (ctx.error) {
+                ctl_fatal("%s", ctx.error);
+            }
+            ctl_context_done(&ctx, c);
+            ovs_assert(!c->output.string);
+            ovs_assert(!c->table);
+        }
+    }
+}
+
+static void
+print_output(struct ctl_command *c)
+{
+    struct ds *ds = &c->output;
+
+    if (c->table) {
+        table_print(c->table, &table_style);
+    } else if (oneline) {
+        ds_chomp(ds, '\n');
+        for (size_t j = 0; j < ds->length; j++) {
+            int ch = ds->string[j];
+
+            if (ch == '\n') {
+                fputs("\\n", stdout);
+            } else if (ch == '\\') {
+                fputs("\\\\", stdout);
+            } else {
+                putchar(ch);
+            }
+        }
+        putchar('\n');
+    } else {
+        fputs(ds_cstr(ds), stdout);
+    }
+}
+
+static bool
+do_flexmap_ctl(const char *args, struct ctl_command *commands,
+               size_t n_commands, struct ovsdb_idl *idl)
+{
+    enum ovsdb_idl_txn_status status;
+    struct ovsdb_symbol_table *symtab;
+    struct ovsdb_idl_txn *txn;
+    struct ctl_context ctx;
+    struct ctl_command *c;
+    struct shash_node *node;
+    char *error = NULL;
+
+    txn = the_idl_txn = ovsdb_idl_txn_create(idl);
+    if (dry_run) {
+        ovsdb_idl_txn_set_dry_run(txn);
+    }
+    ovsdb_idl_txn_add_comment(txn, "flexmap-ctl: %s", args);
+
+    if (!flexrec_global_first(idl)) {
+        flexrec_global_insert(txn);
+    }
+
+    symtab = ovsdb_symbol_table_create();
+    for (c = commands; c < &commands[n_commands]; c++) {
+        ds_init(&c->output);
+        c->table = NULL;
+    }
+    ctl_context_init(&ctx, NULL, idl, txn, symtab, NULL);
+    for (c = commands; c < &commands[n_commands]; c++) {
+        ctl_context_init_command(&ctx, c, c == &commands[n_commands - 1]);
+        if (c->syntax->run) {
+            (c->syntax->run)(&ctx);
+        }
+        if (ctx.error) {
+            ctl_fatal("%s", ctx.error);
+        }
+        ctl_context_done_command(&ctx, c);
+        if (ctx.try_again) {
+            ctl_context_done(&ctx, NULL);
+            goto try_again;
+        }
+    }
+    ctl_context_done(&ctx, NULL);
+
+    SHASH_FOR_EACH (node, &symtab->sh) {
+        struct ovsdb_symbol *symbol = node->data;
+
+        if (!symbol->created) {
+            ctl_fatal("row id \"%s\" is referenced but never created (e.g. "
+                      "with \"-- --id=%s create ...\")",
+                      node->name, node->name);
+        }
+    }
+
+    status = ovsdb_idl_txn_commit_block(txn);
+    if (status == TXN_UNCHANGED || status == TXN_SUCCESS) {
+        for (c = commands; c < &commands[n_commands]; c++) {
+            if (c->syntax->postprocess) {
+                ctl_context_init(&ctx, c, idl, txn, symtab, NULL);
+                (c->syntax->postprocess)(&ctx);
+                if (ctx.error) {
+                    ctl_fatal("%s", ctx.error);
+                }
+                ctl_context_done(&ctx, c);
+            }
+        }
+    }
+    error = xstrdup(ovsdb_idl_txn_get_error(txn));
+    ovsdb_idl_txn_destroy(txn);
+    txn = the_idl_txn = NULL;
+
+    switch (status) {
+    case TXN_UNCOMMITTED:
+    case TXN_INCOMPLETE:
+        OVS_NOT_REACHED();
+
+    case TXN_ABORTED:
+        ctl_fatal("transaction aborted");
+
+    case TXN_UNCHANGED:
+    case TXN_SUCCESS:
+        break;
+
+    case TXN_TRY_AGAIN:
+        goto try_again;
+
+    case TXN_ERROR:
+        ctl_fatal("transaction error: %s", error);
+
+    case TXN_NOT_LOCKED:
+        ctl_fatal("database not locked");
+
+    default:
+        OVS_NOT_REACHED();
+    }
+    free(error);
+    ovsdb_symbol_table_destroy(symtab);
+
+    for (c = commands; c < &commands[n_commands]; c++) {
+        print_output(c);
+        ds_destroy(&c->output);
+        table_destroy(c->table);
+        free(c->table);
+        shash_destroy_free_data(&c->options);
+    }
+    free(commands);
+    ovsdb_idl_destroy(idl);
+    return true;
+
+try_again:
+    /* The transaction must be rerun once the database changes. */
+    if (txn) {
+        ovsdb_idl_txn_abort(txn);
+        ovsdb_idl_txn_destroy(txn);
+        the_idl_txn = NULL;
+    }
+    ovsdb_symbol_table_destroy(symtab);
+    for (c = commands; c < &commands[n_commands]; c++) {
+        ds_destroy(&c->output);
+        table_destroy(c->table);
+        free(c->table);
+    }
+    free(error);
+    return false;
+}
+
+static const struct ctl_command_syntax flexmap_commands[] = {
+    {"show", 0, 0, "", pre_flexmap, cmd_show, NULL, "", RO},
+
+    {"tenant-add", 1, 1, "TENANT", pre_flexmap, cmd_tenant_add, NULL,
+     "--may-exist", RW},
+    {"tenant-del", 1, 1, "TENANT", pre_flexmap, cmd_tenant_del, NULL,
+     "--if-exists", RW},
+    {"ip-add", 2, INT_MAX, "TENANT IP...", pre_flexmap, cmd_ip_add, NULL,
+     "--may-exist", RW},
+    {"ip-del", 1, 1, "IP", pre_flexmap, cmd_ip_del, NULL, "--if-exists", RW},
+
+    {"switch-add", 2, 4, "NAME DPID [ROLE [TUNNEL_IP]]", pre_flexmap,
+     cmd_switch_add, NULL, "--may-exist", RW},
+    {"switch-del", 1, 1, "NAME", pre_flexmap, cmd_switch_del, NULL,
+     "--if-exists", RW},
+    {"container-add", 5, 5, "TENANT NAME MAC SWITCH IFACE", pre_flexmap,
+     cmd_container_add, NULL, "--may-exist", RW},
+    {"container-del", 1, 1, "NAME", pre_flexmap, cmd_container_del, NULL,
+     "--if-exists,--force", RW},
+    {"container-move", 2, 3, "NAME SWITCH [IFACE]", pre_flexmap,
+     cmd_container_move, NULL, "", RW},
+
+    {"map-add", 3, INT_MAX, "IP PROTO[:PORT] CONTAINER[:WEIGHT]...",
+     pre_flexmap, cmd_map_add, NULL, "--may-exist", RW},
+    {"map-del", 2, 2, "IP PROTO[:PORT]", pre_flexmap, cmd_map_del, NULL,
+     "--if-exists", RW},
+
+    {NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, RO},
+};
+
+static void
+flexmap_ctl_cmd_init(void)
+{
+    /* No generic "show": it follows references from parents to children,
+     * and ours point the other way. */
+    ctl_init(&flexrec_idl_class, flexrec_table_classes, tables, NULL,
+             flexmap_ctl_exit);
+    ctl_register_commands(flexmap_commands);
+}
