@@ -26,3 +26,11 @@ flexmap/controller/flexmap.ovsschema.stamp: \
 	flexmap/controller/flexmap.ovsschema
 	$(srcdir)/build-aux/cksum-schema-check $? $@
 CLEANFILES += flexmap/controller/flexmap.ovsschema.stamp
+
+bin_PROGRAMS += flexmap/controller/flexmap-controller
+flexmap_controller_flexmap_controller_SOURCES = \
+	flexmap/controller/flexmap-controller.c
+nodist_flexmap_controller_flexmap_controller_SOURCES = \
+	flexmap/controller/flexmap-idl.c \
+	flexmap/controller/flexmap-idl.h
+flexmap_controller_flexmap_controller_LDADD = lib/libopenvswitch.la
