@@ -30,9 +30,9 @@
  * After every database change it computes what each switch should hold
  * and sends only the difference from what the switch holds, as map
  * entries in batched NXT_FLEXMAP_MOD messages and as single flow mods.
- * When a switch connects, it first dumps the switch's map table, so that
- * what a previous run (or the switch's own memory) left there is corrected
- * by difference too: an entry that is right is not touched, so a mapped
+ * When a switch connects, it first dumps the switch's map table and the
+ * rules with its cookie, so that what a previous run (or the switch's own
+ * memory) left there is corrected by difference too: an entry that is right is not touched, so a mapped
  * destination is never dropped while the controller catches up.
  *
  * Not yet: status written back to the database, IPv6 neighbour
@@ -56,6 +56,8 @@
 #include "flexmap/controller/flexmap-idl.h"
 #include "ofp-flexmap.h"
 #include "openvswitch/dynamic-string.h"
+#include "openvswitch/match.h"
+#include "openvswitch/ofp-actions.h"
 #include "openvswitch/ofp-errors.h"
 #include "openvswitch/ofp-flow.h"
 #include "openvswitch/ofp-msgs.h"
@@ -100,13 +102,16 @@ struct fc_switch {
     uint64_t dpid;              /* Valid once 'identified'. */
     bool identified;            /* Features reply seen. */
     bool ports_known;           /* Port description reply seen. */
-    bool dumped;                /* Map table dump finished. */
-    ovs_be32 dump_xid;
+    bool dumped;                /* Map table and rule dumps finished. */
+    bool maps_dumped;
+    bool flows_dumped;
+    ovs_be32 dump_xid;          /* Of the map table dump. */
+    ovs_be32 flow_dump_xid;     /* Of the dump of our rules. */
     struct shash ports;         /* Port name -> ofp_port_t (as uintptr). */
 
     /* What the switch holds, as far as we know. */
     struct shash entries;       /* Key text -> entry text. */
-    struct shash flows;         /* Flow text -> NULL. */
+    struct shash flows;         /* Normalized rule text -> NULL. */
     bool dirty;                 /* Needs a sync. */
 };
 
@@ -203,6 +208,9 @@ main(int argc, char *argv[])
             }
         }
         unixctl_server_run(unixctl);
+        if (exiting) {
+            break;
+        }
 
         for (size_t i = 0; i < n_listeners; i++) {
             pvconn_wait(listeners[i]);
@@ -428,7 +436,48 @@ fc_desired_entry(const struct flexrec_mapping *m,
     ds_destroy(&s);
 }
 
-/* Fills 'flows' (flow text -> NULL) and 'entries' with what switch 'sw'
+/* Stores in 's' the text of a rule of ours with 'match', 'priority' and
+ * actions 'ofpacts', in one spelling whether it comes from our own text or
+ * from a switch's dump, so the two can be compared. */
+static void
+fc_flow_text(const struct match *match, int priority,
+             const struct ofpact *ofpacts, size_t ofpacts_len, struct ds *s)
+{
+    struct ofpact_format_params fp = { .s = s };
+
+    ds_put_format(s, "cookie=%#"PRIx64",", FC_COOKIE);
+    match_format(match, NULL, s, priority);
+    ds_put_cstr(s, ",actions=");
+    ofpacts_format(ofpacts, ofpacts_len, &fp);
+}
+
+/* Adds rule 'text' to 'flows', normalized with fc_flow_text(). */
+static void
+fc_add_flow(struct shash *flows, char *text)
+{
+    enum ofputil_protocol usable;
+    struct ofputil_flow_mod fm;
+    char *error;
+
+    error = parse_ofp_flow_mod_str(&fm, text, NULL, NULL, OFPFC_ADD,
+                                   &usable);
+    if (error) {
+        VLOG_ERR("%s: %s", text, error);
+        free(error);
+    } else {
+        struct ds s = DS_EMPTY_INITIALIZER;
+        struct match match;
+
+        minimatch_expand(&fm.match, &match);
+        fc_flow_text(&match, fm.priority, fm.ofpacts, fm.ofpacts_len, &s);
+        shash_replace_nocopy(flows, ds_steal_cstr(&s), NULL);
+        minimatch_destroy(&fm.match);
+        free(CONST_CAST(struct ofpact *, fm.ofpacts));
+    }
+    free(text);
+}
+
+/* Fills 'flows' (rule text -> NULL) and 'entries' with what switch 'sw'
  * should hold. */
 static void
 fc_desired(const struct fc_switch *sw, struct shash *flows,
@@ -446,16 +495,16 @@ fc_desired(const struct fc_switch *sw, struct shash *flows,
         const char *const types[] = {"ip", "ipv6"};
 
         for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
-            shash_add_nocopy(flows, xasprintf(
-                                 "cookie=%#"PRIx64",priority=100,%s,"
-                                 "dl_dst=%s,actions=flexmap(table=%d)",
-                                 FC_COOKIE, types[i], gw, map_table), NULL);
+            fc_add_flow(flows, xasprintf(
+                            "cookie=%#"PRIx64",priority=100,%s,"
+                            "dl_dst=%s,actions=flexmap(table=%d)",
+                            FC_COOKIE, types[i], gw, map_table));
         }
         FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
             if (strchr(ip->address, ':')) {
                 continue;       /* Neighbour advertisements: later. */
             }
-            shash_add_nocopy(flows, xasprintf(
+            fc_add_flow(flows, xasprintf(
                 "cookie=%#"PRIx64",priority=110,arp,arp_op=1,arp_tpa=%s,"
                 "actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],"
                 "set_field:%s->eth_src,set_field:2->arp_op,"
@@ -463,7 +512,7 @@ fc_desired(const struct fc_switch *sw, struct shash *flows,
                 "set_field:%s->arp_sha,"
                 "move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],"
                 "set_field:%s->arp_spa,IN_PORT",
-                FC_COOKIE, ip->address, gw, gw, ip->address), NULL);
+                FC_COOKIE, ip->address, gw, gw, ip->address));
         }
     }
     FLEXREC_MAPPING_FOR_EACH (m, idl) {
@@ -490,18 +539,31 @@ fc_send_flow(struct fc_switch *sw, const char *text, int command)
 {
     enum ofputil_protocol usable, protocol;
     struct ofputil_flow_mod fm;
+    char *copy = NULL;
     char *error;
 
+    if (command == OFPFC_DELETE_STRICT) {
+        /* A delete matches on the cookie, which needs a mask, and takes no
+         * actions. */
+        const char *comma = strchr(text, ',');
+        const char *actions = strstr(text, ",actions=");
+
+        text = copy = xasprintf("cookie=%#"PRIx64"/-1%.*s", FC_COOKIE,
+                                comma && actions ? (int) (actions - comma)
+                                                 : 0,
+                                comma ? comma : "");
+    }
     error = parse_ofp_flow_mod_str(&fm, text, NULL, NULL, command, &usable);
     if (error) {
         VLOG_ERR("%s: %s", text, error);
         free(error);
-        return;
+    } else {
+        protocol = ofputil_protocol_from_ofp_version(sw->version);
+        fc_send(sw, ofputil_encode_flow_mod(&fm, protocol));
+        minimatch_destroy(&fm.match);
+        free(CONST_CAST(struct ofpact *, fm.ofpacts));
     }
-    protocol = ofputil_protocol_from_ofp_version(sw->version);
-    fc_send(sw, ofputil_encode_flow_mod(&fm, protocol));
-    minimatch_destroy(&fm.match);
-    free(CONST_CAST(struct ofpact *, fm.ofpacts));
+    free(copy);
 }
 
 /* Encodes and sends the 'n' commands in 'cmds'. */
@@ -527,7 +589,7 @@ fc_switch_sync(struct fc_switch *sw)
     struct shash entries = SHASH_INITIALIZER(&entries);
     struct ofputil_flexmap_cmd *cmds = xmalloc(FC_CHUNK * sizeof *cmds);
     struct shash_node *node;
-    size_t n = 0, n_adds = 0, n_dels = 0;
+    size_t n = 0, n_adds = 0, n_dels = 0, n_flow_adds = 0, n_flow_dels = 0;
 
     fc_desired(sw, &flows, &entries);
 
@@ -536,12 +598,14 @@ fc_switch_sync(struct fc_switch *sw)
         if (!shash_find(&sw->flows, node->name)) {
             fc_send_flow(sw, node->name, OFPFC_ADD);
             shash_add(&sw->flows, node->name, NULL);
+            n_flow_adds++;
         }
     }
     SHASH_FOR_EACH_SAFE (node, &sw->flows) {
         if (!shash_find(&flows, node->name)) {
             fc_send_flow(sw, node->name, OFPFC_DELETE_STRICT);
             shash_delete(&sw->flows, node);
+            n_flow_dels++;
         }
     }
 
@@ -588,9 +652,11 @@ fc_switch_sync(struct fc_switch *sw)
     if (n) {
         fc_send_cmds(sw, cmds, n);
     }
-    if (n_adds || n_dels) {
+    if (n_adds || n_dels || n_flow_adds || n_flow_dels) {
         VLOG_INFO("%016"PRIx64": %"PRIuSIZE" map entries added or changed, "
-                  "%"PRIuSIZE" deleted", sw->dpid, n_adds, n_dels);
+                  "%"PRIuSIZE" deleted; %"PRIuSIZE" rules added, %"PRIuSIZE
+                  " deleted", sw->dpid, n_adds, n_dels, n_flow_adds,
+                  n_flow_dels);
     }
     free(cmds);
     shash_destroy(&flows);
@@ -640,6 +706,46 @@ fc_handle_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
     }
     free(fs);
     if (!ofpmp_more(oh)) {
+        sw->maps_dumped = true;
+    }
+}
+
+static void
+fc_handle_flow_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
+{
+    struct ofpbuf b = ofpbuf_const_initializer(oh, ntohs(oh->length));
+    uint64_t ofpacts_stub[1024 / 8];
+    struct ofpbuf ofpacts = OFPBUF_STUB_INITIALIZER(ofpacts_stub);
+
+    for (;;) {
+        struct ofputil_flow_stats fs;
+        struct ds s = DS_EMPTY_INITIALIZER;
+        int retval = ofputil_decode_flow_stats_reply(&fs, &b, false,
+                                                     &ofpacts);
+
+        if (retval) {
+            if (retval != EOF) {
+                VLOG_WARN("%016"PRIx64": bad rule dump (%s)", sw->dpid,
+                          ofperr_to_string(retval));
+            }
+            break;
+        }
+        fc_flow_text(&fs.match, fs.priority, fs.ofpacts, fs.ofpacts_len,
+                     &s);
+        shash_replace_nocopy(&sw->flows, ds_steal_cstr(&s), NULL);
+    }
+    ofpbuf_uninit(&ofpacts);
+    if (!ofpmp_more(oh)) {
+        sw->flows_dumped = true;
+    }
+}
+
+/* Called after each dump reply: once both dumps are complete, the switch
+ * can be synced. */
+static void
+fc_check_dumped(struct fc_switch *sw)
+{
+    if (!sw->dumped && sw->maps_dumped && sw->flows_dumped) {
         sw->dumped = true;
         sw->dirty = true;
         VLOG_INFO("%016"PRIx64": switch holds %"PRIuSIZE" map entries",
@@ -678,8 +784,23 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
             struct ofpbuf *rq = ofputil_encode_flexmap_stats_request(
                 sw->version, map_table);
 
+            struct ofputil_flow_stats_request fsr = {
+                .aggregate = false,
+                .cookie = htonll(FC_COOKIE),
+                .cookie_mask = OVS_BE64_MAX,
+                .out_port = OFPP_ANY,
+                .out_group = OFPG_ANY,
+                .table_id = 0xff,
+            };
+
             sw->ports_known = true;
             sw->dump_xid = ((struct ofp_header *) rq->data)->xid;
+            fc_send(sw, rq);
+
+            match_init_catchall(&fsr.match);
+            rq = ofputil_encode_flow_stats_request(
+                &fsr, ofputil_protocol_from_ofp_version(sw->version));
+            sw->flow_dump_xid = ((struct ofp_header *) rq->data)->xid;
             fc_send(sw, rq);
         }
     } else if (type == OFPTYPE_PORT_STATUS) {
@@ -691,6 +812,12 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
     } else if (type == OFPTYPE_FLEXMAP_STATS_REPLY) {
         if (oh->xid == sw->dump_xid) {
             fc_handle_dump_reply(sw, oh);
+            fc_check_dumped(sw);
+        }
+    } else if (type == OFPTYPE_FLOW_STATS_REPLY) {
+        if (oh->xid == sw->flow_dump_xid) {
+            fc_handle_flow_dump_reply(sw, oh);
+            fc_check_dumped(sw);
         }
     } else if (type == OFPTYPE_ERROR) {
         static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 5);
