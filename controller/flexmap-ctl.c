@@ -419,59 +419,54 @@ parse_proto_port(const char *s, const char **proto, int64_t *port)
     return NULL;
 }
 
-/* Lookups (the tables are small enough for a walk; the server's indexes
- * keep them unique). */
+/* Lookups.  A tenant, address, switch or container is named as the generic
+ * commands name it (see 'tables' below: by name, address, datapath id or
+ * MAC, or by UUID), through db-ctl-base's ctl_get_row().  Returns NULL if
+ * there is no such row. */
+static const struct ovsdb_idl_row *
+row_find(struct ctl_context *ctx, const struct ovsdb_idl_table_class *table,
+         const char *id)
+{
+    const struct ovsdb_idl_row *row = NULL;
+    char *error = ctl_get_row(ctx, table, id, false, &row);
+
+    if (error) {
+        free(error);
+        return NULL;
+    }
+    return row;
+}
 
 static const struct flexrec_tenant *
-tenant_find(struct ovsdb_idl *idl, const char *name)
+tenant_find(struct ctl_context *ctx, const char *id)
 {
-    const struct flexrec_tenant *t;
+    const struct ovsdb_idl_row *row = row_find(ctx, &flexrec_table_tenant, id);
 
-    FLEXREC_TENANT_FOR_EACH (t, idl) {
-        if (!strcmp(t->name, name)) {
-            return t;
-        }
-    }
-    return NULL;
+    return row ? CONTAINER_OF(row, struct flexrec_tenant, header_) : NULL;
 }
 
 static const struct flexrec_public_ip *
-ip_find(struct ovsdb_idl *idl, const char *address)
+ip_find(struct ctl_context *ctx, const char *id)
 {
-    const struct flexrec_public_ip *ip;
+    const struct ovsdb_idl_row *row = row_find(ctx, &flexrec_table_public_ip, id);
 
-    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
-        if (!strcmp(ip->address, address)) {
-            return ip;
-        }
-    }
-    return NULL;
+    return row ? CONTAINER_OF(row, struct flexrec_public_ip, header_) : NULL;
 }
 
 static const struct flexrec_switch *
-switch_find(struct ovsdb_idl *idl, const char *name)
+switch_find(struct ctl_context *ctx, const char *id)
 {
-    const struct flexrec_switch *sw;
+    const struct ovsdb_idl_row *row = row_find(ctx, &flexrec_table_switch, id);
 
-    FLEXREC_SWITCH_FOR_EACH (sw, idl) {
-        if (!strcmp(sw->name, name)) {
-            return sw;
-        }
-    }
-    return NULL;
+    return row ? CONTAINER_OF(row, struct flexrec_switch, header_) : NULL;
 }
 
 static const struct flexrec_container *
-container_find(struct ovsdb_idl *idl, const char *name)
+container_find(struct ctl_context *ctx, const char *id)
 {
-    const struct flexrec_container *c;
+    const struct ovsdb_idl_row *row = row_find(ctx, &flexrec_table_container, id);
 
-    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
-        if (!strcmp(c->name, name)) {
-            return c;
-        }
-    }
-    return NULL;
+    return row ? CONTAINER_OF(row, struct flexrec_container, header_) : NULL;
 }
 
 static const struct flexrec_mapping *
@@ -539,7 +534,7 @@ cmd_tenant_add(struct ctl_context *ctx)
 {
     const char *name = ctx->argv[1];
 
-    if (tenant_find(ctx->idl, name)) {
+    if (tenant_find(ctx, name)) {
         if (!shash_find(&ctx->options, "--may-exist")) {
             ctl_error(ctx, "tenant %s already exists", name);
         }
@@ -553,7 +548,7 @@ static void
 cmd_tenant_del(struct ctl_context *ctx)
 {
     const char *name = ctx->argv[1];
-    const struct flexrec_tenant *t = tenant_find(ctx->idl, name);
+    const struct flexrec_tenant *t = tenant_find(ctx, name);
     const struct flexrec_public_ip *ip;
     const struct flexrec_container *c;
 
@@ -583,7 +578,7 @@ cmd_tenant_del(struct ctl_context *ctx)
 static void
 cmd_ip_add(struct ctl_context *ctx)
 {
-    const struct flexrec_tenant *t = tenant_find(ctx->idl, ctx->argv[1]);
+    const struct flexrec_tenant *t = tenant_find(ctx, ctx->argv[1]);
     bool may_exist = shash_find(&ctx->options, "--may-exist") != NULL;
     struct svec added = SVEC_EMPTY_INITIALIZER;
 
@@ -601,7 +596,7 @@ cmd_ip_add(struct ctl_context *ctx)
             free(error);
             break;
         }
-        ip = ip_find(ctx->idl, address);
+        ip = ip_find(ctx, address);
         if (ip || svec_contains_unsorted(&added, address)) {
             if (ip && ip->tenant != t) {
                 ctl_error(ctx, "%s is owned by tenant %s", address,
@@ -637,7 +632,7 @@ cmd_ip_del(struct ctl_context *ctx)
         free(error);
         return;
     }
-    ip = ip_find(ctx->idl, address);
+    ip = ip_find(ctx, address);
     if (!ip) {
         if (!shash_find(&ctx->options, "--if-exists")) {
             ctl_error(ctx, "nobody owns %s", address);
@@ -686,7 +681,7 @@ cmd_switch_add(struct ctl_context *ctx)
         free(dpid);
         return;
     }
-    if (switch_find(ctx->idl, name)) {
+    if (switch_find(ctx, name)) {
         if (!shash_find(&ctx->options, "--may-exist")) {
             ctl_error(ctx, "switch %s already exists", name);
         }
@@ -714,7 +709,7 @@ out:
 static void
 cmd_switch_del(struct ctl_context *ctx)
 {
-    const struct flexrec_switch *sw = switch_find(ctx->idl, ctx->argv[1]);
+    const struct flexrec_switch *sw = switch_find(ctx, ctx->argv[1]);
     const struct flexrec_container *c;
 
     if (!sw) {
@@ -736,9 +731,9 @@ cmd_switch_del(struct ctl_context *ctx)
 static void
 cmd_container_add(struct ctl_context *ctx)
 {
-    const struct flexrec_tenant *t = tenant_find(ctx->idl, ctx->argv[1]);
+    const struct flexrec_tenant *t = tenant_find(ctx, ctx->argv[1]);
     const char *name = ctx->argv[2];
-    const struct flexrec_switch *sw = switch_find(ctx->idl, ctx->argv[4]);
+    const struct flexrec_switch *sw = switch_find(ctx, ctx->argv[4]);
     const struct flexrec_container *c;
     char *mac = NULL, *error;
 
@@ -756,7 +751,7 @@ cmd_container_add(struct ctl_context *ctx)
         free(error);
         return;
     }
-    c = container_find(ctx->idl, name);
+    c = container_find(ctx, name);
     if (c) {
         if (!shash_find(&ctx->options, "--may-exist")) {
             ctl_error(ctx, "container %s already exists", name);
@@ -802,7 +797,7 @@ mapping_remove_backend(const struct flexrec_mapping *m,
 static void
 cmd_container_del(struct ctl_context *ctx)
 {
-    const struct flexrec_container *c = container_find(ctx->idl,
+    const struct flexrec_container *c = container_find(ctx,
                                                        ctx->argv[1]);
     bool force = shash_find(&ctx->options, "--force") != NULL;
     const struct flexrec_mapping *m, *next;
@@ -839,9 +834,9 @@ cmd_container_del(struct ctl_context *ctx)
 static void
 cmd_container_move(struct ctl_context *ctx)
 {
-    const struct flexrec_container *c = container_find(ctx->idl,
+    const struct flexrec_container *c = container_find(ctx,
                                                        ctx->argv[1]);
-    const struct flexrec_switch *sw = switch_find(ctx->idl, ctx->argv[2]);
+    const struct flexrec_switch *sw = switch_find(ctx, ctx->argv[2]);
 
     if (!c) {
         ctl_error(ctx, "no container named %s", ctx->argv[1]);
@@ -881,7 +876,7 @@ cmd_map_add(struct ctl_context *ctx)
         free(error);
         goto out;
     }
-    ip = ip_find(ctx->idl, address);
+    ip = ip_find(ctx, address);
     if (!ip) {
         ctl_error(ctx, "nobody owns %s (give it to a tenant with ip-add "
                   "first)", address);
@@ -906,7 +901,7 @@ cmd_map_add(struct ctl_context *ctx)
                 goto out;
             }
         }
-        c = container_find(ctx->idl, name);
+        c = container_find(ctx, name);
         if (!c) {
             ctl_error(ctx, "no container named %s", name);
             free(name);
@@ -974,7 +969,7 @@ cmd_map_del(struct ctl_context *ctx)
         free(error);
         goto out;
     }
-    ip = ip_find(ctx->idl, address);
+    ip = ip_find(ctx, address);
     if (ip) {
         m = mapping_find(ctx->idl, ip, proto, port);
     }
@@ -1083,7 +1078,7 @@ cmd_show(struct ctl_context *ctx)
         const char *address;
         size_t j;
 
-        t = tenant_find(ctx->idl, name);
+        t = tenant_find(ctx, name);
         ds_put_format(s, "tenant %s\n", t->name);
         FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
             if (ip->tenant == t) {
@@ -1092,7 +1087,7 @@ cmd_show(struct ctl_context *ctx)
         }
         svec_sort(&ips);
         SVEC_FOR_EACH (j, address, &ips) {
-            ip = ip_find(ctx->idl, address);
+            ip = ip_find(ctx, address);
             ds_put_format(s, "    ip %s", address);
             show_status(s, &ip->status);
             ds_put_char(s, '\n');
@@ -1121,7 +1116,7 @@ cmd_show(struct ctl_context *ctx)
         }
         svec_sort(&cnames);
         SVEC_FOR_EACH (j, address, &cnames) {
-            c = container_find(ctx->idl, address);
+            c = container_find(ctx, address);
             ds_put_format(s, "    container %s mac %s on %s:%s", c->name,
                           c->mac, c->switch_ ? c->switch_->name : "?",
                           c->iface);
@@ -1137,7 +1132,7 @@ cmd_show(struct ctl_context *ctx)
     }
     svec_sort(&names);
     SVEC_FOR_EACH (i, name, &names) {
-        sw = switch_find(ctx->idl, name);
+        sw = switch_find(ctx, name);
         ds_put_format(s, "switch %s datapath_id %s role %s", sw->name,
                       sw->datapath_id, sw->role);
         if (sw->tunnel_ip) {
