@@ -13,7 +13,6 @@
  * See the License for the specific language governing permissions and
  * limitations under the License.
  */
-
 /* flexmap-controller: programs switches from the ovs-flexmap database.
  *
  * It listens for switches (ovs-vsctl set-controller BR tcp:HOST:PORT),
@@ -21,23 +20,35 @@
  * port names, and keeps on it:
  *
  *   - the pipeline: a rule that sends IPv4 and IPv6 packets to the gateway
- *     MAC through flexmap(table=N), and an ARP responder for every public
- *     IPv4 address that answers with the gateway MAC;
+ *     MAC through flexmap(table=N) (in reactive mode: to the controller), an
+ *     ARP responder for every public IPv4 address and a neighbour
+ *     advertisement responder for every public IPv6 address, both answering
+ *     with the gateway MAC;
  *
  *   - map table N: one entry per mapping that has a backend behind this
  *     switch, whose port is the container's interface.
  *
- * After every database change it computes what each switch should hold
- * and sends only the difference from what the switch holds, as map
- * entries in batched NXT_FLEXMAP_MOD messages and as single flow mods.
- * When a switch connects, it first dumps the switch's map table and the
- * rules with its cookie, so that what a previous run (or the switch's own
- * memory) left there is corrected by difference too: an entry that is right is not touched, so a mapped
+ * The database is followed incrementally: the IDL's change tracking says
+ * which rows changed, only the mappings they touch are recomputed, and each
+ * switch gets only the entries whose value changed, in batched
+ * NXT_FLEXMAP_MOD messages.  For every switch the controller keeps, per map
+ * key, what the database wants there and what the switch holds.  When a
+ * switch connects (and when this controller becomes the primary), it first
+ * dumps the switch's map table and the rules with its cookie, so that what
+ * a previous run (or another controller) left there is corrected by
+ * difference too: an entry that is right is not touched, so a mapped
  * destination is never dropped while the controller catches up.
  *
- * Not yet: status written back to the database, IPv6 neighbour
- * advertisements, tunnel backends, the reactive mode, standby controllers.
- */
+ * Several controllers may serve the same switches.  The one that holds the
+ * database lock "flexmap_controller" is the primary: it bumps
+ * Global:election_id and claims the OpenFlow primary role with it as the
+ * generation id; the others stay secondary and take over when the lock
+ * comes free.
+ *
+ * With --mode=reactive, the paper's prototype: no map entries; the first
+ * packet of each connection to a public IP comes to the controller, which
+ * looks the mapping up, installs an exact-match rule with an idle timeout
+ * and sends the packet on. */
 
 #include <config.h>
 
@@ -50,17 +61,23 @@
 #include "command-line.h"
 #include "daemon.h"
 #include "dirs.h"
+#include "dp-packet.h"
 #include "fatal-signal.h"
 #include "flexmap.h"
 #include "flow.h"
 #include "flexmap/controller/flexmap-idl.h"
+#include "hash.h"
+#include "openvswitch/hmap.h"
+#include "hmapx.h"
 #include "ofp-flexmap.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/match.h"
 #include "openvswitch/ofp-actions.h"
+#include "openvswitch/ofp-connection.h"
 #include "openvswitch/ofp-errors.h"
 #include "openvswitch/ofp-flow.h"
 #include "openvswitch/ofp-msgs.h"
+#include "openvswitch/ofp-packet.h"
 #include "openvswitch/ofp-parse.h"
 #include "openvswitch/ofp-port.h"
 #include "openvswitch/ofp-print.h"
@@ -83,15 +100,51 @@
 
 VLOG_DEFINE_THIS_MODULE(flexmap_controller);
 
-/* Cookie of every rule the controller installs. */
+/* Cookie of every pipeline rule the controller keeps. */
 #define FC_COOKIE UINT64_C(0xf1e0f1e0)
 
-/* Map entries per NXT_FLEXMAP_MOD batch handed to the encoder. */
+/* Cookie of the per-connection rules of the reactive mode, which expire on
+ * their own and which resyncs leave alone. */
+#define FC_REACTIVE_COOKIE UINT64_C(0xf1e0f1e1)
+
+/* Map entry commands per batch handed to the encoder, which packs them
+ * into as few NXT_FLEXMAP_MOD messages as fit. */
 #define FC_CHUNK 1024
+
+/* The database lock that makes one controller the primary. */
+#define FC_LOCK "flexmap_controller"
 
 static const char *db;
 static int map_table = 1;
 static char *unixctl_path;
+static bool reactive;
+static int reactive_idle_timeout = 10;
+
+/* A map entry's backends, as the database wants them on one switch or as
+ * the switch holds them. */
+struct fc_val {
+    size_t n;
+    struct flexmap_backend backends[];
+};
+
+/* One map key on one switch. */
+struct fc_slot {
+    struct hmap_node node;      /* In fc_switch's 'slots'. */
+    struct flexmap_key key;
+    struct fc_val *want;        /* NULL: the switch should not have it. */
+    struct fc_val *have;        /* NULL: the switch does not have it. */
+    bool listed;                /* In fc_switch's 'dirty'? */
+    struct ovs_list dirty_node;
+};
+
+/* What the controller last made of a Mapping row: its key, so that a
+ * change or a delete knows which entry to take away. */
+struct fc_mapping {
+    struct hmap_node uuid_node;     /* In 'mappings'. */
+    struct hmap_node key_node;      /* In 'mappings_by_key'. */
+    struct uuid uuid;
+    struct flexmap_key key;
+};
 
 /* A switch connection. */
 struct fc_switch {
@@ -102,31 +155,64 @@ struct fc_switch {
     uint64_t dpid;              /* Valid once 'identified'. */
     bool identified;            /* Features reply seen. */
     bool ports_known;           /* Port description reply seen. */
+    bool dumping;               /* Dump requests sent, not all answered. */
     bool dumped;                /* Map table and rule dumps finished. */
     bool maps_dumped;
     bool flows_dumped;
     ovs_be32 dump_xid;          /* Of the map table dump. */
     ovs_be32 flow_dump_xid;     /* Of the dump of our rules. */
+    bool primary;               /* We claimed the primary role on it. */
     struct shash ports;         /* Port name -> ofp_port_t (as uintptr). */
+    const struct flexrec_switch *row;   /* Valid after a full recompute. */
 
-    /* What the switch holds, as far as we know. */
-    struct shash entries;       /* Key text -> entry text. */
+    /* Map entries, wanted and held. */
+    struct hmap slots;          /* Contains "struct fc_slot"s. */
+    struct ovs_list dirty;      /* Slots whose 'want' and 'have' may
+                                 * differ. */
+    bool need_full;             /* Recompute every wanted entry. */
+
+    /* Rules: what the switch holds, as far as we know. */
     struct shash flows;         /* Normalized rule text -> NULL. */
-    bool dirty;                 /* Needs a sync. */
+    bool flows_dirty;           /* Rules need a recompute. */
+
+    /* Statistics. */
+    uint64_t n_entry_mods;      /* Map entry adds and deletes sent. */
+    uint64_t n_packet_ins;      /* Packet-ins handled (reactive mode). */
 };
 
 static struct ovs_list switches = OVS_LIST_INITIALIZER(&switches);
 static struct ovsdb_idl *idl;
 static bool exiting;
 
+/* Mapping rows by uuid and by key. */
+static struct hmap mappings = HMAP_INITIALIZER(&mappings);
+static struct hmap mappings_by_key = HMAP_INITIALIZER(&mappings_by_key);
+
+/* Primary election. */
+static bool is_primary;
+static uint64_t generation;
+static struct ovsdb_idl_txn *election_txn;
+
+/* Mapping:status write-back: mapping uuid -> new "error" value ("" to
+ * clear). */
+static struct shash status_updates = SHASH_INITIALIZER(&status_updates);
+static struct ovsdb_idl_txn *status_txn;
+
 static void parse_options(int argc, char *argv[]);
 OVS_NO_RETURN static void usage(void);
+static void fc_process_changes(bool full);
 static void fc_switch_run(struct fc_switch *);
 static void fc_switch_destroy(struct fc_switch *);
+static void fc_switch_start_dump(struct fc_switch *);
+static void fc_switch_claim_role(struct fc_switch *);
+static void fc_election_run(void);
+static void fc_status_run(void);
 static void fc_unixctl_exit(struct unixctl_conn *, int argc,
                             const char *argv[], void *);
 static void fc_unixctl_show(struct unixctl_conn *, int argc,
                             const char *argv[], void *);
+static void fc_unixctl_resync(struct unixctl_conn *, int argc,
+                              const char *argv[], void *);
 
 int
 main(int argc, char *argv[])
@@ -135,6 +221,7 @@ main(int argc, char *argv[])
     struct unixctl_server *unixctl;
     size_t n_listeners = 0;
     unsigned int seqno;
+    bool was_connected = false;
 
     ovs_cmdl_proctitle_init(argc, argv);
     set_program_name(argv[0]);
@@ -165,21 +252,32 @@ main(int argc, char *argv[])
     unixctl_command_register("exit", "", 0, 0, fc_unixctl_exit, NULL);
     unixctl_command_register("flexmap-controller/show", "", 0, 0,
                              fc_unixctl_show, NULL);
+    unixctl_command_register("flexmap-controller/resync", "[DPID]", 0, 1,
+                             fc_unixctl_resync, NULL);
     daemonize_complete();
 
     idl = ovsdb_idl_create(db, &flexrec_idl_class, true, true);
+    ovsdb_idl_track_add_all(idl);
+    ovsdb_idl_omit_alert(idl, &flexrec_mapping_col_status);
+    ovsdb_idl_set_lock(idl, FC_LOCK);
     seqno = ovsdb_idl_get_seqno(idl);
 
     while (!exiting) {
         struct fc_switch *sw;
 
         ovsdb_idl_run(idl);
+        if (!ovsdb_idl_is_connected(idl)) {
+            was_connected = false;
+        }
         if (seqno != ovsdb_idl_get_seqno(idl)) {
             seqno = ovsdb_idl_get_seqno(idl);
-            LIST_FOR_EACH (sw, node, &switches) {
-                sw->dirty = true;
-            }
+            /* After a reconnection the IDL may have reloaded the whole
+             * database, so recompute everything once. */
+            fc_process_changes(!was_connected);
+            was_connected = true;
+            ovsdb_idl_track_clear(idl);
         }
+        fc_election_run();
 
         for (size_t i = 0; i < n_listeners; i++) {
             struct vconn *vconn;
@@ -191,7 +289,8 @@ main(int argc, char *argv[])
                                          vconn_get_allowed_versions(vconn));
                 rconn_connect_unreliably(sw->rconn, vconn, NULL);
                 shash_init(&sw->ports);
-                shash_init(&sw->entries);
+                hmap_init(&sw->slots);
+                ovs_list_init(&sw->dirty);
                 shash_init(&sw->flows);
                 ovs_list_push_back(&switches, &sw->node);
             } else if (error != EAGAIN) {
@@ -207,6 +306,7 @@ main(int argc, char *argv[])
                 fc_switch_destroy(sw);
             }
         }
+        fc_status_run();
         unixctl_server_run(unixctl);
         if (exiting) {
             break;
@@ -218,9 +318,12 @@ main(int argc, char *argv[])
         LIST_FOR_EACH (sw, node, &switches) {
             rconn_run_wait(sw->rconn);
             rconn_recv_wait(sw->rconn);
-            if (sw->dirty && sw->dumped) {
-                poll_immediate_wake();
-            }
+        }
+        if (election_txn) {
+            ovsdb_idl_txn_wait(election_txn);
+        }
+        if (status_txn) {
+            ovsdb_idl_txn_wait(status_txn);
         }
         ovsdb_idl_wait(idl);
         unixctl_server_wait(unixctl);
@@ -236,6 +339,12 @@ main(int argc, char *argv[])
     }
     free(listeners);
     unixctl_server_destroy(unixctl);
+    if (election_txn) {
+        ovsdb_idl_txn_destroy(election_txn);
+    }
+    if (status_txn) {
+        ovsdb_idl_txn_destroy(status_txn);
+    }
     ovsdb_idl_destroy(idl);
     return 0;
 }
@@ -246,6 +355,8 @@ parse_options(int argc, char *argv[])
     enum {
         OPT_DB = UCHAR_MAX + 1,
         OPT_TABLE,
+        OPT_MODE,
+        OPT_IDLE_TIMEOUT,
         OPT_UNIXCTL,
         OPT_PEER_CA_CERT,
         DAEMON_OPTION_ENUMS,
@@ -255,6 +366,8 @@ parse_options(int argc, char *argv[])
     static const struct option long_options[] = {
         {"db", required_argument, NULL, OPT_DB},
         {"table", required_argument, NULL, OPT_TABLE},
+        {"mode", required_argument, NULL, OPT_MODE},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"unixctl", required_argument, NULL, OPT_UNIXCTL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -268,7 +381,7 @@ parse_options(int argc, char *argv[])
 
     for (;;) {
         int c = getopt_long(argc, argv, short_options, long_options, NULL);
-        unsigned int table;
+        unsigned int value;
 
         if (c == -1) {
             break;
@@ -279,10 +392,31 @@ parse_options(int argc, char *argv[])
             break;
 
         case OPT_TABLE:
-            if (!str_to_uint(optarg, 10, &table) || table > 254) {
-                ovs_fatal(0, "--table: %s: map tables are 0 to 254", optarg);
+            if (!str_to_uint(optarg, 10, &value) || value > FLEXMAP_MAX_TABLE) {
+                ovs_fatal(0, "--table: %s: map tables are 0 to %d", optarg,
+                          FLEXMAP_MAX_TABLE);
             }
-            map_table = table;
+            map_table = value;
+            break;
+
+        case OPT_MODE:
+            if (!strcmp(optarg, "reactive")) {
+                reactive = true;
+            } else if (!strcmp(optarg, "flexmap")) {
+                reactive = false;
+            } else {
+                ovs_fatal(0, "--mode: %s: the modes are flexmap and reactive",
+                          optarg);
+            }
+            break;
+
+        case OPT_IDLE_TIMEOUT:
+            if (!str_to_uint(optarg, 10, &value) || !value
+                || value > UINT16_MAX) {
+                ovs_fatal(0, "--idle-timeout: %s: must be 1 to 65535 "
+                          "seconds", optarg);
+            }
+            reactive_idle_timeout = value;
             break;
 
         case OPT_UNIXCTL:
@@ -326,8 +460,13 @@ usage(void)
            "ptcp:6653, ptcp:6653:127.0.0.1, pssl:6653 or punix:FILE.\n"
            "\nOptions:\n"
            "  --db=DATABASE       the ovs-flexmap database (default:\n"
-           "                      unix:%s/db.sock)\n"
+           "                      unix:%s/db.sock); a comma-separated\n"
+           "                      list names the members of a cluster\n"
            "  --table=N           the map table to program (default 1)\n"
+           "  --mode=MODE         flexmap (default): map tables in the switch\n"
+           "                      reactive: a rule per connection, installed\n"
+           "                      from packet-ins (the paper's prototype)\n"
+           "  --idle-timeout=SECS idle timeout of reactive rules (default 10)\n"
            "  --unixctl=SOCKET    override the default control socket\n",
            program_name, program_name, ovs_rundir());
     daemon_usage();
@@ -364,76 +503,415 @@ fc_gateway_mac(void)
     return g && g->gateway_mac ? g->gateway_mac : NULL;
 }
 
-/* Adds to 'entries' (key text -> entry text) the map entry of mapping 'm'
- * for switch 'row', whose ports are 'ports', if it has a backend there. */
-static void
-fc_desired_entry(const struct flexrec_mapping *m,
-                 const struct flexrec_switch *row, const struct shash *ports,
-                 struct shash *entries)
+/* Stores the map key of mapping 'm' in 'key'.  Returns false if 'm' has no
+ * usable key. */
+static bool
+fc_mapping_key(const struct flexrec_mapping *m, struct flexmap_key *key)
 {
-    const struct flexrec_public_ip *ip = m->ip;
-    bool ipv6 = ip && strchr(ip->address, ':');
-    struct ds s = DS_EMPTY_INITIALIZER;
-    size_t n_backends = 0;
+    ovs_be16 port = htons(m->n_port ? m->port[0] : 0);
+    uint8_t proto = (!strcmp(m->proto, "tcp") ? IPPROTO_TCP
+                     : !strcmp(m->proto, "udp") ? IPPROTO_UDP
+                     : !strcmp(m->proto, "sctp") ? IPPROTO_SCTP
+                     : 0);
+    struct in6_addr ip6;
+    ovs_be32 ip4;
 
-    if (!ip) {
-        return;
-    }
-    ds_put_format(&s, "table=%d,", map_table);
-    if (!strcmp(m->proto, "any")) {
-        ds_put_cstr(&s, ipv6 ? "ipv6" : "ip");
+    if (!m->ip) {
+        return false;
+    } else if (ip_parse(m->ip->address, &ip4)) {
+        flexmap_key_init_ipv4(key, ip4, proto, port);
+    } else if (ipv6_parse(m->ip->address, &ip6)) {
+        flexmap_key_init_ipv6(key, &ip6, proto, port);
     } else {
-        ds_put_format(&s, "%s%s", m->proto, ipv6 ? "6" : "");
+        return false;
     }
-    ds_put_format(&s, ",%s=%s", ipv6 ? "ipv6_dst" : "nw_dst", ip->address);
-    if (m->n_port) {
-        ds_put_format(&s, ",tp_dst=%"PRId64, m->port[0]);
+    return !flexmap_key_check(key);
+}
+
+/* Returns a malloc()'d description of what is wrong with mapping 'm', or
+ * NULL if nothing is.  Backends it names are skipped. */
+static char *
+fc_mapping_problem(const struct flexrec_mapping *m)
+{
+    struct ds s = DS_EMPTY_INITIALIZER;
+    struct flexmap_key key;
+
+    if (!fc_mapping_key(m, &key)) {
+        ds_put_format(&s, "bad key (%s %s%s%"PRId64")",
+                      m->ip ? m->ip->address : "?", m->proto,
+                      m->n_port ? ":" : "", m->n_port ? m->port[0] : 0);
     }
+    for (size_t i = 0; m->ip && i < m->n_backends; i++) {
+        const struct flexrec_container *c = m->key_backends[i];
+
+        if (c->tenant != m->ip->tenant) {
+            ds_put_format(&s, "%scontainer %s belongs to tenant %s, not %s",
+                          s.length ? "; " : "", c->name, c->tenant->name,
+                          m->ip->tenant->name);
+        }
+    }
+    return s.length ? ds_steal_cstr(&s) : NULL;
+}
+
+/* Returns the backends that mapping 'm', whose key is 'key', has behind
+ * switch 'sw', or NULL if it has none there. */
+static struct fc_val *
+fc_mapping_val(const struct flexrec_mapping *m, const struct flexmap_key *key,
+               const struct fc_switch *sw)
+{
+    static struct flexmap_entry e;
+    struct fc_val *val;
+    enum ofperr error;
+
+    if (!sw->row || !m->ip) {
+        return NULL;
+    }
+    e.table_id = map_table;
+    e.key = *key;
+    e.n_backends = 0;
     for (size_t i = 0; i < m->n_backends; i++) {
         const struct flexrec_container *c = m->key_backends[i];
+        struct flexmap_backend *b;
         struct shash_node *port;
+        struct eth_addr mac;
 
-        if (c->tenant != ip->tenant) {
-            static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
-
-            VLOG_WARN_RL(&rl, "mapping to %s: container %s belongs to "
-                         "another tenant, skipped", ip->address, c->name);
-            continue;
+        if (c->tenant != m->ip->tenant || c->switch_ != sw->row) {
+            continue;           /* Refused, or elsewhere. */
         }
-        if (c->switch_ != row) {
-            continue;           /* Remote backends need tunnels: later. */
-        }
-        port = shash_find(ports, c->iface);
-        if (!port) {
+        port = shash_find(&sw->ports, c->iface);
+        if (!port || !eth_addr_from_string(c->mac, &mac)) {
             continue;           /* Not plugged in (yet). */
         }
-        ds_put_format(&s, ",backend(mac=%s,port=%"PRIuPTR",weight=%"PRId64
-                      ")", c->mac, (uintptr_t) port->data,
-                      m->value_backends[i]);
-        n_backends++;
+        b = &e.backends[e.n_backends++];
+        memset(b, 0, sizeof *b);
+        b->mac = mac;
+        b->port = u16_to_ofp((uintptr_t) port->data);
+        b->weight = m->value_backends[i];
     }
+    if (!e.n_backends) {
+        return NULL;
+    }
+    error = flexmap_entry_check(&e);
+    if (error) {
+        static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
 
-    if (n_backends) {
-        struct flexmap_entry *e = xmalloc(sizeof *e);
-        char *error = flexmap_entry_parse(e, ds_cstr(&s), NULL);
+        VLOG_WARN_RL(&rl, "mapping to %s: %s", m->ip->address,
+                     ofperr_to_string(error));
+        return NULL;
+    }
+    val = xmalloc(sizeof *val + e.n_backends * sizeof *val->backends);
+    val->n = e.n_backends;
+    memcpy(val->backends, e.backends, e.n_backends * sizeof *val->backends);
+    return val;
+}
 
-        if (error) {
-            VLOG_WARN("mapping %s: %s", ds_cstr(&s), error);
-            free(error);
-        } else {
-            struct ds key = DS_EMPTY_INITIALIZER;
-            struct ds text = DS_EMPTY_INITIALIZER;
+static struct fc_val *
+fc_val_from_entry(const struct flexmap_entry *e)
+{
+    struct fc_val *val = xmalloc(sizeof *val
+                                 + e->n_backends * sizeof *val->backends);
 
-            ds_put_format(&key, "table=%d,", map_table);
-            flexmap_key_format(&e->key, &key);
-            flexmap_entry_format(e, NULL, &text);
-            shash_replace_nocopy(entries, ds_steal_cstr(&key),
-                                 ds_steal_cstr(&text));
-            ds_destroy(&key);
+    val->n = e->n_backends;
+    for (size_t i = 0; i < e->n_backends; i++) {
+        const struct flexmap_backend *src = &e->backends[i];
+        struct flexmap_backend *dst = &val->backends[i];
+
+        memset(dst, 0, sizeof *dst);
+        dst->mac = src->mac;
+        dst->weight = src->weight;
+        dst->port = src->port;
+        dst->flags = src->flags;
+        if (src->flags & FLEXMAP_BACKEND_TUNNEL) {
+            dst->tun_dst = src->tun_dst;
+            dst->tun_id = src->tun_id;
         }
-        free(e);
     }
-    ds_destroy(&s);
+    return val;
+}
+
+static bool
+fc_val_equal(const struct fc_val *a, const struct fc_val *b)
+{
+    return a->n == b->n && !memcmp(a->backends, b->backends,
+                                   a->n * sizeof *a->backends);
+}
+
+static struct fc_slot *
+fc_slot_find(const struct fc_switch *sw, const struct flexmap_key *key)
+{
+    struct fc_slot *slot;
+
+    HMAP_FOR_EACH_WITH_HASH (slot, node, flexmap_key_hash(key, 0),
+                             &sw->slots) {
+        if (flexmap_key_equal(&slot->key, key)) {
+            return slot;
+        }
+    }
+    return NULL;
+}
+
+static struct fc_slot *
+fc_slot_get(struct fc_switch *sw, const struct flexmap_key *key)
+{
+    struct fc_slot *slot = fc_slot_find(sw, key);
+
+    if (!slot) {
+        slot = xzalloc(sizeof *slot);
+        slot->key = *key;
+        hmap_insert(&sw->slots, &slot->node, flexmap_key_hash(key, 0));
+    }
+    return slot;
+}
+
+static void
+fc_slot_list(struct fc_switch *sw, struct fc_slot *slot)
+{
+    if (!slot->listed) {
+        slot->listed = true;
+        ovs_list_push_back(&sw->dirty, &slot->dirty_node);
+    }
+}
+
+/* Sets what 'sw' should hold at 'key' to 'val' (NULL: nothing), taking
+ * ownership of 'val'. */
+static void
+fc_slot_want(struct fc_switch *sw, const struct flexmap_key *key,
+             struct fc_val *val)
+{
+    struct fc_slot *slot = val ? fc_slot_get(sw, key) : fc_slot_find(sw, key);
+
+    if (slot) {
+        free(slot->want);
+        slot->want = val;
+        fc_slot_list(sw, slot);
+    }
+}
+
+static void
+fc_slots_clear(struct fc_switch *sw)
+{
+    struct fc_slot *slot;
+
+    HMAP_FOR_EACH_POP (slot, node, &sw->slots) {
+        free(slot->want);
+        free(slot->have);
+        free(slot);
+    }
+    ovs_list_init(&sw->dirty);
+}
+
+static struct fc_mapping *
+fc_mapping_find(const struct uuid *uuid)
+{
+    struct fc_mapping *fm;
+
+    HMAP_FOR_EACH_WITH_HASH (fm, uuid_node, uuid_hash(uuid), &mappings) {
+        if (uuid_equals(&fm->uuid, uuid)) {
+            return fm;
+        }
+    }
+    return NULL;
+}
+
+static void
+fc_mapping_forget(struct fc_mapping *fm)
+{
+    hmap_remove(&mappings, &fm->uuid_node);
+    hmap_remove(&mappings_by_key, &fm->key_node);
+    free(fm);
+}
+
+static void
+fc_mapping_remember(const struct flexrec_mapping *m,
+                    const struct flexmap_key *key)
+{
+    struct fc_mapping *fm = xmalloc(sizeof *fm);
+
+    fm->uuid = m->header_.uuid;
+    fm->key = *key;
+    hmap_insert(&mappings, &fm->uuid_node, uuid_hash(&fm->uuid));
+    hmap_insert(&mappings_by_key, &fm->key_node, flexmap_key_hash(key, 0));
+}
+
+/* Returns the mapping whose key is 'key', or NULL. */
+static const struct flexrec_mapping *
+fc_mapping_by_key(const struct flexmap_key *key)
+{
+    struct fc_mapping *fm;
+
+    HMAP_FOR_EACH_WITH_HASH (fm, key_node, flexmap_key_hash(key, 0),
+                             &mappings_by_key) {
+        if (flexmap_key_equal(&fm->key, key)) {
+            return flexrec_mapping_get_for_uuid(idl, &fm->uuid);
+        }
+    }
+    return NULL;
+}
+
+/* Checks mapping 'm' and, if what is wrong with it changed, queues the new
+ * Mapping:status:error for writing and logs it. */
+static void
+fc_mapping_check(const struct flexrec_mapping *m)
+{
+    char *problem = fc_mapping_problem(m);
+    const char *old = smap_get(&m->status, "error");
+    char uuid[UUID_LEN + 1];
+
+    if (problem ? !old || strcmp(old, problem) : !!old) {
+        if (problem) {
+            VLOG_WARN("mapping to %s %s: %s, skipped",
+                      m->ip ? m->ip->address : "?", m->proto, problem);
+        }
+        snprintf(uuid, sizeof uuid, UUID_FMT, UUID_ARGS(&m->header_.uuid));
+        free(shash_replace(&status_updates, uuid,
+                           problem ? problem : xstrdup("")));
+    } else {
+        free(problem);
+    }
+}
+
+/* Recomputes every map entry that 'sw' should hold. */
+static void
+fc_switch_full(struct fc_switch *sw)
+{
+    const struct flexrec_mapping *m;
+    struct fc_slot *slot;
+
+    sw->row = fc_switch_row(sw);
+    HMAP_FOR_EACH (slot, node, &sw->slots) {
+        free(slot->want);
+        slot->want = NULL;
+        fc_slot_list(sw, slot);
+    }
+    if (!reactive) {
+        FLEXREC_MAPPING_FOR_EACH (m, idl) {
+            struct flexmap_key key;
+
+            if (fc_mapping_key(m, &key)) {
+                fc_slot_want(sw, &key, fc_mapping_val(m, &key, sw));
+            }
+        }
+    }
+    sw->need_full = false;
+    sw->flows_dirty = true;
+}
+
+static bool
+fc_switch_ready(const struct fc_switch *sw)
+{
+    return sw->dumped;
+}
+
+/* Follows the database's latest changes, as the IDL's change tracking
+ * reports them; with 'full', recomputes everything. */
+static void
+fc_process_changes(bool full)
+{
+    struct hmapx changed = HMAPX_INITIALIZER(&changed);
+    struct hmapx containers = HMAPX_INITIALIZER(&containers);
+    struct hmapx ips = HMAPX_INITIALIZER(&ips);
+    const struct flexrec_public_ip *ip;
+    const struct flexrec_container *c;
+    const struct flexrec_mapping *m;
+    struct hmapx_node *node;
+    struct fc_switch *sw;
+    bool flows = false;
+
+    if (!full && flexrec_switch_track_get_first(idl)) {
+        full = true;            /* Switches come and go rarely. */
+    }
+    if (full) {
+        struct fc_mapping *fm;
+
+        HMAP_FOR_EACH_SAFE (fm, uuid_node, &mappings) {
+            fc_mapping_forget(fm);
+        }
+        FLEXREC_MAPPING_FOR_EACH (m, idl) {
+            struct flexmap_key key;
+
+            if (fc_mapping_key(m, &key)) {
+                fc_mapping_remember(m, &key);
+            }
+            fc_mapping_check(m);
+        }
+        LIST_FOR_EACH (sw, node, &switches) {
+            sw->need_full = true;
+        }
+        return;
+    }
+
+    if (flexrec_global_track_get_first(idl)) {
+        flows = true;
+    }
+    FLEXREC_PUBLIC_IP_FOR_EACH_TRACKED (ip, idl) {
+        hmapx_add(&ips, CONST_CAST(void *, ip));
+        flows = true;
+    }
+    FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, idl) {
+        hmapx_add(&containers, CONST_CAST(void *, c));
+    }
+    FLEXREC_MAPPING_FOR_EACH_TRACKED (m, idl) {
+        hmapx_add(&changed, CONST_CAST(void *, m));
+    }
+    if (!hmapx_is_empty(&ips) || !hmapx_is_empty(&containers)) {
+        FLEXREC_MAPPING_FOR_EACH (m, idl) {
+            bool touched = hmapx_contains(&ips, m->ip);
+
+            for (size_t i = 0; !touched && i < m->n_backends; i++) {
+                touched = hmapx_contains(&containers, m->key_backends[i]);
+            }
+            if (touched) {
+                hmapx_add(&changed, CONST_CAST(void *, m));
+            }
+        }
+    }
+
+    /* First take every changed mapping away from where it was, then put it
+     * where it is now, so that two mappings that trade keys in one
+     * transaction end up right. */
+    HMAPX_FOR_EACH (node, &changed) {
+        struct fc_mapping *fm;
+
+        m = node->data;
+        fm = fc_mapping_find(&m->header_.uuid);
+        if (fm) {
+            LIST_FOR_EACH (sw, node, &switches) {
+                if (fc_switch_ready(sw) && !sw->need_full) {
+                    fc_slot_want(sw, &fm->key, NULL);
+                }
+            }
+            fc_mapping_forget(fm);
+        }
+    }
+    HMAPX_FOR_EACH (node, &changed) {
+        struct flexmap_key key;
+
+        m = node->data;
+        if (flexrec_mapping_is_deleted(m)) {
+            continue;
+        }
+        fc_mapping_check(m);
+        if (!fc_mapping_key(m, &key)) {
+            continue;
+        }
+        fc_mapping_remember(m, &key);
+        if (reactive) {
+            continue;
+        }
+        LIST_FOR_EACH (sw, node, &switches) {
+            if (fc_switch_ready(sw) && !sw->need_full) {
+                fc_slot_want(sw, &key, fc_mapping_val(m, &key, sw));
+            }
+        }
+    }
+    if (flows) {
+        LIST_FOR_EACH (sw, node, &switches) {
+            sw->flows_dirty = true;
+        }
+    }
+    hmapx_destroy(&changed);
+    hmapx_destroy(&containers);
+    hmapx_destroy(&ips);
 }
 
 /* Stores in 's' the text of a rule of ours with 'match', 'priority' and
@@ -477,33 +955,33 @@ fc_add_flow(struct shash *flows, char *text)
     free(text);
 }
 
-/* Fills 'flows' (rule text -> NULL) and 'entries' with what switch 'sw'
- * should hold. */
+/* Fills 'flows' (rule text -> NULL) with the pipeline rules that switch
+ * 'sw' should hold. */
 static void
-fc_desired(const struct fc_switch *sw, struct shash *flows,
-           struct shash *entries)
+fc_desired_flows(const struct fc_switch *sw, struct shash *flows)
 {
-    const struct flexrec_switch *row = fc_switch_row(sw);
     const char *gw = fc_gateway_mac();
     const struct flexrec_public_ip *ip;
-    const struct flexrec_mapping *m;
 
-    if (!row) {
+    if (!sw->row || !gw) {
         return;
     }
-    if (gw) {
-        const char *const types[] = {"ip", "ipv6"};
+    char *actions = (reactive
+                     ? xstrdup("controller(max_len=65535)")
+                     : xasprintf("flexmap(table=%d)", map_table));
+    for (int i = 0; i < 2; i++) {
+        fc_add_flow(flows, xasprintf(
+                        "cookie=%#"PRIx64",priority=100,%s,dl_dst=%s,"
+                        "actions=%s", FC_COOKIE, i ? "ipv6" : "ip", gw,
+                        actions));
+    }
+    free(actions);
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+        struct in6_addr ip6;
+        ovs_be32 ip4;
 
-        for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
-            fc_add_flow(flows, xasprintf(
-                            "cookie=%#"PRIx64",priority=100,%s,"
-                            "dl_dst=%s,actions=flexmap(table=%d)",
-                            FC_COOKIE, types[i], gw, map_table));
-        }
-        FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
-            if (strchr(ip->address, ':')) {
-                continue;       /* Neighbour advertisements: later. */
-            }
+        if (ip_parse(ip->address, &ip4)) {
+            /* ARP reply from the gateway MAC. */
             fc_add_flow(flows, xasprintf(
                 "cookie=%#"PRIx64",priority=110,arp,arp_op=1,arp_tpa=%s,"
                 "actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],"
@@ -513,10 +991,23 @@ fc_desired(const struct fc_switch *sw, struct shash *flows,
                 "move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],"
                 "set_field:%s->arp_spa,IN_PORT",
                 FC_COOKIE, ip->address, gw, gw, ip->address));
+        } else if (ipv6_parse(ip->address, &ip6)) {
+            /* Neighbour advertisement (solicited, override) from the
+             * gateway MAC, with the target link-layer address option in
+             * place of the solicitation's source link-layer option. */
+            fc_add_flow(flows, xasprintf(
+                "cookie=%#"PRIx64",priority=110,icmp6,icmp_type=135,"
+                "icmp_code=0,nd_target=%s,"
+                "actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],"
+                "set_field:%s->eth_src,"
+                "move:NXM_NX_IPV6_SRC[]->NXM_NX_IPV6_DST[],"
+                "set_field:%s->ipv6_src,set_field:255->nw_ttl,"
+                "set_field:136->icmpv6_type,"
+                "set_field:0x60000000->nd_reserved,"
+                "set_field:2->nd_options_type,"
+                "set_field:%s->nd_tll,IN_PORT",
+                FC_COOKIE, ip->address, gw, ip->address, gw));
         }
-    }
-    FLEXREC_MAPPING_FOR_EACH (m, idl) {
-        fc_desired_entry(m, row, &sw->ports, entries);
     }
 }
 
@@ -579,74 +1070,95 @@ fc_send_cmds(struct fc_switch *sw, struct ofputil_flexmap_cmd *cmds,
     LIST_FOR_EACH_POP (msg, list_node, &msgs) {
         fc_send(sw, msg);
     }
+    sw->n_entry_mods += n;
 }
 
-/* Brings 'sw' to what the database says, sending only the differences. */
-static void
-fc_switch_sync(struct fc_switch *sw)
+/* Sends 'sw' the rules it lacks and deletes those it should not have. */
+static size_t
+fc_sync_flows(struct fc_switch *sw, size_t *n_dels)
 {
     struct shash flows = SHASH_INITIALIZER(&flows);
-    struct shash entries = SHASH_INITIALIZER(&entries);
-    struct ofputil_flexmap_cmd *cmds = xmalloc(FC_CHUNK * sizeof *cmds);
     struct shash_node *node;
-    size_t n = 0, n_adds = 0, n_dels = 0, n_flow_adds = 0, n_flow_dels = 0;
+    size_t n_adds = 0;
 
-    fc_desired(sw, &flows, &entries);
-
-    /* Flows: add the new ones, then delete the old ones. */
+    fc_desired_flows(sw, &flows);
     SHASH_FOR_EACH (node, &flows) {
         if (!shash_find(&sw->flows, node->name)) {
             fc_send_flow(sw, node->name, OFPFC_ADD);
             shash_add(&sw->flows, node->name, NULL);
-            n_flow_adds++;
+            n_adds++;
         }
     }
     SHASH_FOR_EACH_SAFE (node, &sw->flows) {
         if (!shash_find(&flows, node->name)) {
             fc_send_flow(sw, node->name, OFPFC_DELETE_STRICT);
             shash_delete(&sw->flows, node);
-            n_flow_dels++;
+            (*n_dels)++;
         }
     }
+    shash_destroy(&flows);
+    sw->flows_dirty = false;
+    return n_adds;
+}
 
-    /* Map entries: adds (which replace) for what is new or changed, then
-     * deletes for what is gone. */
-    SHASH_FOR_EACH (node, &entries) {
-        const char *have = shash_find_data(&sw->entries, node->name);
-        char *error;
+/* Brings 'sw' to what the database says, sending only the differences. */
+static void
+fc_switch_sync(struct fc_switch *sw)
+{
+    static struct ofputil_flexmap_cmd *cmds;
+    size_t n = 0, n_adds = 0, n_dels = 0, n_flow_adds = 0, n_flow_dels = 0;
+    struct fc_slot *slot;
 
-        if (have && !strcmp(have, node->data)) {
-            continue;
-        }
-        cmds[n].command = NXFMC_ADD;
-        error = flexmap_entry_parse(&cmds[n].entry, node->data, NULL);
-        ovs_assert(!error);
-        n++;
-        n_adds++;
-        free(shash_replace(&sw->entries, node->name, xstrdup(node->data)));
-        if (n == FC_CHUNK) {
-            fc_send_cmds(sw, cmds, n);
-            n = 0;
-        }
+    if (!is_primary || !sw->primary || !sw->dumped) {
+        return;
     }
-    SHASH_FOR_EACH_SAFE (node, &sw->entries) {
-        char *error;
-        bool key_given;
+    if (sw->need_full) {
+        fc_switch_full(sw);
+    }
+    if (sw->flows_dirty) {
+        n_flow_adds = fc_sync_flows(sw, &n_flow_dels);
+    }
+    if (!cmds) {
+        cmds = xmalloc(FC_CHUNK * sizeof *cmds);
+    }
 
-        if (shash_find(&entries, node->name)) {
-            continue;
+    LIST_FOR_EACH_POP (slot, dirty_node, &sw->dirty) {
+        struct ofputil_flexmap_cmd *cmd = &cmds[n];
+
+        slot->listed = false;
+        if (slot->want && (!slot->have
+                           || !fc_val_equal(slot->want, slot->have))) {
+            /* An add replaces what the switch holds at the key in one
+             * step. */
+            cmd->command = NXFMC_ADD;
+            cmd->entry.n_backends = slot->want->n;
+            memcpy(cmd->entry.backends, slot->want->backends,
+                   slot->want->n * sizeof *slot->want->backends);
+            free(slot->have);
+            slot->have = xmemdup(slot->want, sizeof *slot->want
+                                 + slot->want->n
+                                   * sizeof *slot->want->backends);
+            n_adds++;
+        } else if (!slot->want && slot->have) {
+            cmd->command = NXFMC_DELETE;
+            cmd->entry.n_backends = 0;
+            free(slot->have);
+            slot->have = NULL;
+            n_dels++;
+        } else {
+            cmd = NULL;
         }
-        cmds[n].command = NXFMC_DELETE;
-        error = flexmap_entry_parse_key(&cmds[n].entry, node->name, NULL,
-                                        &key_given);
-        ovs_assert(!error);
-        n++;
-        n_dels++;
-        free(node->data);
-        shash_delete(&sw->entries, node);
-        if (n == FC_CHUNK) {
-            fc_send_cmds(sw, cmds, n);
-            n = 0;
+        if (cmd) {
+            cmd->entry.table_id = map_table;
+            cmd->entry.key = slot->key;
+            if (++n == FC_CHUNK) {
+                fc_send_cmds(sw, cmds, n);
+                n = 0;
+            }
+        }
+        if (!slot->want && !slot->have) {
+            hmap_remove(&sw->slots, &slot->node);
+            free(slot);
         }
     }
     if (n) {
@@ -658,10 +1170,193 @@ fc_switch_sync(struct fc_switch *sw)
                   " deleted", sw->dpid, n_adds, n_dels, n_flow_adds,
                   n_flow_dels);
     }
-    free(cmds);
-    shash_destroy(&flows);
-    shash_destroy_free_data(&entries);
-    sw->dirty = false;
+}
+
+/* Roles. */
+
+static void
+fc_send_role(struct fc_switch *sw, enum ofp12_controller_role role,
+             uint64_t generation_id)
+{
+    struct ofpbuf *msg = ofpraw_alloc(OFPRAW_OFPT12_ROLE_REQUEST,
+                                      sw->version, 0);
+    struct ofp12_role_request *rr = ofpbuf_put_zeros(msg, sizeof *rr);
+
+    rr->role = htonl(role);
+    rr->generation_id = htonll(generation_id);
+    fc_send(sw, msg);
+}
+
+/* Claims the primary role on 'sw' if this controller is the primary,
+ * otherwise the secondary role, so that the switch neither takes
+ * modifications from nor sends packet-ins to a standby. */
+static void
+fc_switch_claim_role(struct fc_switch *sw)
+{
+    if (is_primary) {
+        fc_send_role(sw, OFPCR12_ROLE_PRIMARY, generation);
+    } else {
+        const struct flexrec_global *g = flexrec_global_first(idl);
+
+        if (g) {
+            fc_send_role(sw, OFPCR12_ROLE_SECONDARY, g->election_id);
+        }
+    }
+}
+
+/* Forgets what 'sw' holds and asks it again: its map table and our
+ * rules. */
+static void
+fc_switch_start_dump(struct fc_switch *sw)
+{
+    struct ofputil_flow_stats_request fsr = {
+        .aggregate = false,
+        .cookie = htonll(FC_COOKIE),
+        .cookie_mask = OVS_BE64_MAX,
+        .out_port = OFPP_ANY,
+        .out_group = OFPG_ANY,
+        .table_id = 0xff,
+    };
+    struct ofpbuf *rq;
+
+    fc_slots_clear(sw);
+    shash_clear(&sw->flows);
+    sw->dumping = true;
+    sw->dumped = sw->maps_dumped = sw->flows_dumped = false;
+
+    rq = ofputil_encode_flexmap_stats_request(sw->version, map_table);
+    sw->dump_xid = ((struct ofp_header *) rq->data)->xid;
+    fc_send(sw, rq);
+
+    match_init_catchall(&fsr.match);
+    rq = ofputil_encode_flow_stats_request(
+        &fsr, ofputil_protocol_from_ofp_version(sw->version));
+    sw->flow_dump_xid = ((struct ofp_header *) rq->data)->xid;
+    fc_send(sw, rq);
+}
+
+static void
+fc_become_primary(uint64_t generation_id)
+{
+    struct fc_switch *sw;
+
+    is_primary = true;
+    generation = generation_id;
+    VLOG_INFO("primary controller (generation %"PRIu64")", generation);
+    LIST_FOR_EACH (sw, node, &switches) {
+        if (sw->handshaken && rconn_is_connected(sw->rconn)) {
+            fc_switch_claim_role(sw);
+            if (sw->ports_known) {
+                fc_switch_start_dump(sw);
+            }
+        }
+    }
+}
+
+/* Becomes the primary when the database lock is ours, after bumping
+ * Global:election_id, whose new value is the OpenFlow generation id. */
+static void
+fc_election_run(void)
+{
+    enum ovsdb_idl_txn_status status;
+
+    if (!ovsdb_idl_has_lock(idl)) {
+        if (is_primary) {
+            struct fc_switch *sw;
+
+            VLOG_WARN("lost the database lock, standing by");
+            is_primary = false;
+            LIST_FOR_EACH (sw, node, &switches) {
+                sw->primary = false;
+            }
+        }
+        if (election_txn) {
+            ovsdb_idl_txn_destroy(election_txn);
+            election_txn = NULL;
+        }
+        return;
+    }
+    if (is_primary || status_txn) {
+        return;
+    }
+    if (!election_txn) {
+        const struct flexrec_global *g = flexrec_global_first(idl);
+
+        if (!g) {
+            fc_become_primary(0);
+            return;
+        }
+        election_txn = ovsdb_idl_txn_create(idl);
+        ovsdb_idl_txn_add_comment(election_txn,
+                                  "flexmap-controller: becoming primary");
+        ovsdb_idl_txn_increment(election_txn, &g->header_,
+                                &flexrec_global_col_election_id, false);
+    }
+    status = ovsdb_idl_txn_commit(election_txn);
+    if (status == TXN_INCOMPLETE) {
+        return;
+    }
+    if (status == TXN_SUCCESS) {
+        fc_become_primary(
+            ovsdb_idl_txn_get_increment_new_value(election_txn));
+    } else {
+        VLOG_WARN("claiming the primary role: %s",
+                  ovsdb_idl_txn_status_to_string(status));
+    }
+    ovsdb_idl_txn_destroy(election_txn);
+    election_txn = NULL;
+}
+
+/* Writes the queued Mapping:status changes. */
+static void
+fc_status_run(void)
+{
+    static struct shash inflight = SHASH_INITIALIZER(&inflight);
+    struct shash_node *node;
+
+    if (status_txn) {
+        enum ovsdb_idl_txn_status status = ovsdb_idl_txn_commit(status_txn);
+
+        if (status == TXN_INCOMPLETE) {
+            return;
+        }
+        if (status != TXN_SUCCESS && status != TXN_UNCHANGED) {
+            /* Keep what did not make it, unless something newer came. */
+            SHASH_FOR_EACH_SAFE (node, &inflight) {
+                if (!shash_find(&status_updates, node->name)) {
+                    shash_add(&status_updates, node->name, node->data);
+                    node->data = NULL;
+                }
+            }
+        }
+        shash_clear_free_data(&inflight);
+        ovsdb_idl_txn_destroy(status_txn);
+        status_txn = NULL;
+    }
+    if (!is_primary || election_txn || shash_is_empty(&status_updates)) {
+        return;
+    }
+
+    status_txn = ovsdb_idl_txn_create(idl);
+    ovsdb_idl_txn_add_comment(status_txn,
+                              "flexmap-controller: mapping status");
+    SHASH_FOR_EACH (node, &status_updates) {
+        const struct flexrec_mapping *m;
+        struct uuid uuid;
+
+        if (uuid_from_string(&uuid, node->name)
+            && (m = flexrec_mapping_get_for_uuid(idl, &uuid))) {
+            const char *error = node->data;
+
+            if (*error) {
+                flexrec_mapping_update_status_setkey(m, "error", error);
+            } else {
+                flexrec_mapping_update_status_delkey(m, "error");
+            }
+        }
+    }
+    shash_swap(&inflight, &status_updates);
+    ovsdb_idl_txn_commit(status_txn);
 }
 
 /* Receiving. */
@@ -676,7 +1371,9 @@ fc_port_update(struct fc_switch *sw, const struct ofputil_phy_port *pp,
         shash_replace(&sw->ports, pp->name,
                       (void *) (uintptr_t) ofp_to_u16(pp->port_no));
     }
-    sw->dirty = true;
+    if (sw->ports_known) {
+        sw->need_full = true;
+    }
 }
 
 static void
@@ -687,8 +1384,7 @@ fc_handle_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
 
     for (;;) {
         int retval = ofputil_decode_flexmap_stats_reply(fs, &b);
-        struct ds key = DS_EMPTY_INITIALIZER;
-        struct ds text = DS_EMPTY_INITIALIZER;
+        struct fc_slot *slot;
 
         if (retval) {
             if (retval != EOF) {
@@ -697,12 +1393,11 @@ fc_handle_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
             }
             break;
         }
-        ds_put_format(&key, "table=%d,", fs->entry.table_id);
-        flexmap_key_format(&fs->entry.key, &key);
-        flexmap_entry_format(&fs->entry, NULL, &text);
-        free(shash_replace(&sw->entries, ds_cstr(&key),
-                           ds_steal_cstr(&text)));
-        ds_destroy(&key);
+        if (fs->entry.table_id == map_table) {
+            slot = fc_slot_get(sw, &fs->entry.key);
+            free(slot->have);
+            slot->have = fc_val_from_entry(&fs->entry);
+        }
     }
     free(fs);
     if (!ofpmp_more(oh)) {
@@ -745,12 +1440,129 @@ fc_handle_flow_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
 static void
 fc_check_dumped(struct fc_switch *sw)
 {
-    if (!sw->dumped && sw->maps_dumped && sw->flows_dumped) {
+    if (sw->dumping && sw->maps_dumped && sw->flows_dumped) {
+        sw->dumping = false;
         sw->dumped = true;
-        sw->dirty = true;
+        sw->need_full = true;
         VLOG_INFO("%016"PRIx64": switch holds %"PRIuSIZE" map entries",
-                  sw->dpid, shash_count(&sw->entries));
+                  sw->dpid, hmap_count(&sw->slots));
     }
+}
+
+/* Reactive mode: looks up the mapping for the packet in 'oh', installs an
+ * exact-match rule for its connection and sends the packet on. */
+static void
+fc_handle_packet_in(struct fc_switch *sw, const struct ofp_header *oh)
+{
+    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 5);
+    enum ofputil_protocol protocol, usable;
+    const struct flexrec_mapping *m = NULL;
+    struct ofputil_packet_in pin;
+    struct ofputil_flow_mod fm;
+    struct dp_packet packet;
+    struct fc_val *val = NULL;
+    struct flexmap_key key;
+    struct flow flow;
+    bool ipv4;
+    char *error;
+
+    if (!reactive || !is_primary || !sw->primary || !sw->row
+        || ofputil_decode_packet_in(oh, true, NULL, NULL, &pin, NULL, NULL,
+                                    NULL)) {
+        return;
+    }
+    sw->n_packet_ins++;
+    dp_packet_use_const(&packet, pin.packet, pin.packet_len);
+    flow_extract(&packet, &flow);
+    flow.in_port = pin.flow_metadata.flow.in_port;
+    ipv4 = flow.dl_type == htons(ETH_TYPE_IP);
+    if (!ipv4 && flow.dl_type != htons(ETH_TYPE_IPV6)) {
+        return;
+    }
+
+    /* Exact (IP, protocol, port), then any port, then any protocol, as the
+     * map tables do it. */
+    bool l4 = (flow.nw_proto == IPPROTO_TCP || flow.nw_proto == IPPROTO_UDP
+               || flow.nw_proto == IPPROTO_SCTP);
+    for (int i = l4 ? 0 : 2; !m && i < 3; i++) {
+        uint8_t proto = i < 2 ? flow.nw_proto : 0;
+        ovs_be16 port = i == 0 ? flow.tp_dst : 0;
+
+        if (ipv4) {
+            flexmap_key_init_ipv4(&key, flow.nw_dst, proto, port);
+        } else {
+            flexmap_key_init_ipv6(&key, &flow.ipv6_dst, proto, port);
+        }
+        m = fc_mapping_by_key(&key);
+    }
+    val = m ? fc_mapping_val(m, &key, sw) : NULL;
+    if (!val) {
+        VLOG_DBG_RL(&rl, "%016"PRIx64": no mapping here for a packet to "
+                    "the gateway, dropped", sw->dpid);
+        return;
+    }
+
+    /* Weighted choice by the connection's hash. */
+    uint32_t total = 0, pick;
+    size_t b;
+    for (b = 0; b < val->n; b++) {
+        total += val->backends[b].weight;
+    }
+    pick = total ? flow_hash_5tuple(&flow, 0) % total : 0;
+    for (b = 0; b < val->n - 1; b++) {
+        if (pick < val->backends[b].weight) {
+            break;
+        }
+        pick -= val->backends[b].weight;
+    }
+
+    struct ds s = DS_EMPTY_INITIALIZER;
+    ds_put_format(&s, "cookie=%#"PRIx64",priority=200,idle_timeout=%d,"
+                  "in_port=%"PRIu32",dl_dst="ETH_ADDR_FMT",",
+                  FC_REACTIVE_COOKIE, reactive_idle_timeout,
+                  ofp_to_u16(flow.in_port.ofp_port),
+                  ETH_ADDR_ARGS(flow.dl_dst));
+    if (ipv4) {
+        ds_put_format(&s, "ip,nw_src="IP_FMT",nw_dst="IP_FMT,
+                      IP_ARGS(flow.nw_src), IP_ARGS(flow.nw_dst));
+    } else {
+        ds_put_cstr(&s, "ipv6,ipv6_src=");
+        ipv6_format_addr(&flow.ipv6_src, &s);
+        ds_put_cstr(&s, ",ipv6_dst=");
+        ipv6_format_addr(&flow.ipv6_dst, &s);
+    }
+    ds_put_format(&s, ",nw_proto=%"PRIu8, flow.nw_proto);
+    if (l4) {
+        ds_put_format(&s, ",tp_src=%"PRIu16",tp_dst=%"PRIu16,
+                      ntohs(flow.tp_src), ntohs(flow.tp_dst));
+    }
+    ds_put_format(&s, ",actions=set_field:"ETH_ADDR_FMT"->eth_dst,"
+                  "output:%"PRIu16, ETH_ADDR_ARGS(val->backends[b].mac),
+                  ofp_to_u16(val->backends[b].port));
+    free(val);
+
+    error = parse_ofp_flow_mod_str(&fm, ds_cstr(&s), NULL, NULL, OFPFC_ADD,
+                                   &usable);
+    if (error) {
+        VLOG_WARN_RL(&rl, "%s: %s", ds_cstr(&s), error);
+        free(error);
+    } else {
+        struct ofputil_packet_out po = {
+            .packet = pin.packet,
+            .packet_len = pin.packet_len,
+            .buffer_id = UINT32_MAX,
+            .flow_metadata = pin.flow_metadata,
+            .ofpacts = CONST_CAST(struct ofpact *, fm.ofpacts),
+            .ofpacts_len = fm.ofpacts_len,
+        };
+
+        protocol = ofputil_protocol_from_ofp_version(sw->version);
+        fc_send(sw, ofputil_encode_flow_mod(&fm, protocol));
+        fc_send(sw, ofputil_encode_packet_out(&po, protocol));
+        minimatch_destroy(&fm.match);
+        free(CONST_CAST(struct ofpact *, fm.ofpacts));
+    }
+    ds_destroy(&s);
 }
 
 static void
@@ -770,6 +1582,7 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
         if (!ofputil_pull_switch_features(&b, &features)) {
             sw->dpid = features.datapath_id;
             sw->identified = true;
+            sw->row = fc_switch_row(sw);
             VLOG_INFO("switch %016"PRIx64" connected (%s)", sw->dpid,
                       rconn_get_name(sw->rconn));
         }
@@ -781,33 +1594,26 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
             fc_port_update(sw, &pp, false);
         }
         if (!ofpmp_more(oh) && !sw->ports_known) {
-            struct ofpbuf *rq = ofputil_encode_flexmap_stats_request(
-                sw->version, map_table);
-
-            struct ofputil_flow_stats_request fsr = {
-                .aggregate = false,
-                .cookie = htonll(FC_COOKIE),
-                .cookie_mask = OVS_BE64_MAX,
-                .out_port = OFPP_ANY,
-                .out_group = OFPG_ANY,
-                .table_id = 0xff,
-            };
-
             sw->ports_known = true;
-            sw->dump_xid = ((struct ofp_header *) rq->data)->xid;
-            fc_send(sw, rq);
-
-            match_init_catchall(&fsr.match);
-            rq = ofputil_encode_flow_stats_request(
-                &fsr, ofputil_protocol_from_ofp_version(sw->version));
-            sw->flow_dump_xid = ((struct ofp_header *) rq->data)->xid;
-            fc_send(sw, rq);
+            if (is_primary) {
+                fc_switch_start_dump(sw);
+            }
         }
     } else if (type == OFPTYPE_PORT_STATUS) {
         struct ofputil_port_status ps;
 
         if (!ofputil_decode_port_status(oh, &ps)) {
             fc_port_update(sw, &ps.desc, ps.reason == OFPPR_DELETE);
+        }
+    } else if (type == OFPTYPE_ROLE_REPLY) {
+        struct ofputil_role_request rr;
+
+        if (!ofputil_decode_role_message(oh, &rr)) {
+            sw->primary = is_primary && rr.role == OFPCR12_ROLE_PRIMARY;
+            VLOG_INFO("%016"PRIx64": %s role", sw->dpid,
+                      rr.role == OFPCR12_ROLE_PRIMARY ? "primary"
+                      : rr.role == OFPCR12_ROLE_SECONDARY ? "secondary"
+                      : "equal");
         }
     } else if (type == OFPTYPE_FLEXMAP_STATS_REPLY) {
         if (oh->xid == sw->dump_xid) {
@@ -819,6 +1625,8 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
             fc_handle_flow_dump_reply(sw, oh);
             fc_check_dumped(sw);
         }
+    } else if (type == OFPTYPE_PACKET_IN) {
+        fc_handle_packet_in(sw, oh);
     } else if (type == OFPTYPE_ERROR) {
         static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 5);
         char *s = ofp_to_string(oh, ntohs(oh->length), NULL, NULL, 2);
@@ -839,6 +1647,7 @@ fc_switch_run(struct fc_switch *sw)
         sw->version = rconn_get_version(sw->rconn);
         fc_send(sw, ofpraw_alloc(OFPRAW_OFPT_FEATURES_REQUEST,
                                  sw->version, 0));
+        fc_switch_claim_role(sw);
         fc_send(sw, ofputil_encode_port_desc_stats_request(sw->version,
                                                            OFPP_ANY));
         sw->handshaken = true;
@@ -852,7 +1661,7 @@ fc_switch_run(struct fc_switch *sw)
         fc_handle_msg(sw, msg->data);
         ofpbuf_delete(msg);
     }
-    if (sw->identified && sw->dumped && sw->dirty) {
+    if (sw->identified) {
         fc_switch_sync(sw);
     }
 }
@@ -866,7 +1675,8 @@ fc_switch_destroy(struct fc_switch *sw)
     ovs_list_remove(&sw->node);
     rconn_destroy(sw->rconn);
     shash_destroy(&sw->ports);
-    shash_destroy_free_data(&sw->entries);
+    fc_slots_clear(sw);
+    hmap_destroy(&sw->slots);
     shash_destroy(&sw->flows);
     free(sw);
 }
@@ -891,10 +1701,25 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
     ds_put_format(&s, "database %s: %s\n", db,
                   ovsdb_idl_is_connected(idl) ? "connected"
                                               : "not connected");
+    if (is_primary) {
+        ds_put_format(&s, "role: primary (generation %"PRIu64")\n",
+                      generation);
+    } else {
+        ds_put_format(&s, "role: standby%s\n",
+                      ovsdb_idl_is_lock_contended(idl)
+                      ? " (another controller is primary)" : "");
+    }
+    ds_put_format(&s, "mode: %s, map table %d, %"PRIuSIZE" mappings\n",
+                  reactive ? "reactive" : "flexmap", map_table,
+                  hmap_count(&mappings));
     LIST_FOR_EACH (sw, node, &switches) {
-        const struct flexrec_switch *row = (sw->identified
-                                            ? fc_switch_row(sw) : NULL);
+        const struct flexrec_switch *row = sw->identified ? sw->row : NULL;
+        size_t n_entries = 0;
+        const struct fc_slot *slot;
 
+        HMAP_FOR_EACH (slot, node, &sw->slots) {
+            n_entries += slot->have != NULL;
+        }
         if (sw->identified) {
             ds_put_format(&s, "switch %016"PRIx64, sw->dpid);
         } else {
@@ -904,10 +1729,44 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
                       " map entries, %"PRIuSIZE" rules, %s\n",
                       row ? row->name : "(not in the database)",
                       rconn_get_name(sw->rconn), shash_count(&sw->ports),
-                      shash_count(&sw->entries), shash_count(&sw->flows),
-                      !sw->dumped ? "syncing" : sw->dirty ? "behind"
-                                                          : "in sync");
+                      n_entries, shash_count(&sw->flows),
+                      !sw->primary ? "secondary"
+                      : !sw->dumped ? "syncing"
+                      : (sw->need_full || sw->flows_dirty
+                         || !ovs_list_is_empty(&sw->dirty)) ? "behind"
+                      : "in sync");
+        ds_put_format(&s, "  %"PRIu64" map entry changes sent, %"PRIu64
+                      " packet-ins\n", sw->n_entry_mods, sw->n_packet_ins);
     }
     unixctl_command_reply(conn, ds_cstr(&s));
     ds_destroy(&s);
+}
+
+static void
+fc_unixctl_resync(struct unixctl_conn *conn, int argc, const char *argv[],
+                  void *aux OVS_UNUSED)
+{
+    uint64_t dpid = 0;
+    struct fc_switch *sw;
+    size_t n = 0;
+
+    if (argc > 1 && !dpid_from_string(argv[1], &dpid)) {
+        unixctl_command_reply_error(conn, "bad datapath id");
+        return;
+    }
+    if (!is_primary) {
+        unixctl_command_reply_error(conn, "not the primary controller");
+        return;
+    }
+    LIST_FOR_EACH (sw, node, &switches) {
+        if (sw->identified && sw->ports_known && (argc < 2 || sw->dpid == dpid)) {
+            fc_switch_start_dump(sw);
+            n++;
+        }
+    }
+    if (argc > 1 && !n) {
+        unixctl_command_reply_error(conn, "no such switch");
+        return;
+    }
+    unixctl_command_reply(conn, NULL);
 }
