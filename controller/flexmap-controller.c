@@ -107,6 +107,9 @@ VLOG_DEFINE_THIS_MODULE(flexmap_controller);
  * their own and which resyncs leave alone. */
 #define FC_REACTIVE_COOKIE UINT64_C(0xf1e0f1e1)
 
+/* The OpenFlow table where neighbour advertisements are finished. */
+#define FC_ND_TABLE 1
+
 /* Map entry commands per batch handed to the encoder, which packs them
  * into as few NXT_FLEXMAP_MOD messages as fit. */
 #define FC_CHUNK 1024
@@ -182,6 +185,7 @@ struct fc_switch {
 
 static struct ovs_list switches = OVS_LIST_INITIALIZER(&switches);
 static struct ovsdb_idl *idl;
+static bool db_loaded;          /* The IDL has had the database's contents. */
 static bool exiting;
 
 /* Mapping rows by uuid and by key. */
@@ -274,7 +278,7 @@ main(int argc, char *argv[])
             /* After a reconnection the IDL may have reloaded the whole
              * database, so recompute everything once. */
             fc_process_changes(!was_connected);
-            was_connected = true;
+            was_connected = db_loaded = true;
             ovsdb_idl_track_clear(idl);
         }
         fc_election_run();
@@ -392,7 +396,8 @@ parse_options(int argc, char *argv[])
             break;
 
         case OPT_TABLE:
-            if (!str_to_uint(optarg, 10, &value) || value > FLEXMAP_MAX_TABLE) {
+            if (!str_to_uint(optarg, 10, &value)
+                || value > FLEXMAP_MAX_TABLE) {
                 ovs_fatal(0, "--table: %s: map tables are 0 to %d", optarg,
                           FLEXMAP_MAX_TABLE);
             }
@@ -463,10 +468,12 @@ usage(void)
            "                      unix:%s/db.sock); a comma-separated\n"
            "                      list names the members of a cluster\n"
            "  --table=N           the map table to program (default 1)\n"
-           "  --mode=MODE         flexmap (default): map tables in the switch\n"
-           "                      reactive: a rule per connection, installed\n"
-           "                      from packet-ins (the paper's prototype)\n"
-           "  --idle-timeout=SECS idle timeout of reactive rules (default 10)\n"
+           "  --mode=MODE         flexmap (default): map tables in the\n"
+           "                      switch; reactive: a rule per connection,\n"
+           "                      installed from packet-ins (the paper's\n"
+           "                      prototype)\n"
+           "  --idle-timeout=SECS idle timeout of reactive rules\n"
+           "                      (default 10)\n"
            "  --unixctl=SOCKET    override the default control socket\n",
            program_name, program_name, ovs_rundir());
     daemon_usage();
@@ -918,12 +925,13 @@ fc_process_changes(bool full)
  * actions 'ofpacts', in one spelling whether it comes from our own text or
  * from a switch's dump, so the two can be compared. */
 static void
-fc_flow_text(const struct match *match, int priority,
+fc_flow_text(uint8_t table_id, const struct match *match, int priority,
              const struct ofpact *ofpacts, size_t ofpacts_len, struct ds *s)
 {
     struct ofpact_format_params fp = { .s = s };
 
-    ds_put_format(s, "cookie=%#"PRIx64",", FC_COOKIE);
+    ds_put_format(s, "cookie=%#"PRIx64",table=%d,", FC_COOKIE,
+                  table_id == 0xff ? 0 : table_id);
     match_format(match, NULL, s, priority);
     ds_put_cstr(s, ",actions=");
     ofpacts_format(ofpacts, ofpacts_len, &fp);
@@ -947,7 +955,8 @@ fc_add_flow(struct shash *flows, char *text)
         struct match match;
 
         minimatch_expand(&fm.match, &match);
-        fc_flow_text(&match, fm.priority, fm.ofpacts, fm.ofpacts_len, &s);
+        fc_flow_text(fm.table_id, &match, fm.priority, fm.ofpacts,
+                     fm.ofpacts_len, &s);
         shash_replace_nocopy(flows, ds_steal_cstr(&s), NULL);
         minimatch_destroy(&fm.match);
         free(CONST_CAST(struct ofpact *, fm.ofpacts));
@@ -992,9 +1001,13 @@ fc_desired_flows(const struct fc_switch *sw, struct shash *flows)
                 "set_field:%s->arp_spa,IN_PORT",
                 FC_COOKIE, ip->address, gw, gw, ip->address));
         } else if (ipv6_parse(ip->address, &ip6)) {
-            /* Neighbour advertisement (solicited, override) from the
-             * gateway MAC, with the target link-layer address option in
-             * place of the solicitation's source link-layer option. */
+            /* Neighbour advertisement from the gateway MAC.  A rule that
+             * matches a solicitation may not set the advertisement's
+             * target link-layer address, so the reply is built in two
+             * steps: turn the solicitation around and make it an
+             * advertisement, then, in FC_ND_TABLE, set the flags
+             * (solicited, override) and the target link-layer address
+             * option in place of the source link-layer option. */
             fc_add_flow(flows, xasprintf(
                 "cookie=%#"PRIx64",priority=110,icmp6,icmp_type=135,"
                 "icmp_code=0,nd_target=%s,"
@@ -1002,11 +1015,14 @@ fc_desired_flows(const struct fc_switch *sw, struct shash *flows)
                 "set_field:%s->eth_src,"
                 "move:NXM_NX_IPV6_SRC[]->NXM_NX_IPV6_DST[],"
                 "set_field:%s->ipv6_src,set_field:255->nw_ttl,"
-                "set_field:136->icmpv6_type,"
-                "set_field:0x60000000->nd_reserved,"
-                "set_field:2->nd_options_type,"
-                "set_field:%s->nd_tll,IN_PORT",
-                FC_COOKIE, ip->address, gw, ip->address, gw));
+                "set_field:136->icmpv6_type,resubmit(,%d)",
+                FC_COOKIE, ip->address, gw, ip->address, FC_ND_TABLE));
+            fc_add_flow(flows, xasprintf(
+                "cookie=%#"PRIx64",table=%d,priority=110,icmp6,"
+                "icmp_type=136,icmp_code=0,nd_target=%s,"
+                "actions=set_field:0x60000000->nd_reserved,"
+                "set_field:2->nd_options_type,set_field:%s->nd_tll,"
+                "IN_PORT", FC_COOKIE, FC_ND_TABLE, ip->address, gw));
         }
     }
 }
@@ -1276,7 +1292,7 @@ fc_election_run(void)
         }
         return;
     }
-    if (is_primary || status_txn) {
+    if (is_primary || status_txn || !db_loaded) {
         return;
     }
     if (!election_txn) {
@@ -1290,7 +1306,7 @@ fc_election_run(void)
         ovsdb_idl_txn_add_comment(election_txn,
                                   "flexmap-controller: becoming primary");
         ovsdb_idl_txn_increment(election_txn, &g->header_,
-                                &flexrec_global_col_election_id, false);
+                                &flexrec_global_col_election_id, true);
     }
     status = ovsdb_idl_txn_commit(election_txn);
     if (status == TXN_INCOMPLETE) {
@@ -1299,6 +1315,9 @@ fc_election_run(void)
     if (status == TXN_SUCCESS) {
         fc_become_primary(
             ovsdb_idl_txn_get_increment_new_value(election_txn));
+    } else if (status == TXN_TRY_AGAIN) {
+        VLOG_INFO("claiming the primary role: database changed, trying "
+                  "again");
     } else {
         VLOG_WARN("claiming the primary role: %s",
                   ovsdb_idl_txn_status_to_string(status));
@@ -1425,8 +1444,8 @@ fc_handle_flow_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
             }
             break;
         }
-        fc_flow_text(&fs.match, fs.priority, fs.ofpacts, fs.ofpacts_len,
-                     &s);
+        fc_flow_text(fs.table_id, &fs.match, fs.priority, fs.ofpacts,
+                     fs.ofpacts_len, &s);
         shash_replace_nocopy(&sw->flows, ds_steal_cstr(&s), NULL);
     }
     ofpbuf_uninit(&ofpacts);
@@ -1759,7 +1778,8 @@ fc_unixctl_resync(struct unixctl_conn *conn, int argc, const char *argv[],
         return;
     }
     LIST_FOR_EACH (sw, node, &switches) {
-        if (sw->identified && sw->ports_known && (argc < 2 || sw->dpid == dpid)) {
+        if (sw->identified && sw->ports_known
+            && (argc < 2 || sw->dpid == dpid)) {
             fc_switch_start_dump(sw);
             n++;
         }
