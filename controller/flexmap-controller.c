@@ -55,6 +55,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#if HAVE_DECL_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -841,8 +844,17 @@ fc_process_changes(bool full)
             }
             fc_mapping_check(m);
         }
+#if HAVE_DECL_MALLOC_TRIM
+        /* Reading a large database leaves most of the heap free (the JSON
+         * of the initial contents); give it back. */
+        malloc_trim(0);
+#endif
         LIST_FOR_EACH (sw, node, &switches) {
             sw->need_full = true;
+            if (sw->identified) {
+                /* The old row may be gone with the tracked changes. */
+                sw->row = fc_switch_row(sw);
+            }
         }
         return;
     }
@@ -1485,12 +1497,12 @@ fc_handle_packet_in(struct fc_switch *sw, const struct ofp_header *oh)
     bool ipv4;
     char *error;
 
+    sw->n_packet_ins++;
     if (!reactive || !is_primary || !sw->primary || !sw->row
         || ofputil_decode_packet_in(oh, true, NULL, NULL, &pin, NULL, NULL,
                                     NULL)) {
         return;
     }
-    sw->n_packet_ins++;
     dp_packet_use_const(&packet, pin.packet, pin.packet_len);
     flow_extract(&packet, &flow);
     flow.in_port = pin.flow_metadata.flow.in_port;
