@@ -181,6 +181,12 @@ struct fc_switch {
     struct shash flows;         /* Normalized rule text -> NULL. */
     bool flows_dirty;           /* Rules need a recompute. */
 
+    /* flexmap-ctl --wait: Global:next_cfg values covered by the last
+     * barrier sent, and by the last barrier answered. */
+    int64_t sent_cfg;
+    int64_t acked_cfg;
+    ovs_be32 barrier_xid;
+
     /* Statistics. */
     uint64_t n_entry_mods;      /* Map entry adds and deletes sent. */
     uint64_t n_packet_ins;      /* Packet-ins handled (reactive mode). */
@@ -199,6 +205,11 @@ static struct hmap mappings_by_key = HMAP_INITIALIZER(&mappings_by_key);
 static bool is_primary;
 static uint64_t generation;
 static struct ovsdb_idl_txn *election_txn;
+
+/* Global:next_cfg as of the last database change processed: once every
+ * switch has acknowledged it with a barrier reply, the primary copies it to
+ * Global:cur_cfg, which is what "flexmap-ctl --wait" waits for. */
+static int64_t target_cfg;
 
 /* Mapping:status write-back: mapping uuid -> new "error" value ("" to
  * clear). */
@@ -266,6 +277,7 @@ main(int argc, char *argv[])
     idl = ovsdb_idl_create(db, &flexrec_idl_class, true, true);
     ovsdb_idl_track_add_all(idl);
     ovsdb_idl_omit_alert(idl, &flexrec_mapping_col_status);
+    ovsdb_idl_omit_alert(idl, &flexrec_global_col_cur_cfg);
     ovsdb_idl_set_lock(idl, FC_LOCK);
     seqno = ovsdb_idl_get_seqno(idl);
 
@@ -282,6 +294,9 @@ main(int argc, char *argv[])
              * database, so recompute everything once. */
             fc_process_changes(!was_connected);
             was_connected = db_loaded = true;
+
+            const struct flexrec_global *g = flexrec_global_first(idl);
+            target_cfg = g ? g->next_cfg : 0;
             ovsdb_idl_track_clear(idl);
         }
         fc_election_run();
@@ -563,6 +578,15 @@ fc_mapping_problem(const struct flexrec_mapping *m)
     return s.length ? ds_steal_cstr(&s) : NULL;
 }
 
+static int
+fc_backend_cmp(const void *a_, const void *b_)
+{
+    const struct flexmap_backend *a = a_, *b = b_;
+    int cmp = memcmp(&a->mac, &b->mac, sizeof a->mac);
+
+    return cmp ? cmp : (int) ofp_to_u16(a->port) - (int) ofp_to_u16(b->port);
+}
+
 /* Returns the backends that mapping 'm', whose key is 'key', has behind
  * switch 'sw', or NULL if it has none there. */
 static struct fc_val *
@@ -601,6 +625,9 @@ fc_mapping_val(const struct flexrec_mapping *m, const struct flexmap_key *key,
     if (!e.n_backends) {
         return NULL;
     }
+    /* The database orders backends by UUID; order them by MAC, so that an
+     * entry reads the same everywhere and across database reloads. */
+    qsort(e.backends, e.n_backends, sizeof *e.backends, fc_backend_cmp);
     error = flexmap_entry_check(&e);
     if (error) {
         static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
@@ -1198,6 +1225,35 @@ fc_switch_sync(struct fc_switch *sw)
                   " deleted", sw->dpid, n_adds, n_dels, n_flow_adds,
                   n_flow_dels);
     }
+    if (sw->sent_cfg < target_cfg) {
+        /* The switch answers the barrier once it has applied everything
+         * sent before it. */
+        struct ofpbuf *rq = ofputil_encode_barrier_request(sw->version);
+
+        sw->barrier_xid = ((struct ofp_header *) rq->data)->xid;
+        sw->sent_cfg = target_cfg;
+        fc_send(sw, rq);
+    }
+}
+
+/* Returns true if Global:cur_cfg should become 'target_cfg': this
+ * controller is the primary and every connected switch that the database
+ * knows has acknowledged everything up to it. */
+static bool
+fc_cfg_ready(const struct flexrec_global *g)
+{
+    const struct fc_switch *sw;
+
+    if (!is_primary || !g || g->cur_cfg >= target_cfg) {
+        return false;
+    }
+    LIST_FOR_EACH (sw, node, &switches) {
+        if (sw->identified && sw->row && rconn_is_connected(sw->rconn)
+            && sw->acked_cfg < target_cfg) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Roles. */
@@ -1338,7 +1394,8 @@ fc_election_run(void)
     election_txn = NULL;
 }
 
-/* Writes the queued Mapping:status changes. */
+/* Writes the queued Mapping:status changes and, when the switches have
+ * caught up, Global:cur_cfg. */
 static void
 fc_status_run(void)
 {
@@ -1364,13 +1421,19 @@ fc_status_run(void)
         ovsdb_idl_txn_destroy(status_txn);
         status_txn = NULL;
     }
-    if (!is_primary || election_txn || shash_is_empty(&status_updates)) {
+    const struct flexrec_global *g = flexrec_global_first(idl);
+    bool cfg_ready = fc_cfg_ready(g);
+    if (!is_primary || election_txn
+        || (shash_is_empty(&status_updates) && !cfg_ready)) {
         return;
     }
 
     status_txn = ovsdb_idl_txn_create(idl);
     ovsdb_idl_txn_add_comment(status_txn,
-                              "flexmap-controller: mapping status");
+                              "flexmap-controller: status");
+    if (cfg_ready) {
+        flexrec_global_set_cur_cfg(g, target_cfg);
+    }
     SHASH_FOR_EACH (node, &status_updates) {
         const struct flexrec_mapping *m;
         struct uuid uuid;
@@ -1655,6 +1718,10 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
         if (oh->xid == sw->flow_dump_xid) {
             fc_handle_flow_dump_reply(sw, oh);
             fc_check_dumped(sw);
+        }
+    } else if (type == OFPTYPE_BARRIER_REPLY) {
+        if (oh->xid == sw->barrier_xid) {
+            sw->acked_cfg = sw->sent_cfg;
         }
     } else if (type == OFPTYPE_PACKET_IN) {
         fc_handle_packet_in(sw, oh);

@@ -63,6 +63,7 @@ VLOG_DEFINE_THIS_MODULE(flexmap_ctl);
 static const char *db;
 static bool oneline;
 static bool dry_run;
+static bool wait_for_switches;  /* --wait: until the switches have it. */
 static unsigned int timeout;
 static struct table_style table_style = TABLE_STYLE_DEFAULT;
 static struct ovsdb_idl *the_idl;
@@ -144,6 +145,7 @@ parse_options(int argc, char *argv[], struct shash *local_options)
         OPT_ONELINE,
         OPT_NO_SYSLOG,
         OPT_DRY_RUN,
+        OPT_WAIT,
         OPT_PEER_CA_CERT,
         OPT_LOCAL,
         VLOG_OPTION_ENUMS,
@@ -154,6 +156,7 @@ parse_options(int argc, char *argv[], struct shash *local_options)
         {"db", required_argument, NULL, OPT_DB},
         {"no-syslog", no_argument, NULL, OPT_NO_SYSLOG},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"wait", no_argument, NULL, OPT_WAIT},
         {"oneline", no_argument, NULL, OPT_ONELINE},
         {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
@@ -201,6 +204,10 @@ parse_options(int argc, char *argv[], struct shash *local_options)
 
         case OPT_DRY_RUN:
             dry_run = true;
+            break;
+
+        case OPT_WAIT:
+            wait_for_switches = true;
             break;
 
         case OPT_LOCAL:
@@ -296,6 +303,8 @@ Options:\n\
                               (default: %s)\n\
   -t, --timeout=SECS          wait at most SECS seconds\n\
   --dry-run                   do not commit changes to database\n\
+  --wait                      after a change, wait until flexmap-controller\n\
+                              reports that the switches have it\n\
   --oneline                   print exactly one line of output per command\n",
            program_name, program_name, ctl_get_db_cmd_usage(),
            ctl_list_db_tables_usage(), ctl_default_db());
@@ -1167,6 +1176,10 @@ run_prerequisites(struct ctl_command *commands, size_t n_commands,
                   struct ovsdb_idl *idl)
 {
     ovsdb_idl_add_table(idl, &flexrec_table_global);
+    if (wait_for_switches) {
+        ovsdb_idl_add_column(idl, &flexrec_global_col_next_cfg);
+        ovsdb_idl_add_column(idl, &flexrec_global_col_cur_cfg);
+    }
     for (struct ctl_command *c = commands; c < &commands[n_commands]; c++) {
         if (c->syntax->prerequisites) {
             struct ctl_context ctx;
@@ -1229,8 +1242,15 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
     }
     ovsdb_idl_txn_add_comment(txn, "flexmap-ctl: %s", args);
 
-    if (!flexrec_global_first(idl)) {
-        flexrec_global_insert(txn);
+    const struct flexrec_global *global = flexrec_global_first(idl);
+    if (!global) {
+        global = flexrec_global_insert(txn);
+    }
+    if (wait_for_switches) {
+        /* flexmap-controller sets cur_cfg to next_cfg once every switch
+         * holds what this transaction asks for. */
+        ovsdb_idl_txn_increment(txn, &global->header_,
+                                &flexrec_global_col_next_cfg, false);
     }
 
     symtab = ovsdb_symbol_table_create();
@@ -1279,6 +1299,8 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
         }
     }
     error = xstrdup(ovsdb_idl_txn_get_error(txn));
+    int64_t next_cfg = (wait_for_switches && status == TXN_SUCCESS
+                        ? ovsdb_idl_txn_get_increment_new_value(txn) : 0);
     ovsdb_idl_txn_destroy(txn);
     txn = the_idl_txn = NULL;
 
@@ -1308,6 +1330,28 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
     }
     free(error);
     ovsdb_symbol_table_destroy(symtab);
+
+    if (next_cfg) {
+        /* Wait (up to --timeout) for the controller to report that the
+         * switches have the change. */
+        for (;;) {
+            const struct flexrec_global *g;
+
+            ovsdb_idl_run(idl);
+            if (!ovsdb_idl_is_alive(idl)) {
+                ctl_fatal("%s: database connection failed while waiting "
+                          "(%s)", db,
+                          ovs_retval_to_string(
+                              ovsdb_idl_get_last_error(idl)));
+            }
+            g = flexrec_global_first(idl);
+            if (g && g->cur_cfg >= next_cfg) {
+                break;
+            }
+            ovsdb_idl_wait(idl);
+            poll_block();
+        }
+    }
 
     for (c = commands; c < &commands[n_commands]; c++) {
         print_output(c);
