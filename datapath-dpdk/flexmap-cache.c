@@ -224,6 +224,16 @@ struct flexmap_cache {
     struct ovs_refcount ref_cnt;    /* 1 + pending postponed slot releases. */
     uint64_t next_version OVS_GUARDED;  /* Version of the next put. */
     struct flexmap_affinity_params affinity_params OVS_GUARDED;
+
+    /* Tunnel next hops, read by the datapath, written under 'mutex'. */
+    struct cmap tnls;               /* Contains "struct fc_tnl"s. */
+};
+
+/* A tunnel next hop. */
+struct fc_tnl {
+    struct cmap_node node;          /* In 'tnls', by hash of 'id'. */
+    uint32_t id;
+    OVSRCU_TYPE(struct flexmap_tnl_actions *) actions;
 };
 
 /* Add 'n' to the atomic variable 'var' non-atomically and using relaxed
@@ -440,6 +450,7 @@ flexmap_cache_create(unsigned int n_lanes)
     atomic_count_init(&cache->n_chunks, 0);
     atomic_init(&cache->entry_bytes, 0);
     ovs_refcount_init(&cache->ref_cnt);
+    cmap_init(&cache->tnls);
     return cache;
 }
 
@@ -461,10 +472,13 @@ fc_unref(struct flexmap_cache *cache)
         free(cache->affinity);
         free(cache->free_slots);
         cmap_destroy(&cache->entries);
+        cmap_destroy(&cache->tnls);
         ovs_mutex_destroy(&cache->mutex);
         free(cache);
     }
 }
+
+static void fc_tnl_free(struct fc_tnl *);
 
 static void
 fc_unref_cb(void *cache)
@@ -564,6 +578,11 @@ flexmap_cache_destroy(struct flexmap_cache *cache)
         cmap_remove(&cache->entries, &e->node,
                     fc_hash_key(e->table_id, &e->key));
         ovsrcu_postpone(free_cacheline, e);
+    }
+    struct fc_tnl *t;
+    CMAP_FOR_EACH (t, node, &cache->tnls) {
+        cmap_remove(&cache->tnls, &t->node, hash_int(t->id, 0));
+        ovsrcu_postpone(fc_tnl_free, t);
     }
     ovs_mutex_unlock(&cache->mutex);
 
@@ -1726,9 +1745,21 @@ flexmap_cache_entry_format(const struct flexmap_cache *cache,
     for (size_t i = 0; i < e->n_backends; i++) {
         const struct flexmap_dp_backend *b = &e->backends[i];
 
-        ds_put_format(s, "%s "ETH_ADDR_FMT"->port %"PRIu32" weight %"PRIu16,
-                      i ? "," : "", ETH_ADDR_ARGS(b->mac),
-                      odp_to_u32(b->port), b->weight);
+        if (flexmap_port_is_tnl(b->port)) {
+            const struct flexmap_tnl_actions *ta
+                = flexmap_cache_tnl_get(cache, b->port);
+
+            ds_put_format(s, "%s "ETH_ADDR_FMT"->tunnel next hop %"PRIu32
+                          " (%s) weight %"PRIu16, i ? "," : "",
+                          ETH_ADDR_ARGS(b->mac),
+                          odp_to_u32(b->port) - FLEXMAP_TNL_PORT_BASE,
+                          ta && ta->len ? "resolved" : "unresolved",
+                          b->weight);
+        } else {
+            ds_put_format(s, "%s "ETH_ADDR_FMT"->port %"PRIu32" weight %"
+                          PRIu16, i ? "," : "", ETH_ADDR_ARGS(b->mac),
+                          odp_to_u32(b->port), b->weight);
+        }
         if (e->n_backends > 1) {
             struct flexmap_cache_stats bs;
 
@@ -1743,4 +1774,91 @@ flexmap_cache_entry_format(const struct flexmap_cache *cache,
             ds_put_format(s, " tun_id=%#"PRIx64, ntohll(b->tun_id));
         }
     }
+}
+
+/* Tunnel next hops. */
+
+static struct fc_tnl *
+fc_tnl_find(const struct flexmap_cache *cache, uint32_t id)
+{
+    struct fc_tnl *t;
+
+    CMAP_FOR_EACH_WITH_HASH (t, node, hash_int(id, 0), &cache->tnls) {
+        if (t->id == id) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void
+fc_tnl_actions_free(struct flexmap_tnl_actions *a)
+{
+    free(a);
+}
+
+/* Sets the actions of tunnel next hop 'id' to the 'len' bytes of netlink
+ * attributes in 'actions' (len 0: unresolved, its packets are dropped). */
+void
+flexmap_cache_tnl_set(struct flexmap_cache *cache, uint32_t id,
+                      const void *actions, size_t len)
+{
+    struct flexmap_tnl_actions *a = xmalloc(sizeof *a + ROUND_UP(len, 8));
+    struct fc_tnl *t;
+
+    ovs_assert(id <= FLEXMAP_TNL_MAX_ID);
+    a->len = len;
+    memcpy(a->actions, actions, len);
+
+    ovs_mutex_lock(&cache->mutex);
+    t = fc_tnl_find(cache, id);
+    if (!t) {
+        t = xmalloc(sizeof *t);
+        t->id = id;
+        ovsrcu_init(&t->actions, a);
+        cmap_insert(&cache->tnls, &t->node, hash_int(id, 0));
+    } else {
+        ovsrcu_postpone(fc_tnl_actions_free,
+                        ovsrcu_get_protected(struct flexmap_tnl_actions *,
+                                             &t->actions));
+        ovsrcu_set(&t->actions, a);
+    }
+    ovs_mutex_unlock(&cache->mutex);
+}
+
+static void
+fc_tnl_free(struct fc_tnl *t)
+{
+    free(ovsrcu_get_protected(struct flexmap_tnl_actions *, &t->actions));
+    free(t);
+}
+
+/* Forgets tunnel next hop 'id'.  Entries should not refer to it any more;
+ * packets of those that still do are dropped. */
+void
+flexmap_cache_tnl_del(struct flexmap_cache *cache, uint32_t id)
+{
+    struct fc_tnl *t;
+
+    ovs_mutex_lock(&cache->mutex);
+    t = fc_tnl_find(cache, id);
+    if (t) {
+        cmap_remove(&cache->tnls, &t->node, hash_int(id, 0));
+        ovsrcu_postpone(fc_tnl_free, t);
+    }
+    ovs_mutex_unlock(&cache->mutex);
+}
+
+/* Returns the actions of the tunnel next hop that 'port' names, or NULL if
+ * there is none.  RCU-protected: valid until the caller quiesces. */
+const struct flexmap_tnl_actions *
+flexmap_cache_tnl_get(const struct flexmap_cache *cache, odp_port_t port)
+{
+    const struct fc_tnl *t;
+
+    if (!flexmap_port_is_tnl(port)) {
+        return NULL;
+    }
+    t = fc_tnl_find(cache, odp_to_u32(port) - FLEXMAP_TNL_PORT_BASE);
+    return t ? ovsrcu_get(struct flexmap_tnl_actions *, &t->actions) : NULL;
 }

@@ -88,11 +88,46 @@ struct flexmap_dp_backend {
     struct eth_addr mac;        /* New Ethernet destination. */
     uint16_t weight;            /* Relative weight. */
     odp_port_t port;            /* Datapath output port. */
-    uint16_t flags;             /* FLEXMAP_BACKEND_*; tunnels: later. */
+    uint16_t flags;             /* FLEXMAP_BACKEND_*. */
     uint16_t pad;
-    ovs_be64 tun_id;            /* Reserved for tunnel backends. */
-    struct in6_addr tun_dst;    /* Reserved for tunnel backends. */
+    ovs_be64 tun_id;            /* Tunnel backends: for display; */
+    struct in6_addr tun_dst;    /* 'port' names their next hop. */
 };
+
+/* Tunnel next hops.
+ *
+ * A tunnel backend's 'port' is FLEXMAP_TNL_PORT(id): after rewriting the
+ * packet's Ethernet destination, the datapath runs the actions that the
+ * bridge set for next hop 'id' with flexmap_cache_tnl_set(), which are what
+ * OpenFlow "set_field:IP->tun_dst,set_field:KEY->tun_id,output:TUNNEL"
+ * translates to (typically "tnl_push(...),output:N").  A next hop with no
+ * actions is unresolved (no route, or the neighbour's MAC is not known
+ * yet): its packets are dropped.  Ids are below FLEXMAP_TNL_MAX_ID. */
+#define FLEXMAP_TNL_PORT_BASE 0x80000000u
+#define FLEXMAP_TNL_MAX_ID 0x7ffffffeu
+#define FLEXMAP_TNL_PORT(ID) \
+    ((OVS_FORCE odp_port_t) (FLEXMAP_TNL_PORT_BASE + (ID)))
+
+static inline bool
+flexmap_port_is_tnl(odp_port_t port)
+{
+    uint32_t p = (OVS_FORCE uint32_t) port;
+
+    return p >= FLEXMAP_TNL_PORT_BASE && p != UINT32_MAX;
+}
+
+struct flexmap_cache;
+
+struct flexmap_tnl_actions {
+    size_t len;                 /* Bytes of 'actions'; 0: unresolved. */
+    uint64_t actions[];         /* Netlink attributes, 8-byte aligned. */
+};
+
+void flexmap_cache_tnl_set(struct flexmap_cache *, uint32_t id,
+                           const void *actions, size_t len);
+void flexmap_cache_tnl_del(struct flexmap_cache *, uint32_t id);
+const struct flexmap_tnl_actions *flexmap_cache_tnl_get(
+    const struct flexmap_cache *, odp_port_t);
 
 struct flexmap_cache_stats {
     uint64_t n_packets;

@@ -32,6 +32,7 @@
 #include "util.h"
 
 COVERAGE_DEFINE(flexmap_drop_zero_weight);
+COVERAGE_DEFINE(flexmap_drop_tunnel_unresolved);
 COVERAGE_DEFINE(flexmap_bad_action);
 
 /* Datapath name -> struct flexmap_cache, for flexmap/dump-cache.  Only the
@@ -171,6 +172,34 @@ flexmap_dp_execute(struct flexmap_cache *cache,
         }
         dp_packet_batch_add(&out->batch, packet);
     }
+}
+
+/* If 'out' goes to a tunnel next hop, returns true and stores the next
+ * hop's actions in '*actions' and '*len'; if the next hop is unresolved,
+ * drops the packets of 'out', counts them, and stores NULL and 0.  Returns
+ * false for an output to a plain port. */
+bool
+flexmap_dp_output_tunnel(const struct flexmap_cache *cache,
+                         struct flexmap_dp_output *out,
+                         const struct nlattr **actions, size_t *len)
+{
+    const struct flexmap_tnl_actions *ta;
+
+    if (!flexmap_port_is_tnl(out->port)) {
+        return false;
+    }
+    ta = flexmap_cache_tnl_get(cache, out->port);
+    if (ta && ta->len) {
+        *actions = (const struct nlattr *) ta->actions;
+        *len = ta->len;
+    } else {
+        COVERAGE_ADD(flexmap_drop_tunnel_unresolved,
+                     dp_packet_batch_size(&out->batch));
+        dp_packet_delete_batch(&out->batch, true);
+        *actions = NULL;
+        *len = 0;
+    }
+    return true;
 }
 
 void

@@ -58,7 +58,9 @@ bool flexmap_dp_action_parse(const struct nlattr *,
 
 /* The result of executing a flexmap action on a batch: the hits grouped by
  * output port (in order of first appearance, each keeping packet order) and
- * the misses. */
+ * the misses.  An output whose port is a tunnel next hop's
+ * (flexmap_port_is_tnl()) must go through flexmap_dp_output_tunnel(), whose
+ * actions the caller runs on it instead of an output. */
 struct flexmap_dp_output {
     odp_port_t port;
     struct dp_packet_batch batch;
@@ -75,6 +77,10 @@ void flexmap_dp_execute(struct flexmap_cache *,
                         const struct flexmap_dp_action *,
                         struct dp_packet_batch *, unsigned int lane,
                         struct flexmap_dp_split *);
+
+bool flexmap_dp_output_tunnel(const struct flexmap_cache *,
+                              struct flexmap_dp_output *,
+                              const struct nlattr **actions, size_t *len);
 
 /* Appends flexmap lines to a PMD's "dpif-netdev/pmd-stats-show" output. */
 void flexmap_dp_format_pmd_stats(struct ds *, struct pmd_perf_stats *);

@@ -24,11 +24,15 @@
 #include "flexmap-cache.h"
 #include "flexmap.h"
 #include "flow.h"
+#include "hash.h"
 #include "id-pool.h"
 #include "netdev.h"
 #include "ofp-flexmap.h"
+#include "netlink.h"
 #include "ofproto/ofproto-dpif.h"
+#include "ofproto/ofproto-dpif-xlate.h"
 #include "ofproto/ofproto-provider.h"
+#include "openvswitch/meta-flow.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/hmap.h"
 #include "openvswitch/list.h"
@@ -40,6 +44,9 @@
 #include "openvswitch/ofpbuf.h"
 #include "openvswitch/vlog.h"
 #include "ovs-rcu.h"
+#include "packets.h"
+#include "seq.h"
+#include "timeval.h"
 #include "unixctl.h"
 #include "util.h"
 
@@ -56,6 +63,21 @@ struct fm_entry {
     struct flexmap_backend backends[];
 };
 
+/* A tunnel next hop: where the bridge's tunnel backends with the same
+ * tunnel port, tun_dst and tun_id go.  Its datapath actions are what
+ * "set_field:tun_dst,set_field:tun_id,output:port" translates to, so that
+ * a tunnel backend's packets leave exactly as that rule's would. */
+struct fm_tnl {
+    struct hmap_node node;      /* In flexmap_bridge's 'tnls'. */
+    ofp_port_t port;            /* The tunnel port (OpenFlow). */
+    struct in6_addr tun_dst;
+    ovs_be64 tun_id;
+    uint32_t id;                /* Datapath id, unique in the process. */
+    unsigned int n_refs;        /* Backends of entries that use it. */
+    struct ofpbuf actions;      /* As last given to the datapath. */
+    bool pushed;                /* 'actions' are in the datapath. */
+};
+
 struct flexmap_bridge {
     struct ovs_list node;       /* In 'all_bridges'. */
     struct ofproto_dpif *ofproto;
@@ -63,11 +85,21 @@ struct flexmap_bridge {
     struct hmap entries;        /* Contains "struct fm_entry"s. */
     bool need_push;             /* Push every entry at next run. */
     struct flexmap_cache *pushed_cache; /* Cache the entries are in. */
+
+    struct hmap tnls;           /* Contains "struct fm_tnl"s. */
+    uint64_t tnl_seq;           /* tnl_conf_seq at the last refresh. */
+    long long int tnl_refresh;  /* Time of the next periodic refresh. */
 };
+
+/* How often tunnel next hops are translated again even if no route or
+ * neighbour changed, to follow the underlay bridge (its rules and MAC
+ * learning) and to retry unresolved ones. */
+#define FM_TNL_REFRESH_MS 1000
 
 /* Bridge ids: 24 bits, so that (id << 8) | table fits in 32 bits. */
 #define FLEXMAP_MAX_BRIDGES 0xffffff
 static struct id_pool *bridge_ids;
+static struct id_pool *tnl_ids;     /* Tunnel next hop ids. */
 static struct ovs_list all_bridges = OVS_LIST_INITIALIZER(&all_bridges);
 
 static void flexmap_unixctl_init(void);
@@ -130,6 +162,7 @@ ofproto_flexmap_bridge_create(struct ofproto_dpif *ofproto)
     fb->ofproto = ofproto;
     fb->id = id;
     hmap_init(&fb->entries);
+    hmap_init(&fb->tnls);
     fb->need_push = true;
     ovs_list_push_back(&all_bridges, &fb->node);
     return fb;
@@ -145,6 +178,253 @@ fm_entry_to_flexmap_entry(const struct fm_entry *e, struct flexmap_entry *out)
            e->n_backends * sizeof *e->backends);
 }
 
+/* Tunnel next hops. */
+
+static uint32_t
+fm_tnl_hash(ofp_port_t port, const struct in6_addr *tun_dst, ovs_be64 tun_id)
+{
+    uint32_t hash = hash_bytes(tun_dst, sizeof *tun_dst, ofp_to_u16(port));
+
+    return hash_bytes(&tun_id, sizeof tun_id, hash);
+}
+
+static struct fm_tnl *
+fm_tnl_find(const struct flexmap_bridge *fb, const struct flexmap_backend *b)
+{
+    struct fm_tnl *t;
+
+    HMAP_FOR_EACH_WITH_HASH (t, node,
+                             fm_tnl_hash(b->port, &b->tun_dst, b->tun_id),
+                             &fb->tnls) {
+        if (t->port == b->port && t->tun_id == b->tun_id
+            && ipv6_addr_equals(&t->tun_dst, &b->tun_dst)) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+/* Returns true if the datapath actions 'actions' push a tunnel header and
+ * need nothing that only a translation in the datapath's slow path or a
+ * recirculation could do. */
+static bool
+fm_tnl_actions_ok(const struct nlattr *actions, size_t len, bool *pushes)
+{
+    const struct nlattr *a;
+    unsigned int left;
+
+    NL_ATTR_FOR_EACH (a, left, actions, len) {
+        switch (nl_attr_type(a)) {
+        case OVS_ACTION_ATTR_TUNNEL_PUSH:
+            *pushes = true;
+            break;
+        case OVS_ACTION_ATTR_CLONE:
+            if (!fm_tnl_actions_ok(nl_attr_get(a), nl_attr_get_size(a),
+                                   pushes)) {
+                return false;
+            }
+            break;
+        case OVS_ACTION_ATTR_USERSPACE:
+        case OVS_ACTION_ATTR_RECIRC:
+        case OVS_ACTION_ATTR_CT:
+        case OVS_ACTION_ATTR_FLEXMAP:
+            return false;
+        default:
+            break;
+        }
+    }
+    return true;
+}
+
+/* Stores in 'odp_actions' the datapath actions of next hop 't': the
+ * translation of "set_field:tun_dst,set_field:tun_id,output:port", which
+ * looks up the route and the neighbour (sending an ARP or neighbour
+ * solicitation if it is not known), builds the tunnel header and runs the
+ * underlay bridge's pipeline.  Leaves 'odp_actions' empty if the next hop
+ * cannot be reached (yet). */
+static void
+fm_tnl_translate(struct flexmap_bridge *fb, const struct fm_tnl *t,
+                 struct ofpbuf *odp_actions)
+{
+    uint64_t ofpacts_stub[256 / 8];
+    struct ofpbuf ofpacts = OFPBUF_STUB_INITIALIZER(ofpacts_stub);
+    struct xlate_out xout;
+    struct xlate_in xin;
+    struct flow flow;
+    bool pushes = false;
+    bool ok;
+
+    if (IN6_IS_ADDR_V4MAPPED(&t->tun_dst)) {
+        ovs_be32 ip4 = in6_addr_get_mapped_ipv4(&t->tun_dst);
+
+        ofpact_put_set_field(&ofpacts, mf_from_id(MFF_TUN_DST), &ip4, NULL);
+    } else {
+        ofpact_put_set_field(&ofpacts, mf_from_id(MFF_TUN_IPV6_DST),
+                             &t->tun_dst, NULL);
+    }
+    ofpact_put_set_field(&ofpacts, mf_from_id(MFF_TUN_ID), &t->tun_id, NULL);
+    ofpact_put_OUTPUT(&ofpacts)->port = t->port;
+
+    memset(&flow, 0, sizeof flow);
+    flow.in_port.ofp_port = OFPP_NONE;
+    flow.dl_type = htons(ETH_TYPE_IP);
+    flow.nw_ttl = 64;
+
+    ofpbuf_clear(odp_actions);
+    xlate_in_init(&xin, fb->ofproto,
+                  ofproto_dpif_get_tables_version(fb->ofproto), &flow,
+                  OFPP_NONE, NULL, 0, NULL, NULL, odp_actions);
+    xin.ofpacts = ofpacts.data;
+    xin.ofpacts_len = ofpacts.size;
+    ok = (xlate_actions(&xin, &xout) == XLATE_OK && !xout.slow
+          && fm_tnl_actions_ok(odp_actions->data, odp_actions->size,
+                               &pushes)
+          && pushes);
+    xlate_out_uninit(&xout);
+    ofpbuf_uninit(&ofpacts);
+    if (!ok) {
+        ofpbuf_clear(odp_actions);
+    }
+}
+
+/* Translates 't' again and gives the datapath its actions if they changed
+ * (or were never given). */
+static void
+fm_tnl_refresh(struct flexmap_bridge *fb, struct fm_tnl *t,
+               struct flexmap_cache *cache)
+{
+    uint64_t stub[1024 / 8];
+    struct ofpbuf actions = OFPBUF_STUB_INITIALIZER(stub);
+
+    fm_tnl_translate(fb, t, &actions);
+    if (!t->pushed || !ofpbuf_equal(&actions, &t->actions)) {
+        if (t->pushed && !actions.size != !t->actions.size) {
+            struct ds s = DS_EMPTY_INITIALIZER;
+
+            ipv6_format_mapped(&t->tun_dst, &s);
+            VLOG_INFO("%s: tunnel next hop %s key %#"PRIx64" on port %"
+                      PRIu16" %s", fb->ofproto->up.name, ds_cstr(&s),
+                      ntohll(t->tun_id), ofp_to_u16(t->port),
+                      actions.size ? "resolved" : "unresolved");
+            ds_destroy(&s);
+        }
+        ofpbuf_clear(&t->actions);
+        ofpbuf_put(&t->actions, actions.data, actions.size);
+        flexmap_cache_tnl_set(cache, t->id, t->actions.data,
+                              t->actions.size);
+        t->pushed = true;
+    }
+    ofpbuf_uninit(&actions);
+}
+
+/* Takes a reference to the next hop of tunnel backend 'b', creating it
+ * (and giving it to 'cache', if nonnull) if needed. */
+static void
+fm_tnl_ref(struct flexmap_bridge *fb, const struct flexmap_backend *b,
+           struct flexmap_cache *cache)
+{
+    struct fm_tnl *t = fm_tnl_find(fb, b);
+
+    if (!t) {
+        uint32_t id;
+
+        if (!tnl_ids) {
+            tnl_ids = id_pool_create(0, FLEXMAP_TNL_MAX_ID + 1);
+        }
+        if (!id_pool_alloc_id(tnl_ids, &id)) {
+            VLOG_ERR("%s: out of tunnel next hop ids", fb->ofproto->up.name);
+            return;
+        }
+        t = xzalloc(sizeof *t);
+        t->port = b->port;
+        t->tun_dst = b->tun_dst;
+        t->tun_id = b->tun_id;
+        t->id = id;
+        ofpbuf_init(&t->actions, 0);
+        hmap_insert(&fb->tnls, &t->node,
+                    fm_tnl_hash(b->port, &b->tun_dst, b->tun_id));
+        if (cache) {
+            fm_tnl_refresh(fb, t, cache);
+        }
+    }
+    t->n_refs++;
+}
+
+static void
+fm_tnl_unref(struct flexmap_bridge *fb, const struct flexmap_backend *b,
+             struct flexmap_cache *cache)
+{
+    struct fm_tnl *t = fm_tnl_find(fb, b);
+
+    if (t && !--t->n_refs) {
+        if (cache && t->pushed) {
+            flexmap_cache_tnl_del(cache, t->id);
+        }
+        id_pool_free_id(tnl_ids, t->id);
+        hmap_remove(&fb->tnls, &t->node);
+        ofpbuf_uninit(&t->actions);
+        free(t);
+    }
+}
+
+/* Takes (or, with 'ref' false, drops) references to the next hops of the
+ * tunnel backends of 'e'. */
+static void
+fm_entry_ref_tnls(struct flexmap_bridge *fb, const struct fm_entry *e,
+                  struct flexmap_cache *cache, bool ref)
+{
+    for (size_t i = 0; i < e->n_backends; i++) {
+        const struct flexmap_backend *b = &e->backends[i];
+
+        if (b->flags & FLEXMAP_BACKEND_TUNNEL) {
+            if (ref) {
+                fm_tnl_ref(fb, b, cache);
+            } else {
+                fm_tnl_unref(fb, b, cache);
+            }
+        }
+    }
+}
+
+/* Follows route, neighbour and underlay changes: translates every next hop
+ * again when the tunnel configuration changed, and at least every
+ * FM_TNL_REFRESH_MS. */
+static void
+fm_tnl_run(struct flexmap_bridge *fb, struct flexmap_cache *cache,
+           bool force)
+{
+    uint64_t seq = seq_read(tnl_conf_seq);
+    long long int now = time_msec();
+    struct fm_tnl *t;
+
+    if (hmap_is_empty(&fb->tnls)
+        || (!force && seq == fb->tnl_seq && now < fb->tnl_refresh)) {
+        return;
+    }
+    HMAP_FOR_EACH (t, node, &fb->tnls) {
+        if (force) {
+            t->pushed = false;
+        }
+        fm_tnl_refresh(fb, t, cache);
+    }
+    fb->tnl_seq = seq;
+    fb->tnl_refresh = now + FM_TNL_REFRESH_MS;
+}
+
+/* The datapath port of backend 'b': its port's, or for a tunnel backend
+ * its next hop's pseudo-port.  ODPP_NONE if there is none. */
+static odp_port_t
+fm_backend_odp_port(const struct flexmap_bridge *fb,
+                    const struct flexmap_backend *b)
+{
+    if (b->flags & FLEXMAP_BACKEND_TUNNEL) {
+        const struct fm_tnl *t = fm_tnl_find(fb, b);
+
+        return t ? FLEXMAP_TNL_PORT(t->id) : ODPP_NONE;
+    }
+    return ofproto_dpif_ofp_to_odp_port(fb->ofproto, b->port);
+}
+
 /* Writes 'e' into 'cache' with the datapath's port numbers.  Backends whose
  * port is gone are left out; an entry with none left is removed from the
  * datapath (its packets then miss). */
@@ -158,8 +438,7 @@ fm_push(struct flexmap_bridge *fb, struct flexmap_cache *cache,
 
     for (size_t i = 0; i < e->n_backends; i++) {
         const struct flexmap_backend *b = &e->backends[i];
-        odp_port_t odp_port = ofproto_dpif_ofp_to_odp_port(fb->ofproto,
-                                                           b->port);
+        odp_port_t odp_port = fm_backend_odp_port(fb, b);
 
         if (odp_port == ODPP_NONE) {
             continue;
@@ -204,6 +483,7 @@ fm_remove(struct flexmap_bridge *fb, struct flexmap_cache *cache,
         flexmap_cache_del(cache, ofproto_flexmap_dp_table(fb, e->table_id),
                           &e->key);
     }
+    fm_entry_ref_tnls(fb, e, cache, false);
     hmap_remove(&fb->entries, &e->node);
     free(e);
 }
@@ -225,6 +505,7 @@ ofproto_flexmap_bridge_destroy(struct flexmap_bridge *fb)
         fm_remove(fb, cache, e);
     }
     hmap_destroy(&fb->entries);
+    hmap_destroy(&fb->tnls);
     ovs_list_remove(&fb->node);
     id_pool_free_id(bridge_ids, fb->id);
     /* Translation threads may still read 'fb->id'. */
@@ -238,9 +519,13 @@ ofproto_flexmap_run(struct flexmap_bridge *fb)
         struct flexmap_cache *cache = fb_cache(fb);
 
         if (cache && (fb->need_push || cache != fb->pushed_cache)) {
+            /* Next hops first: entries name them. */
+            fm_tnl_run(fb, cache, cache != fb->pushed_cache);
             fm_push_all(fb, cache);
             fb->pushed_cache = cache;
             fb->need_push = false;
+        } else if (cache) {
+            fm_tnl_run(fb, cache, false);
         }
     }
 }
@@ -267,8 +552,8 @@ flexmap_bridge_from_ofproto(struct ofproto *ofproto)
             : NULL);
 }
 
-/* Checks one decoded command against the bridge: ports must exist and
- * tunnels are not supported yet. */
+/* Checks one decoded command against the bridge: ports must exist, and a
+ * tunnel backend's must be a flow-based tunnel. */
 static enum ofperr
 fm_check_cmd(const struct flexmap_bridge *fb,
              const struct ofputil_flexmap_cmd *cmd)
@@ -279,11 +564,20 @@ fm_check_cmd(const struct flexmap_bridge *fb,
     for (size_t i = 0; i < cmd->entry.n_backends; i++) {
         const struct flexmap_backend *b = &cmd->entry.backends[i];
 
-        if (b->flags & FLEXMAP_BACKEND_TUNNEL) {
-            return OFPERR_NXFMFC_TUNNEL_UNSUPPORTED;
-        }
         if (!ofp_port_to_ofport(fb->ofproto, b->port)) {
             return OFPERR_NXFMFC_BAD_PORT;
+        }
+        if (b->flags & FLEXMAP_BACKEND_TUNNEL) {
+            /* The port must be a tunnel whose remote address and key come
+             * from the flow (options:remote_ip=flow, options:key=flow). */
+            struct ofport *port = ofproto_get_port(&fb->ofproto->up,
+                                                   b->port);
+            const struct netdev_tunnel_config *cfg
+                = port ? netdev_get_tunnel_config(port->netdev) : NULL;
+
+            if (!cfg || !cfg->ip_dst_flow || !cfg->out_key_flow) {
+                return OFPERR_NXFMFC_TUNNEL_UNSUPPORTED;
+            }
         }
         /* A backend is its MAC behind its port: twice in one pool makes no
          * sense and would confuse connection affinity. */
@@ -312,9 +606,13 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
         e->n_backends = fe->n_backends;
         memcpy(e->backends, fe->backends,
                fe->n_backends * sizeof *fe->backends);
+        /* Take the new entry's next hops before dropping the old one's,
+         * so that a next hop both use stays as it is. */
+        fm_entry_ref_tnls(fb, e, cache, true);
         old = fm_find(fb, fe->table_id, &fe->key);
         if (old) {
             hmap_replace(&fb->entries, &old->node, &e->node);
+            fm_entry_ref_tnls(fb, old, cache, false);
             free(old);
         } else {
             hmap_insert(&fb->entries, &e->node,
@@ -513,7 +811,7 @@ fm_dp_backend_index(const struct flexmap_bridge *fb,
                     const struct flexmap_cache_entry *ce,
                     const struct flexmap_backend *b)
 {
-    odp_port_t odp_port = ofproto_dpif_ofp_to_odp_port(fb->ofproto, b->port);
+    odp_port_t odp_port = fm_backend_odp_port(fb, b);
     size_t n = flexmap_cache_entry_n_backends(ce);
 
     for (size_t i = 0; i < n; i++) {
