@@ -25,8 +25,13 @@
  *     advertisement responder for every public IPv6 address, both answering
  *     with the gateway MAC;
  *
- *   - map table N: one entry per mapping that has a backend behind this
- *     switch, whose port is the container's interface.
+ *   - map table N: one entry per mapping that has a backend this switch
+ *     can reach: a container behind it, on its interface, or, on a
+ *     gateway, a container behind another switch, through a tunnel
+ *     backend to that switch's tunnel address;
+ *
+ *   - on a switch with a tunnel port, rules that deliver what comes out of
+ *     it to the container whose MAC it carries.
  *
  * The database is followed incrementally: the IDL's change tracking says
  * which rows changed, only the mappings they touch are recomputed, and each
@@ -578,6 +583,59 @@ fc_mapping_problem(const struct flexrec_mapping *m)
     return s.length ? ds_steal_cstr(&s) : NULL;
 }
 
+/* The VXLAN key of tunnel backends: Global:other_config:tunnel-key,
+ * default 0. */
+static ovs_be64
+fc_tunnel_key(void)
+{
+    const struct flexrec_global *g = flexrec_global_first(idl);
+    unsigned long long int key = 0;
+
+    if (g) {
+        const char *s = smap_get(&g->other_config, "tunnel-key");
+
+        if (s && (!str_to_ullong(s, 0, &key) || key > 0xffffff)) {
+            static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+
+            VLOG_WARN_RL(&rl, "Global:other_config:tunnel-key=%s is not a "
+                         "VXLAN key (0 to 16777215), using 0", s);
+            key = 0;
+        }
+    }
+    return htonll(key);
+}
+
+/* Fills 'b' with a tunnel backend through which gateway switch 'sw' reaches
+ * container 'c' behind another switch, and returns true; returns false if
+ * 'sw' is not a gateway, or one of the two switches lacks its tunnel
+ * settings. */
+static bool
+fc_tunnel_backend(const struct fc_switch *sw,
+                  const struct flexrec_container *c,
+                  struct flexmap_backend *b)
+{
+    const struct flexrec_switch *gw = sw->row;
+    const struct flexrec_switch *host = c->switch_;
+    struct shash_node *port;
+    struct in6_addr ip6;
+    ovs_be32 ip4;
+
+    if (strcmp(gw->role, "gateway") || !gw->tunnel_port || !host->tunnel_ip
+        || !(port = shash_find(&sw->ports, gw->tunnel_port))) {
+        return false;
+    }
+    if (ip_parse(host->tunnel_ip, &ip4)) {
+        in6_addr_set_mapped_ipv4(&ip6, ip4);
+    } else if (!ipv6_parse(host->tunnel_ip, &ip6)) {
+        return false;
+    }
+    b->port = u16_to_ofp((uintptr_t) port->data);
+    b->flags = FLEXMAP_BACKEND_TUNNEL;
+    b->tun_dst = ip6;
+    b->tun_id = fc_tunnel_key();
+    return true;
+}
+
 static int
 fc_backend_cmp(const void *a_, const void *b_)
 {
@@ -609,18 +667,24 @@ fc_mapping_val(const struct flexrec_mapping *m, const struct flexmap_key *key,
         struct shash_node *port;
         struct eth_addr mac;
 
-        if (c->tenant != m->ip->tenant || c->switch_ != sw->row) {
-            continue;           /* Refused, or elsewhere. */
+        if (c->tenant != m->ip->tenant
+            || !eth_addr_from_string(c->mac, &mac)) {
+            continue;           /* Refused. */
         }
-        port = shash_find(&sw->ports, c->iface);
-        if (!port || !eth_addr_from_string(c->mac, &mac)) {
-            continue;           /* Not plugged in (yet). */
-        }
-        b = &e.backends[e.n_backends++];
+        b = &e.backends[e.n_backends];
         memset(b, 0, sizeof *b);
+        if (c->switch_ == sw->row) {
+            port = shash_find(&sw->ports, c->iface);
+            if (!port) {
+                continue;       /* Not plugged in (yet). */
+            }
+            b->port = u16_to_ofp((uintptr_t) port->data);
+        } else if (!fc_tunnel_backend(sw, c, b)) {
+            continue;           /* Elsewhere, and this is no gateway. */
+        }
         b->mac = mac;
-        b->port = u16_to_ofp((uintptr_t) port->data);
         b->weight = m->value_backends[i];
+        e.n_backends++;
     }
     if (!e.n_backends) {
         return NULL;
@@ -895,6 +959,7 @@ fc_process_changes(bool full)
     }
     FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, idl) {
         hmapx_add(&containers, CONST_CAST(void *, c));
+        flows = true;           /* Delivery rules. */
     }
     FLEXREC_MAPPING_FOR_EACH_TRACKED (m, idl) {
         hmapx_add(&changed, CONST_CAST(void *, m));
@@ -1024,6 +1089,30 @@ fc_desired_flows(const struct fc_switch *sw, struct shash *flows)
                         actions));
     }
     free(actions);
+
+    /* Delivery: packets that a gateway sent through the tunnel arrive with
+     * their container's MAC already in place. */
+    const struct shash_node *tnl_port = (sw->row->tunnel_port
+                                         ? shash_find(&sw->ports,
+                                                      sw->row->tunnel_port)
+                                         : NULL);
+    if (tnl_port) {
+        const struct flexrec_container *c;
+
+        FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+            const struct shash_node *port;
+
+            if (c->switch_ == sw->row
+                && (port = shash_find(&sw->ports, c->iface))) {
+                fc_add_flow(flows, xasprintf(
+                    "cookie=%#"PRIx64",priority=100,in_port=%"PRIuPTR","
+                    "dl_dst=%s,actions=output:%"PRIuPTR, FC_COOKIE,
+                    (uintptr_t) tnl_port->data, c->mac,
+                    (uintptr_t) port->data));
+            }
+        }
+    }
+
     FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
         struct in6_addr ip6;
         ovs_be32 ip4;
