@@ -100,6 +100,7 @@
 #include "ovsdb-idl.h"
 #include "packets.h"
 #include "socket-util.h"
+#include "sset.h"
 #include "stream-ssl.h"
 #include "stream.h"
 #include "timeval.h"
@@ -117,6 +118,10 @@ VLOG_DEFINE_THIS_MODULE(flexmap_controller);
 
 /* The OpenFlow table where neighbour advertisements are finished. */
 #define FC_ND_TABLE 1
+
+/* The OpenFlow table where a container's outgoing packets are checked
+ * against its tenant's public addresses and sent on their way out. */
+#define FC_EGRESS_TABLE 2
 
 /* Map entry commands per batch handed to the encoder, which packs them
  * into as few NXT_FLEXMAP_MOD messages as fit. */
@@ -1068,6 +1073,229 @@ fc_add_flow(struct shash *flows, char *text)
     free(text);
 }
 
+/* Returns the OpenFlow port number of the port named 'name' on 'sw', or
+ * OFPP_NONE if 'name' is null or 'sw' has no such port. */
+static ofp_port_t
+fc_port(const struct fc_switch *sw, const char *name)
+{
+    const struct shash_node *node = name ? shash_find(&sw->ports, name)
+                                         : NULL;
+
+    return node ? u16_to_ofp((uintptr_t) node->data) : OFPP_NONE;
+}
+
+/* Returns the actions, malloc()'d, with which switch 'sw' sends a packet
+ * from a public address out of its uplink to the router there, or NULL if
+ * it has no uplink or router configured or present. */
+static char *
+fc_uplink_actions(const struct fc_switch *sw, const char *gw)
+{
+    ofp_port_t uplink = fc_port(sw, sw->row->uplink);
+
+    if (uplink == OFPP_NONE || !sw->row->router_mac) {
+        return NULL;
+    }
+    return xasprintf("set_field:%s->eth_src,set_field:%s->eth_dst,"
+                     "output:%"PRIu16, gw, sw->row->router_mac,
+                     ofp_to_u16(uplink));
+}
+
+/* Returns the gateway through which hosts send their containers' replies:
+ * the first by name of the gateways that have an uplink, a router and a
+ * tunnel address. */
+static const struct flexrec_switch *
+fc_return_gateway(void)
+{
+    const struct flexrec_switch *row, *best = NULL;
+
+    FLEXREC_SWITCH_FOR_EACH (row, idl) {
+        if (!strcmp(row->role, "gateway") && row->uplink && row->router_mac
+            && row->tunnel_ip && (!best || strcmp(row->name, best->name) < 0)) {
+            best = row;
+        }
+    }
+    return best;
+}
+
+/* Returns the actions, malloc()'d, with which switch 'sw' sends its
+ * containers' outgoing packets toward the Internet, or NULL if they have no
+ * way out:
+ *
+ *   - A gateway, and a host whose return_path is "direct", send them out
+ *     of their own uplink.
+ *
+ *   - Other hosts send them through their tunnel port to the return
+ *     gateway, which sends them out of its uplink (cloud providers drop
+ *     packets whose source address they did not hand out). */
+static char *
+fc_egress_actions(const struct fc_switch *sw, const char *gw)
+{
+    const struct flexrec_switch *row = sw->row;
+
+    if (!strcmp(row->role, "gateway")
+        || (row->return_path && !strcmp(row->return_path, "direct"))) {
+        return fc_uplink_actions(sw, gw);
+    }
+
+    const struct flexrec_switch *out = fc_return_gateway();
+    ofp_port_t tnl_port = fc_port(sw, row->tunnel_port);
+    struct in6_addr ip6;
+    ovs_be32 ip4;
+
+    if (!out || tnl_port == OFPP_NONE) {
+        return NULL;
+    }
+    bool ipv4 = ip_parse(out->tunnel_ip, &ip4);
+    if (!ipv4 && !ipv6_parse(out->tunnel_ip, &ip6)) {
+        return NULL;
+    }
+    return xasprintf("set_field:%s->%s,set_field:%#"PRIx64"->tun_id,"
+                     "output:%"PRIu16, out->tunnel_ip,
+                     ipv4 ? "tun_dst" : "tun_ipv6_dst",
+                     ntohll(fc_tunnel_key()), ofp_to_u16(tnl_port));
+}
+
+/* The OpenFlow metadata that marks a packet from a container of 'tenant',
+ * for the address check in FC_EGRESS_TABLE. */
+static uint64_t
+fc_tenant_metadata(const struct flexrec_tenant *tenant)
+{
+    const struct uuid *u = &tenant->header_.uuid;
+
+    return ((uint64_t) u->parts[0] << 32) | u->parts[1];
+}
+
+/* Adds to 'flows' the rules for the containers behind switch 'sw', where
+ * the gateway MAC is 'gw':
+ *
+ *   - Delivery: packets that a gateway sent through the tunnel arrive with
+ *     their container's MAC already in place.
+ *
+ *   - The way out, where there is one: the switch answers every ARP request
+ *     and neighbour solicitation from a container with the gateway MAC (so
+ *     that a container's default route may go through any address), and
+ *     sends what a container sends to the gateway MAC from one of its
+ *     tenant's public addresses on its way out; anything else sent to the
+ *     gateway MAC goes to the map table, as from the Internet. */
+static void
+fc_container_flows(const struct fc_switch *sw, const char *gw,
+                   struct shash *flows)
+{
+    ofp_port_t tnl_port = fc_port(sw, sw->row->tunnel_port);
+    char *egress = fc_egress_actions(sw, gw);
+    struct hmapx tenants = HMAPX_INITIALIZER(&tenants);
+    const struct flexrec_container *c;
+
+    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+        ofp_port_t port = fc_port(sw, c->iface);
+        uint16_t p = ofp_to_u16(port);
+
+        if (c->switch_ != sw->row || port == OFPP_NONE) {
+            continue;
+        }
+        if (tnl_port != OFPP_NONE) {
+            fc_add_flow(flows, xasprintf(
+                "cookie=%#"PRIx64",priority=100,in_port=%"PRIu16","
+                "dl_dst=%s,actions=output:%"PRIu16, FC_COOKIE,
+                ofp_to_u16(tnl_port), c->mac, p));
+        }
+        if (!egress) {
+            continue;
+        }
+        hmapx_add(&tenants, c->tenant);
+        for (int i = 0; i < 2; i++) {
+            fc_add_flow(flows, xasprintf(
+                "cookie=%#"PRIx64",priority=120,in_port=%"PRIu16",%s,"
+                "dl_src=%s,dl_dst=%s,actions=set_field:%#"PRIx64"->metadata,"
+                "resubmit(,%d)", FC_COOKIE, p, i ? "ipv6" : "ip", c->mac, gw,
+                fc_tenant_metadata(c->tenant), FC_EGRESS_TABLE));
+        }
+        /* Proxy ARP: the reply says the requested address is at the
+         * gateway MAC.  Probes (sender 0.0.0.0) get no answer, or the
+         * container would think its own address taken. */
+        fc_add_flow(flows, xasprintf(
+            "cookie=%#"PRIx64",priority=106,in_port=%"PRIu16",arp,"
+            "arp_spa=0.0.0.0,actions=drop", FC_COOKIE, p));
+        fc_add_flow(flows, xasprintf(
+            "cookie=%#"PRIx64",priority=105,in_port=%"PRIu16",arp,arp_op=1,"
+            "actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],"
+            "set_field:%s->eth_src,set_field:2->arp_op,"
+            "move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],set_field:%s->arp_sha,"
+            "move:NXM_OF_ARP_TPA[]->NXM_NX_REG0[],"
+            "move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],"
+            "move:NXM_NX_REG0[]->NXM_OF_ARP_SPA[],IN_PORT",
+            FC_COOKIE, p, gw, gw));
+        /* Proxy neighbour discovery, in two steps as for public addresses
+         * (see fc_desired_flows()); duplicate address detection (source
+         * ::) gets no answer. */
+        fc_add_flow(flows, xasprintf(
+            "cookie=%#"PRIx64",priority=106,in_port=%"PRIu16",icmp6,"
+            "icmp_type=135,ipv6_src=::,actions=drop", FC_COOKIE, p));
+        fc_add_flow(flows, xasprintf(
+            "cookie=%#"PRIx64",priority=105,in_port=%"PRIu16",icmp6,"
+            "icmp_type=135,icmp_code=0,"
+            "actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],"
+            "set_field:%s->eth_src,"
+            "move:NXM_NX_IPV6_SRC[]->NXM_NX_IPV6_DST[],"
+            "move:NXM_NX_ND_TARGET[]->NXM_NX_IPV6_SRC[],"
+            "set_field:255->nw_ttl,set_field:136->icmpv6_type,"
+            "resubmit(,%d)", FC_COOKIE, p, gw, FC_ND_TABLE));
+        fc_add_flow(flows, xasprintf(
+            "cookie=%#"PRIx64",table=%d,priority=105,in_port=%"PRIu16","
+            "icmp6,icmp_type=136,icmp_code=0,"
+            "actions=set_field:0x60000000->nd_reserved,"
+            "set_field:2->nd_options_type,set_field:%s->nd_tll,IN_PORT",
+            FC_COOKIE, FC_ND_TABLE, p, gw));
+    }
+
+    /* The address check: only a tenant's own public addresses leave. */
+    if (egress && !hmapx_is_empty(&tenants)) {
+        const struct flexrec_public_ip *ip;
+
+        FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+            if (hmapx_contains(&tenants, ip->tenant)) {
+                bool ipv6 = strchr(ip->address, ':') != NULL;
+
+                fc_add_flow(flows, xasprintf(
+                    "cookie=%#"PRIx64",table=%d,priority=100,"
+                    "metadata=%#"PRIx64",%s,%s=%s,actions=%s", FC_COOKIE,
+                    FC_EGRESS_TABLE, fc_tenant_metadata(ip->tenant),
+                    ipv6 ? "ipv6" : "ip", ipv6 ? "ipv6_src" : "nw_src",
+                    ip->address, egress));
+            }
+        }
+    }
+    hmapx_destroy(&tenants);
+    free(egress);
+}
+
+/* Adds to 'flows' the rules with which gateway 'sw' sends out of its uplink
+ * what hosts send it through the tunnel from public addresses. */
+static void
+fc_gateway_return_flows(const struct fc_switch *sw, const char *gw,
+                        struct shash *flows)
+{
+    ofp_port_t tnl_port = fc_port(sw, sw->row->tunnel_port);
+    const struct flexrec_public_ip *ip;
+    char *uplink;
+
+    if (strcmp(sw->row->role, "gateway") || tnl_port == OFPP_NONE
+        || !(uplink = fc_uplink_actions(sw, gw))) {
+        return;
+    }
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+        bool ipv6 = strchr(ip->address, ':') != NULL;
+
+        fc_add_flow(flows, xasprintf(
+            "cookie=%#"PRIx64",priority=120,in_port=%"PRIu16","
+            "tun_id=%#"PRIx64",dl_dst=%s,%s,%s=%s,actions=%s", FC_COOKIE,
+            ofp_to_u16(tnl_port), ntohll(fc_tunnel_key()), gw,
+            ipv6 ? "ipv6" : "ip", ipv6 ? "ipv6_src" : "nw_src",
+            ip->address, uplink));
+    }
+    free(uplink);
+}
+
 /* Fills 'flows' (rule text -> NULL) with the pipeline rules that switch
  * 'sw' should hold. */
 static void
@@ -1090,28 +1318,8 @@ fc_desired_flows(const struct fc_switch *sw, struct shash *flows)
     }
     free(actions);
 
-    /* Delivery: packets that a gateway sent through the tunnel arrive with
-     * their container's MAC already in place. */
-    const struct shash_node *tnl_port = (sw->row->tunnel_port
-                                         ? shash_find(&sw->ports,
-                                                      sw->row->tunnel_port)
-                                         : NULL);
-    if (tnl_port) {
-        const struct flexrec_container *c;
-
-        FLEXREC_CONTAINER_FOR_EACH (c, idl) {
-            const struct shash_node *port;
-
-            if (c->switch_ == sw->row
-                && (port = shash_find(&sw->ports, c->iface))) {
-                fc_add_flow(flows, xasprintf(
-                    "cookie=%#"PRIx64",priority=100,in_port=%"PRIuPTR","
-                    "dl_dst=%s,actions=output:%"PRIuPTR, FC_COOKIE,
-                    (uintptr_t) tnl_port->data, c->mac,
-                    (uintptr_t) port->data));
-            }
-        }
-    }
+    fc_container_flows(sw, gw, flows);
+    fc_gateway_return_flows(sw, gw, flows);
 
     FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
         struct in6_addr ip6;
@@ -1217,16 +1425,28 @@ fc_send_cmds(struct fc_switch *sw, struct ofputil_flexmap_cmd *cmds,
     sw->n_entry_mods += n;
 }
 
+/* Returns the part of normalized rule text 'text' that identifies the rule
+ * on a switch (cookie, table, priority and match), malloc()'d. */
+static char *
+fc_flow_match(const char *text)
+{
+    const char *actions = strstr(text, ",actions=");
+
+    return actions ? xmemdup0(text, actions - text) : xstrdup(text);
+}
+
 /* Sends 'sw' the rules it lacks and deletes those it should not have. */
 static size_t
 fc_sync_flows(struct fc_switch *sw, size_t *n_dels)
 {
     struct shash flows = SHASH_INITIALIZER(&flows);
+    struct sset matches = SSET_INITIALIZER(&matches);
     struct shash_node *node;
     size_t n_adds = 0;
 
     fc_desired_flows(sw, &flows);
     SHASH_FOR_EACH (node, &flows) {
+        sset_add_and_free(&matches, fc_flow_match(node->name));
         if (!shash_find(&sw->flows, node->name)) {
             fc_send_flow(sw, node->name, OFPFC_ADD);
             shash_add(&sw->flows, node->name, NULL);
@@ -1235,11 +1455,19 @@ fc_sync_flows(struct fc_switch *sw, size_t *n_dels)
     }
     SHASH_FOR_EACH_SAFE (node, &sw->flows) {
         if (!shash_find(&flows, node->name)) {
-            fc_send_flow(sw, node->name, OFPFC_DELETE_STRICT);
+            /* A rule whose actions changed was replaced by the add; a
+             * strict delete would take the new one away. */
+            char *match = fc_flow_match(node->name);
+
+            if (!sset_contains(&matches, match)) {
+                fc_send_flow(sw, node->name, OFPFC_DELETE_STRICT);
+                (*n_dels)++;
+            }
             shash_delete(&sw->flows, node);
-            (*n_dels)++;
+            free(match);
         }
     }
+    sset_destroy(&matches);
     shash_destroy(&flows);
     sw->flows_dirty = false;
     return n_adds;

@@ -281,6 +281,12 @@ Switches and containers:\n\
   switch-add NAME DPID [ROLE [TUNNEL_IP]]\n\
                               add a switch (ROLE: host or gateway)\n\
   switch-del NAME             delete a switch without containers\n\
+  switch-uplink NAME [PORT ROUTER_MAC]\n\
+                              send replies from public addresses out of\n\
+                              PORT to ROUTER_MAC (no PORT: no uplink)\n\
+  switch-return NAME gateway|direct\n\
+                              a host's replies go back through the\n\
+                              gateway (default) or out of its own uplink\n\
   container-add TENANT NAME MAC SWITCH IFACE\n\
                               add a container behind SWITCH's IFACE\n\
   container-del NAME          delete a container (--force: also remove it\n\
@@ -359,7 +365,7 @@ ip_canonical(const char *s, char **out)
 }
 
 static char * OVS_WARN_UNUSED_RESULT
-mac_canonical(const char *s, char **out)
+mac_canonical(const char *s, const char *who, char **out)
 {
     struct eth_addr mac;
 
@@ -367,7 +373,7 @@ mac_canonical(const char *s, char **out)
         return xasprintf("%s: not an Ethernet address", s);
     }
     if (eth_addr_is_multicast(mac) || eth_addr_is_zero(mac)) {
-        return xasprintf("%s: a container needs a unicast MAC", s);
+        return xasprintf("%s: %s needs a unicast MAC", s, who);
     }
     *out = xasprintf(ETH_ADDR_FMT, ETH_ADDR_ARGS(mac));
     return NULL;
@@ -516,6 +522,10 @@ pre_flexmap(struct ctl_context *ctx)
         &flexrec_switch_col_datapath_id,
         &flexrec_switch_col_role,
         &flexrec_switch_col_tunnel_ip,
+        &flexrec_switch_col_tunnel_port,
+        &flexrec_switch_col_uplink,
+        &flexrec_switch_col_router_mac,
+        &flexrec_switch_col_return_path,
         &flexrec_switch_col_status,
         &flexrec_container_col_name,
         &flexrec_container_col_tenant,
@@ -737,6 +747,54 @@ cmd_switch_del(struct ctl_context *ctx)
     flexrec_switch_delete(sw);
 }
 
+/* The way out: the port toward the Internet and the router there. */
+static void
+cmd_switch_uplink(struct ctl_context *ctx)
+{
+    const struct flexrec_switch *sw = switch_find(ctx, ctx->argv[1]);
+    char *mac = NULL, *error;
+
+    if (!sw) {
+        ctl_error(ctx, "no switch named %s", ctx->argv[1]);
+        return;
+    }
+    if (ctx->argc < 3) {
+        flexrec_switch_set_uplink(sw, NULL);
+        flexrec_switch_set_router_mac(sw, NULL);
+        return;
+    }
+    if (ctx->argc < 4) {
+        ctl_error(ctx, "switch-uplink needs the router's MAC with the port");
+        return;
+    }
+    error = mac_canonical(ctx->argv[3], "a router", &mac);
+    if (error) {
+        ctl_error(ctx, "%s", error);
+        free(error);
+        return;
+    }
+    flexrec_switch_set_uplink(sw, ctx->argv[2]);
+    flexrec_switch_set_router_mac(sw, mac);
+    free(mac);
+}
+
+/* Which way a host's containers' replies leave. */
+static void
+cmd_switch_return(struct ctl_context *ctx)
+{
+    const struct flexrec_switch *sw = switch_find(ctx, ctx->argv[1]);
+    const char *path = ctx->argv[2];
+
+    if (!sw) {
+        ctl_error(ctx, "no switch named %s", ctx->argv[1]);
+    } else if (strcmp(path, "gateway") && strcmp(path, "direct")) {
+        ctl_error(ctx, "%s: the return path is gateway or direct", path);
+    } else {
+        flexrec_switch_set_return_path(sw, strcmp(path, "gateway")
+                                           ? path : NULL);
+    }
+}
+
 static void
 cmd_container_add(struct ctl_context *ctx)
 {
@@ -754,7 +812,7 @@ cmd_container_add(struct ctl_context *ctx)
         ctl_error(ctx, "no switch named %s", ctx->argv[4]);
         return;
     }
-    error = mac_canonical(ctx->argv[3], &mac);
+    error = mac_canonical(ctx->argv[3], "a container", &mac);
     if (error) {
         ctl_error(ctx, "%s", error);
         free(error);
@@ -1147,6 +1205,16 @@ cmd_show(struct ctl_context *ctx)
         if (sw->tunnel_ip) {
             ds_put_format(s, " tunnel_ip %s", sw->tunnel_ip);
         }
+        if (sw->tunnel_port) {
+            ds_put_format(s, " tunnel_port %s", sw->tunnel_port);
+        }
+        if (sw->uplink) {
+            ds_put_format(s, " uplink %s router_mac %s", sw->uplink,
+                          sw->router_mac ? sw->router_mac : "?");
+        }
+        if (sw->return_path) {
+            ds_put_format(s, " return_path %s", sw->return_path);
+        }
         show_status(s, &sw->status);
         ds_put_char(s, '\n');
     }
@@ -1396,6 +1464,10 @@ static const struct ctl_command_syntax flexmap_commands[] = {
      cmd_switch_add, NULL, "--may-exist", RW},
     {"switch-del", 1, 1, "NAME", pre_flexmap, cmd_switch_del, NULL,
      "--if-exists", RW},
+    {"switch-uplink", 1, 3, "NAME [PORT ROUTER_MAC]", pre_flexmap,
+     cmd_switch_uplink, NULL, "", RW},
+    {"switch-return", 2, 2, "NAME gateway|direct", pre_flexmap,
+     cmd_switch_return, NULL, "", RW},
     {"container-add", 5, 5, "TENANT NAME MAC SWITCH IFACE", pre_flexmap,
      cmd_container_add, NULL, "--may-exist", RW},
     {"container-del", 1, 1, "NAME", pre_flexmap, cmd_container_del, NULL,
