@@ -270,6 +270,8 @@ usage: %s [OPTIONS] COMMAND [ARG...]\n\
 Overview:\n\
   show                        print tenants, addresses, mappings, switches\n\
                               and containers\n\
+  sync                        nothing; with --wait, wait until every\n\
+                              switch holds what the database says\n\
 \n\
 Tenants and addresses:\n\
   tenant-add TENANT           add a tenant\n\
@@ -745,6 +747,13 @@ cmd_switch_del(struct ctl_context *ctx)
         }
     }
     flexrec_switch_delete(sw);
+}
+
+/* Does nothing: with --wait, waits until the switches hold everything
+ * that the database says. */
+static void
+cmd_sync(struct ctl_context *ctx OVS_UNUSED)
+{
 }
 
 /* The way out: the port toward the Internet and the router there. */
@@ -1451,6 +1460,7 @@ try_again:
 
 static const struct ctl_command_syntax flexmap_commands[] = {
     {"show", 0, 0, "", pre_flexmap, cmd_show, NULL, "", RO},
+    {"sync", 0, 0, "", NULL, cmd_sync, NULL, "", RO},
 
     {"tenant-add", 1, 1, "TENANT", pre_flexmap, cmd_tenant_add, NULL,
      "--may-exist", RW},
