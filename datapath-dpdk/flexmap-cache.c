@@ -30,6 +30,7 @@
 #include "hash.h"
 #include "odp-util.h"
 #include "openvswitch/dynamic-string.h"
+#include "openvswitch/ofpbuf.h"
 #include "openvswitch/util.h"
 #include "ovs-atomic.h"
 #include "ovs-rcu.h"
@@ -1753,7 +1754,7 @@ flexmap_cache_entry_format(const struct flexmap_cache *cache,
                           " (%s) weight %"PRIu16, i ? "," : "",
                           ETH_ADDR_ARGS(b->mac),
                           odp_to_u32(b->port) - FLEXMAP_TNL_PORT_BASE,
-                          ta && ta->len ? "resolved" : "unresolved",
+                          ta && ta->len[0] ? "resolved" : "unresolved",
                           b->weight);
         } else {
             ds_put_format(s, "%s "ETH_ADDR_FMT"->port %"PRIu32" weight %"
@@ -1797,18 +1798,32 @@ fc_tnl_actions_free(struct flexmap_tnl_actions *a)
     free(a);
 }
 
-/* Sets the actions of tunnel next hop 'id' to the 'len' bytes of netlink
- * attributes in 'actions' (len 0: unresolved, its packets are dropped). */
+/* Sets the actions of tunnel next hop 'id' to the netlink attributes in
+ * 'variants', FLEXMAP_TNL_N_ECN of them, one per ECN variant (see
+ * flexmap_tnl_ecn_variant()); empty
+ * ones make the next hop unresolved: its packets are dropped. */
 void
 flexmap_cache_tnl_set(struct flexmap_cache *cache, uint32_t id,
-                      const void *actions, size_t len)
+                      const struct ofpbuf *variants)
 {
-    struct flexmap_tnl_actions *a = xmalloc(sizeof *a + ROUND_UP(len, 8));
+    struct flexmap_tnl_actions *a;
+    bool resolved = true;
+    size_t n = 0;
     struct fc_tnl *t;
 
     ovs_assert(id <= FLEXMAP_TNL_MAX_ID);
-    a->len = len;
-    memcpy(a->actions, actions, len);
+    for (int i = 0; i < FLEXMAP_TNL_N_ECN; i++) {
+        n += ROUND_UP(variants[i].size, 8) / 8;
+        resolved = resolved && variants[i].size;
+    }
+    a = xmalloc(sizeof *a + n * 8);
+    n = 0;
+    for (int i = 0; i < FLEXMAP_TNL_N_ECN; i++) {
+        a->len[i] = resolved ? variants[i].size : 0;
+        a->ofs[i] = n;
+        memcpy(&a->actions[n], variants[i].data, a->len[i]);
+        n += ROUND_UP(a->len[i], 8) / 8;
+    }
 
     ovs_mutex_lock(&cache->mutex);
     t = fc_tnl_find(cache, id);

@@ -118,13 +118,36 @@ flexmap_port_is_tnl(odp_port_t port)
 
 struct flexmap_cache;
 
+/* A next hop's actions come in variants by the inner packet's ECN bits,
+ * because the outer header carries them as stock OVS tunnelling does:
+ * Not-ECT, ECT(1) and ECT(0) are copied, CE becomes ECT(0). */
+#define FLEXMAP_TNL_N_ECN 3
+
+static inline unsigned int
+flexmap_tnl_ecn_variant(uint8_t tos)
+{
+    uint8_t ecn = tos & 3;      /* IP_ECN_MASK. */
+
+    return ecn == 3 ? 2 : ecn;  /* CE as ECT(0). */
+}
+
 struct flexmap_tnl_actions {
-    size_t len;                 /* Bytes of 'actions'; 0: unresolved. */
+    size_t len[FLEXMAP_TNL_N_ECN];  /* Bytes of each variant; 0:
+                                     * unresolved. */
+    size_t ofs[FLEXMAP_TNL_N_ECN];  /* Where each starts in 'actions', in
+                                     * 8-byte units. */
     uint64_t actions[];         /* Netlink attributes, 8-byte aligned. */
 };
 
+static inline const struct nlattr *
+flexmap_tnl_actions_variant(const struct flexmap_tnl_actions *ta,
+                            unsigned int variant)
+{
+    return (const struct nlattr *) &ta->actions[ta->ofs[variant]];
+}
+
 void flexmap_cache_tnl_set(struct flexmap_cache *, uint32_t id,
-                           const void *actions, size_t len);
+                           const struct ofpbuf *variants);
 void flexmap_cache_tnl_del(struct flexmap_cache *, uint32_t id);
 const struct flexmap_tnl_actions *flexmap_cache_tnl_get(
     const struct flexmap_cache *, odp_port_t);

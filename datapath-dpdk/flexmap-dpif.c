@@ -174,30 +174,81 @@ flexmap_dp_execute(struct flexmap_cache *cache,
     }
 }
 
-/* If 'out' goes to a tunnel next hop, returns true and stores the next
- * hop's actions in '*actions' and '*len'; if the next hop is unresolved,
- * drops the packets of 'out', counts them, and stores NULL and 0.  Returns
- * false for an output to a plain port. */
+BUILD_ASSERT_DECL(FLEXMAP_TNL_N_ECN
+                  == ARRAY_SIZE(((struct flexmap_dp_tnl_out *) NULL)->groups));
+
+/* Returns the ECN variant (flexmap_tnl_ecn_variant()) of 'packet', an IPv4
+ * or IPv6 packet whose L3 offset is set. */
+static unsigned int
+flexmap_dp_ecn_variant(const struct dp_packet *packet)
+{
+    const uint8_t *l3 = dp_packet_l3(packet);
+
+    if (!l3) {
+        return 0;
+    }
+    /* IPv4: TOS is byte 1.  IPv6: the traffic class straddles bytes 0
+     * and 1, and its ECN bits are bits 4 and 5 of byte 1. */
+    return flexmap_tnl_ecn_variant((l3[0] >> 4) == 6 ? l3[1] >> 4 : l3[1]);
+}
+
+/* If 'out' goes to a tunnel next hop, returns true and fills 'tnl' with
+ * its packets grouped by the actions to run on them; if the next hop is
+ * unresolved, drops the packets of 'out', counts them, and leaves 'tnl'
+ * with no group.  Returns false for an output to a plain port.  Packets
+ * stay in order within each group. */
 bool
 flexmap_dp_output_tunnel(const struct flexmap_cache *cache,
                          struct flexmap_dp_output *out,
-                         const struct nlattr **actions, size_t *len)
+                         struct flexmap_dp_tnl_out *tnl)
 {
     const struct flexmap_tnl_actions *ta;
+    struct dp_packet_batch *batch = &out->batch;
+    struct dp_packet *packet;
+    unsigned int first;
+    bool same = true;
 
     if (!flexmap_port_is_tnl(out->port)) {
         return false;
     }
+    tnl->n = 0;
     ta = flexmap_cache_tnl_get(cache, out->port);
-    if (ta && ta->len) {
-        *actions = (const struct nlattr *) ta->actions;
-        *len = ta->len;
-    } else {
+    if (!ta || !ta->len[0]) {
         COVERAGE_ADD(flexmap_drop_tunnel_unresolved,
-                     dp_packet_batch_size(&out->batch));
-        dp_packet_delete_batch(&out->batch, true);
-        *actions = NULL;
-        *len = 0;
+                     dp_packet_batch_size(batch));
+        dp_packet_delete_batch(batch, true);
+        return true;
+    }
+
+    /* Usually every packet of a flow group has the same ECN bits. */
+    first = flexmap_dp_ecn_variant(batch->packets[0]);
+    DP_PACKET_BATCH_FOR_EACH (i, packet, batch) {
+        if (i && flexmap_dp_ecn_variant(packet) != first) {
+            same = false;
+            break;
+        }
+    }
+    if (same) {
+        tnl->groups[0].batch = batch;
+        tnl->groups[0].actions = flexmap_tnl_actions_variant(ta, first);
+        tnl->groups[0].len = ta->len[first];
+        tnl->n = 1;
+        return true;
+    }
+
+    struct flexmap_dp_tnl_group *by_variant[FLEXMAP_TNL_N_ECN] = { NULL };
+    DP_PACKET_BATCH_FOR_EACH (i, packet, batch) {
+        unsigned int v = flexmap_dp_ecn_variant(packet);
+        struct flexmap_dp_tnl_group *g = by_variant[v];
+
+        if (!g) {
+            g = by_variant[v] = &tnl->groups[tnl->n];
+            g->batch = &tnl->batches[tnl->n++];
+            g->actions = flexmap_tnl_actions_variant(ta, v);
+            g->len = ta->len[v];
+            dp_packet_batch_init(g->batch);
+        }
+        dp_packet_batch_add(g->batch, packet);
     }
     return true;
 }

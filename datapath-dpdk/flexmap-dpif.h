@@ -78,9 +78,24 @@ void flexmap_dp_execute(struct flexmap_cache *,
                         struct dp_packet_batch *, unsigned int lane,
                         struct flexmap_dp_split *);
 
+/* What to run for the packets of an output to a tunnel next hop: up to
+ * FLEXMAP_TNL_N_ECN groups (by the inner packet's ECN bits, which the outer
+ * header copies), each with its actions. */
+struct flexmap_dp_tnl_group {
+    struct dp_packet_batch *batch;
+    const struct nlattr *actions;
+    size_t len;
+};
+
+struct flexmap_dp_tnl_out {
+    size_t n;
+    struct flexmap_dp_tnl_group groups[3];  /* FLEXMAP_TNL_N_ECN. */
+    struct dp_packet_batch batches[3];      /* When packets differ. */
+};
+
 bool flexmap_dp_output_tunnel(const struct flexmap_cache *,
                               struct flexmap_dp_output *,
-                              const struct nlattr **actions, size_t *len);
+                              struct flexmap_dp_tnl_out *);
 
 /* Appends flexmap lines to a PMD's "dpif-netdev/pmd-stats-show" output. */
 void flexmap_dp_format_pmd_stats(struct ds *, struct pmd_perf_stats *);

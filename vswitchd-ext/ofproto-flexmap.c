@@ -74,7 +74,8 @@ struct fm_tnl {
     ovs_be64 tun_id;
     uint32_t id;                /* Datapath id, unique in the process. */
     unsigned int n_refs;        /* Backends of entries that use it. */
-    struct ofpbuf actions;      /* As last given to the datapath. */
+    struct ofpbuf actions[FLEXMAP_TNL_N_ECN];   /* By ECN variant, as last
+                                                 * given to the datapath. */
     bool pushed;                /* 'actions' are in the datapath. */
 };
 
@@ -244,7 +245,7 @@ fm_tnl_actions_ok(const struct nlattr *actions, size_t len, bool *pushes)
  * cannot be reached (yet). */
 static void
 fm_tnl_translate(struct flexmap_bridge *fb, const struct fm_tnl *t,
-                 struct ofpbuf *odp_actions)
+                 uint8_t ecn, struct ofpbuf *odp_actions)
 {
     uint64_t ofpacts_stub[256 / 8];
     struct ofpbuf ofpacts = OFPBUF_STUB_INITIALIZER(ofpacts_stub);
@@ -269,6 +270,7 @@ fm_tnl_translate(struct flexmap_bridge *fb, const struct fm_tnl *t,
     flow.in_port.ofp_port = OFPP_NONE;
     flow.dl_type = htons(ETH_TYPE_IP);
     flow.nw_ttl = 64;
+    flow.nw_tos = ecn;          /* The outer header copies it. */
 
     ofpbuf_clear(odp_actions);
     xlate_in_init(&xin, fb->ofproto,
@@ -287,34 +289,42 @@ fm_tnl_translate(struct flexmap_bridge *fb, const struct fm_tnl *t,
     }
 }
 
-/* Translates 't' again and gives the datapath its actions if they changed
- * (or were never given). */
+/* Translates 't' again, once per ECN variant (the inner packet's ECN bits
+ * 0, 1 and 2; CE goes out as 2, ECT(0)), and gives the datapath its actions
+ * if they changed (or were never given). */
 static void
 fm_tnl_refresh(struct flexmap_bridge *fb, struct fm_tnl *t,
                struct flexmap_cache *cache)
 {
-    uint64_t stub[1024 / 8];
-    struct ofpbuf actions = OFPBUF_STUB_INITIALIZER(stub);
+    struct ofpbuf actions[FLEXMAP_TNL_N_ECN];
+    bool changed = !t->pushed;
 
-    fm_tnl_translate(fb, t, &actions);
-    if (!t->pushed || !ofpbuf_equal(&actions, &t->actions)) {
-        if (t->pushed && !actions.size != !t->actions.size) {
+    for (int i = 0; i < FLEXMAP_TNL_N_ECN; i++) {
+        ofpbuf_init(&actions[i], 256);
+        fm_tnl_translate(fb, t, i, &actions[i]);
+        changed = changed || !ofpbuf_equal(&actions[i], &t->actions[i]);
+    }
+    if (changed) {
+        if (t->pushed && !actions[0].size != !t->actions[0].size) {
             struct ds s = DS_EMPTY_INITIALIZER;
 
             ipv6_format_mapped(&t->tun_dst, &s);
             VLOG_INFO("%s: tunnel next hop %s key %#"PRIx64" on port %"
                       PRIu16" %s", fb->ofproto->up.name, ds_cstr(&s),
                       ntohll(t->tun_id), ofp_to_u16(t->port),
-                      actions.size ? "resolved" : "unresolved");
+                      actions[0].size ? "resolved" : "unresolved");
             ds_destroy(&s);
         }
-        ofpbuf_clear(&t->actions);
-        ofpbuf_put(&t->actions, actions.data, actions.size);
-        flexmap_cache_tnl_set(cache, t->id, t->actions.data,
-                              t->actions.size);
+        for (int i = 0; i < FLEXMAP_TNL_N_ECN; i++) {
+            ofpbuf_clear(&t->actions[i]);
+            ofpbuf_put(&t->actions[i], actions[i].data, actions[i].size);
+        }
+        flexmap_cache_tnl_set(cache, t->id, t->actions);
         t->pushed = true;
     }
-    ofpbuf_uninit(&actions);
+    for (int i = 0; i < FLEXMAP_TNL_N_ECN; i++) {
+        ofpbuf_uninit(&actions[i]);
+    }
 }
 
 /* Takes a reference to the next hop of tunnel backend 'b', creating it
@@ -340,7 +350,9 @@ fm_tnl_ref(struct flexmap_bridge *fb, const struct flexmap_backend *b,
         t->tun_dst = b->tun_dst;
         t->tun_id = b->tun_id;
         t->id = id;
-        ofpbuf_init(&t->actions, 0);
+        for (int i = 0; i < FLEXMAP_TNL_N_ECN; i++) {
+            ofpbuf_init(&t->actions[i], 0);
+        }
         hmap_insert(&fb->tnls, &t->node,
                     fm_tnl_hash(b->port, &b->tun_dst, b->tun_id));
         if (cache) {
@@ -362,7 +374,9 @@ fm_tnl_unref(struct flexmap_bridge *fb, const struct flexmap_backend *b,
         }
         id_pool_free_id(tnl_ids, t->id);
         hmap_remove(&fb->tnls, &t->node);
-        ofpbuf_uninit(&t->actions);
+        for (int i = 0; i < FLEXMAP_TNL_N_ECN; i++) {
+            ofpbuf_uninit(&t->actions[i]);
+        }
         free(t);
     }
 }
