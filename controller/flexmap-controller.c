@@ -1100,18 +1100,28 @@ fc_uplink_actions(const struct fc_switch *sw, const char *gw)
                      ofp_to_u16(uplink));
 }
 
-/* Returns the gateway through which hosts send their containers' replies:
- * the first by name of the gateways that have an uplink, a router and a
- * tunnel address. */
+/* Returns the gateway through which host 'host' sends its containers'
+ * replies, one of the gateways that have an uplink, a router and a tunnel
+ * address: the one whose name hashes highest with the host's (rendezvous
+ * hashing), so that hosts spread over the gateways and a gateway that comes
+ * or goes only moves the hosts that pick it. */
 static const struct flexrec_switch *
-fc_return_gateway(void)
+fc_return_gateway(const struct flexrec_switch *host)
 {
     const struct flexrec_switch *row, *best = NULL;
+    uint32_t best_score = 0;
 
     FLEXREC_SWITCH_FOR_EACH (row, idl) {
         if (!strcmp(row->role, "gateway") && row->uplink && row->router_mac
-            && row->tunnel_ip && (!best || strcmp(row->name, best->name) < 0)) {
-            best = row;
+            && row->tunnel_ip) {
+            uint32_t score = hash_string(row->name,
+                                         hash_string(host->name, 0));
+
+            if (!best || score > best_score
+                || (score == best_score && strcmp(row->name, best->name) < 0)) {
+                best = row;
+                best_score = score;
+            }
         }
     }
     return best;
@@ -1124,8 +1134,8 @@ fc_return_gateway(void)
  *   - A gateway, and a host whose return_path is "direct", send them out
  *     of their own uplink.
  *
- *   - Other hosts send them through their tunnel port to the return
- *     gateway, which sends them out of its uplink (cloud providers drop
+ *   - Other hosts send them through their tunnel port to their return
+ *     gateway (fc_return_gateway()), which sends them out of its uplink (cloud providers drop
  *     packets whose source address they did not hand out). */
 static char *
 fc_egress_actions(const struct fc_switch *sw, const char *gw)
@@ -1137,7 +1147,7 @@ fc_egress_actions(const struct fc_switch *sw, const char *gw)
         return fc_uplink_actions(sw, gw);
     }
 
-    const struct flexrec_switch *out = fc_return_gateway();
+    const struct flexrec_switch *out = fc_return_gateway(row);
     ofp_port_t tnl_port = fc_port(sw, row->tunnel_port);
     struct in6_addr ip6;
     ovs_be32 ip4;
