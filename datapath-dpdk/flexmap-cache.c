@@ -1800,8 +1800,8 @@ fc_tnl_actions_free(struct flexmap_tnl_actions *a)
 
 /* Sets the actions of tunnel next hop 'id' to the netlink attributes in
  * 'variants', FLEXMAP_TNL_N_ECN of them, one per ECN variant (see
- * flexmap_tnl_ecn_variant()); empty
- * ones make the next hop unresolved: its packets are dropped. */
+ * flexmap_tnl_ecn_variant()); an empty one makes the next hop unresolved:
+ * its packets are dropped. */
 void
 flexmap_cache_tnl_set(struct flexmap_cache *cache, uint32_t id,
                       const struct ofpbuf *variants)

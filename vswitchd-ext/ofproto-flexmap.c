@@ -301,7 +301,11 @@ fm_tnl_refresh(struct flexmap_bridge *fb, struct fm_tnl *t,
 
     for (int i = 0; i < FLEXMAP_TNL_N_ECN; i++) {
         ofpbuf_init(&actions[i], 256);
-        fm_tnl_translate(fb, t, i, &actions[i]);
+        /* An unresolved next hop stays so for every variant: translate
+         * (and look the neighbour up, which may send an ARP) only once. */
+        if (!i || actions[0].size) {
+            fm_tnl_translate(fb, t, i, &actions[i]);
+        }
         changed = changed || !ofpbuf_equal(&actions[i], &t->actions[i]);
     }
     if (changed) {
