@@ -1185,8 +1185,8 @@ fc_tenant_metadata(const struct flexrec_tenant *tenant)
  *     and neighbour solicitation from a container with the gateway MAC (so
  *     that a container's default route may go through any address), and
  *     sends what a container sends to the gateway MAC from one of its
- *     tenant's public addresses on its way out; anything else sent to the
- *     gateway MAC goes to the map table, as from the Internet. */
+ *     tenant's public addresses on its way out; it drops anything else
+ *     that a container sends to the gateway MAC. */
 static void
 fc_container_flows(const struct fc_switch *sw, const char *gw,
                    struct shash *flows)
@@ -1219,6 +1219,11 @@ fc_container_flows(const struct fc_switch *sw, const char *gw,
                 "dl_src=%s,dl_dst=%s,actions=set_field:%#"PRIx64"->metadata,"
                 "resubmit(,%d)", FC_COOKIE, p, i ? "ipv6" : "ip", c->mac, gw,
                 fc_tenant_metadata(c->tenant), FC_EGRESS_TABLE));
+            /* Another source MAC: not this container's to send. */
+            fc_add_flow(flows, xasprintf(
+                "cookie=%#"PRIx64",priority=110,in_port=%"PRIu16",%s,"
+                "dl_dst=%s,actions=drop", FC_COOKIE, p, i ? "ipv6" : "ip",
+                gw));
         }
         /* Proxy ARP: the reply says the requested address is at the
          * gateway MAC.  Probes (sender 0.0.0.0) get no answer, or the
@@ -1236,13 +1241,14 @@ fc_container_flows(const struct fc_switch *sw, const char *gw,
             "move:NXM_NX_REG0[]->NXM_OF_ARP_SPA[],IN_PORT",
             FC_COOKIE, p, gw, gw));
         /* Proxy neighbour discovery, in two steps as for public addresses
-         * (see fc_desired_flows()); duplicate address detection (source
-         * ::) gets no answer. */
+         * (see fc_desired_flows()), above the way out so that unicast
+         * solicitations to the gateway MAC are answered too; duplicate
+         * address detection (source ::) gets no answer. */
         fc_add_flow(flows, xasprintf(
-            "cookie=%#"PRIx64",priority=106,in_port=%"PRIu16",icmp6,"
+            "cookie=%#"PRIx64",priority=126,in_port=%"PRIu16",icmp6,"
             "icmp_type=135,ipv6_src=::,actions=drop", FC_COOKIE, p));
         fc_add_flow(flows, xasprintf(
-            "cookie=%#"PRIx64",priority=105,in_port=%"PRIu16",icmp6,"
+            "cookie=%#"PRIx64",priority=125,in_port=%"PRIu16",icmp6,"
             "icmp_type=135,icmp_code=0,"
             "actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],"
             "set_field:%s->eth_src,"
