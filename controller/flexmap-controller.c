@@ -31,7 +31,13 @@
  *     backend to that switch's tunnel address;
  *
  *   - on a switch with a tunnel port, rules that deliver what comes out of
- *     it to the container whose MAC it carries.
+ *     it to the container whose MAC it carries;
+ *
+ *   - where there is a way out for containers' replies, proxy ARP and ND
+ *     for the containers, and rules that send what they send from their
+ *     tenant's public addresses out of the uplink or, on hosts, through
+ *     the tunnel to a gateway, which sends it out of its uplink (see
+ *     fc_container_flows()).
  *
  * The database is followed incrementally: the IDL's change tracking says
  * which rows changed, only the mappings they touch are recomputed, and each
@@ -1135,8 +1141,9 @@ fc_return_gateway(const struct flexrec_switch *host)
  *     of their own uplink.
  *
  *   - Other hosts send them through their tunnel port to their return
- *     gateway (fc_return_gateway()), which sends them out of its uplink (cloud providers drop
- *     packets whose source address they did not hand out). */
+ *     gateway (fc_return_gateway()), which sends them out of its uplink
+ *     (cloud providers drop packets whose source address they did not hand
+ *     out). */
 static char *
 fc_egress_actions(const struct fc_switch *sw, const char *gw)
 {
