@@ -616,6 +616,17 @@ fc_tunnel_key(void)
     return htonll(key);
 }
 
+/* Returns the OpenFlow port number of the port named 'name' on 'sw', or
+ * OFPP_NONE if 'name' is null or 'sw' has no such port. */
+static ofp_port_t
+fc_port(const struct fc_switch *sw, const char *name)
+{
+    const struct shash_node *node = name ? shash_find(&sw->ports, name)
+                                         : NULL;
+
+    return node ? u16_to_ofp((uintptr_t) node->data) : OFPP_NONE;
+}
+
 /* Fills 'b' with a tunnel backend through which gateway switch 'sw' reaches
  * container 'c' behind another switch, and returns true; returns false if
  * 'sw' is not a gateway, or one of the two switches lacks its tunnel
@@ -627,12 +638,12 @@ fc_tunnel_backend(const struct fc_switch *sw,
 {
     const struct flexrec_switch *gw = sw->row;
     const struct flexrec_switch *host = c->switch_;
-    struct shash_node *port;
+    ofp_port_t port = fc_port(sw, gw->tunnel_port);
     struct in6_addr ip6;
     ovs_be32 ip4;
 
-    if (strcmp(gw->role, "gateway") || !gw->tunnel_port || !host->tunnel_ip
-        || !(port = shash_find(&sw->ports, gw->tunnel_port))) {
+    if (strcmp(gw->role, "gateway") || port == OFPP_NONE
+        || !host->tunnel_ip) {
         return false;
     }
     if (ip_parse(host->tunnel_ip, &ip4)) {
@@ -640,7 +651,7 @@ fc_tunnel_backend(const struct fc_switch *sw,
     } else if (!ipv6_parse(host->tunnel_ip, &ip6)) {
         return false;
     }
-    b->port = u16_to_ofp((uintptr_t) port->data);
+    b->port = port;
     b->flags = FLEXMAP_BACKEND_TUNNEL;
     b->tun_dst = ip6;
     b->tun_id = fc_tunnel_key();
@@ -1079,17 +1090,6 @@ fc_add_flow(struct shash *flows, char *text)
     free(text);
 }
 
-/* Returns the OpenFlow port number of the port named 'name' on 'sw', or
- * OFPP_NONE if 'name' is null or 'sw' has no such port. */
-static ofp_port_t
-fc_port(const struct fc_switch *sw, const char *name)
-{
-    const struct shash_node *node = name ? shash_find(&sw->ports, name)
-                                         : NULL;
-
-    return node ? u16_to_ofp((uintptr_t) node->data) : OFPP_NONE;
-}
-
 /* Returns the actions, malloc()'d, with which switch 'sw' sends a packet
  * from a public address out of its uplink to the router there, or NULL if
  * it has no uplink or router configured or present. */
@@ -1115,13 +1115,13 @@ static const struct flexrec_switch *
 fc_return_gateway(const struct flexrec_switch *host)
 {
     const struct flexrec_switch *row, *best = NULL;
+    uint32_t basis = hash_string(host->name, 0);
     uint32_t best_score = 0;
 
     FLEXREC_SWITCH_FOR_EACH (row, idl) {
         if (!strcmp(row->role, "gateway") && row->uplink && row->router_mac
             && row->tunnel_ip) {
-            uint32_t score = hash_string(row->name,
-                                         hash_string(host->name, 0));
+            uint32_t score = hash_string(row->name, basis);
 
             if (!best || score > best_score
                 || (score == best_score && strcmp(row->name, best->name) < 0)) {
@@ -1170,6 +1170,15 @@ fc_egress_actions(const struct fc_switch *sw, const char *gw)
                      "output:%"PRIu16, out->tunnel_ip,
                      ipv4 ? "tun_dst" : "tun_ipv6_dst",
                      ntohll(fc_tunnel_key()), ofp_to_u16(tnl_port));
+}
+
+/* Returns the match on packets from public address 'address' (stored in
+ * canonical form by flexmap-ctl), for use in rule text as
+ * "...,%s=ADDRESS". */
+static const char *
+fc_src_match(const char *address)
+{
+    return strchr(address, ':') ? "ipv6,ipv6_src" : "ip,nw_src";
 }
 
 /* The OpenFlow metadata that marks a packet from a container of 'tenant',
@@ -1277,14 +1286,11 @@ fc_container_flows(const struct fc_switch *sw, const char *gw,
 
         FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
             if (hmapx_contains(&tenants, ip->tenant)) {
-                bool ipv6 = strchr(ip->address, ':') != NULL;
-
                 fc_add_flow(flows, xasprintf(
                     "cookie=%#"PRIx64",table=%d,priority=100,"
-                    "metadata=%#"PRIx64",%s,%s=%s,actions=%s", FC_COOKIE,
+                    "metadata=%#"PRIx64",%s=%s,actions=%s", FC_COOKIE,
                     FC_EGRESS_TABLE, fc_tenant_metadata(ip->tenant),
-                    ipv6 ? "ipv6" : "ip", ipv6 ? "ipv6_src" : "nw_src",
-                    ip->address, egress));
+                    fc_src_match(ip->address), ip->address, egress));
             }
         }
     }
@@ -1306,14 +1312,12 @@ fc_gateway_return_flows(const struct fc_switch *sw, const char *gw,
         || !(uplink = fc_uplink_actions(sw, gw))) {
         return;
     }
+    uint64_t key = ntohll(fc_tunnel_key());
     FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
-        bool ipv6 = strchr(ip->address, ':') != NULL;
-
         fc_add_flow(flows, xasprintf(
             "cookie=%#"PRIx64",priority=120,in_port=%"PRIu16","
-            "tun_id=%#"PRIx64",dl_dst=%s,%s,%s=%s,actions=%s", FC_COOKIE,
-            ofp_to_u16(tnl_port), ntohll(fc_tunnel_key()), gw,
-            ipv6 ? "ipv6" : "ip", ipv6 ? "ipv6_src" : "nw_src",
+            "tun_id=%#"PRIx64",dl_dst=%s,%s=%s,actions=%s", FC_COOKIE,
+            ofp_to_u16(tnl_port), key, gw, fc_src_match(ip->address),
             ip->address, uplink));
     }
     free(uplink);

@@ -174,9 +174,6 @@ flexmap_dp_execute(struct flexmap_cache *cache,
     }
 }
 
-BUILD_ASSERT_DECL(FLEXMAP_TNL_N_ECN
-                  == ARRAY_SIZE(((struct flexmap_dp_tnl_out *) NULL)->groups));
-
 /* Returns the ECN variant (flexmap_tnl_ecn_variant()) of 'packet', an IPv4
  * or IPv6 packet whose L3 offset is set. */
 static unsigned int

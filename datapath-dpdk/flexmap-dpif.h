@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "dp-packet.h"
+#include "flexmap-cache.h"
 #include "openvswitch/types.h"
 
 struct ds;
@@ -89,8 +90,9 @@ struct flexmap_dp_tnl_group {
 
 struct flexmap_dp_tnl_out {
     size_t n;
-    struct flexmap_dp_tnl_group groups[3];  /* FLEXMAP_TNL_N_ECN. */
-    struct dp_packet_batch batches[3];      /* When packets differ. */
+    struct flexmap_dp_tnl_group groups[FLEXMAP_TNL_N_ECN];
+    struct dp_packet_batch batches[FLEXMAP_TNL_N_ECN];  /* When packets
+                                                         * differ. */
 };
 
 bool flexmap_dp_output_tunnel(const struct flexmap_cache *,
