@@ -198,7 +198,8 @@ struct fc_switch {
     bool flows_dirty;           /* Rules need a recompute. */
 
     /* flexmap-ctl --wait: Global:next_cfg values covered by the last
-     * barrier sent, and by the last barrier answered. */
+     * barrier sent, and by the last barrier answered, on this connection,
+     * after the dump: what the primary copies to Switch:cur_cfg. */
     int64_t sent_cfg;
     int64_t acked_cfg;
     ovs_be32 barrier_xid;
@@ -222,9 +223,11 @@ static bool is_primary;
 static uint64_t generation;
 static struct ovsdb_idl_txn *election_txn;
 
-/* Global:next_cfg as of the last database change processed: once every
+/* Global:next_cfg as of the last database change processed.  Once a
  * switch has acknowledged it with a barrier reply, the primary copies it to
- * Global:cur_cfg, which is what "flexmap-ctl --wait" waits for. */
+ * the switch's Switch:cur_cfg, which is what "flexmap-ctl --wait" waits
+ * for, and once every switch in the Switch table has it, to
+ * Global:cur_cfg. */
 static int64_t target_cfg;
 
 /* Mapping:status write-back: mapping uuid -> new "error" value ("" to
@@ -294,6 +297,7 @@ main(int argc, char *argv[])
     ovsdb_idl_track_add_all(idl);
     ovsdb_idl_omit_alert(idl, &flexrec_mapping_col_status);
     ovsdb_idl_omit_alert(idl, &flexrec_global_col_cur_cfg);
+    ovsdb_idl_omit_alert(idl, &flexrec_switch_col_cur_cfg);
     ovsdb_idl_set_lock(idl, FC_LOCK);
     seqno = ovsdb_idl_get_seqno(idl);
 
@@ -1580,24 +1584,44 @@ fc_switch_sync(struct fc_switch *sw)
     }
 }
 
-/* Returns true if Global:cur_cfg should become 'target_cfg': this
- * controller is the primary and every connected switch that the database
- * knows has acknowledged everything up to it. */
+/* flexmap-ctl --wait: advances Switch:cur_cfg of every switch that has
+ * acknowledged a later Global:next_cfg on this connection, and
+ * Global:cur_cfg to the lowest Switch:cur_cfg (or to 'target_cfg' if there
+ * is no switch), in the current transaction if 'write' (else only says
+ * whether there is something to write).  A switch that is listed but not
+ * connected, or not resynced since it connected or since this controller
+ * started, holds every value back. */
 static bool
-fc_cfg_ready(const struct flexrec_global *g)
+fc_cfg_ready(const struct flexrec_global *g, bool write)
 {
+    const struct flexrec_switch *row;
     const struct fc_switch *sw;
+    int64_t cfg = target_cfg;
+    bool ready = false;
 
-    if (!is_primary || !g || g->cur_cfg >= target_cfg) {
+    if (!is_primary || !g) {
         return false;
     }
     LIST_FOR_EACH (sw, node, &switches) {
-        if (sw->identified && sw->row && rconn_is_connected(sw->rconn)
-            && sw->acked_cfg < target_cfg) {
-            return false;
+        if (sw->identified && sw->row && sw->acked_cfg > sw->row->cur_cfg) {
+            if (write) {
+                flexrec_switch_set_cur_cfg(sw->row, sw->acked_cfg);
+            }
+            ready = true;
         }
     }
-    return true;
+    if (g->cur_cfg < target_cfg) {
+        FLEXREC_SWITCH_FOR_EACH (row, idl) {
+            cfg = MIN(cfg, row->cur_cfg);
+        }
+        if (cfg > g->cur_cfg) {
+            if (write) {
+                flexrec_global_set_cur_cfg(g, cfg);
+            }
+            ready = true;
+        }
+    }
+    return ready;
 }
 
 /* Roles. */
@@ -1651,6 +1675,7 @@ fc_switch_start_dump(struct fc_switch *sw)
     shash_clear(&sw->flows);
     sw->dumping = true;
     sw->dumped = sw->maps_dumped = sw->flows_dumped = false;
+    sw->sent_cfg = sw->acked_cfg = 0;   /* Earned again after the dump. */
 
     rq = ofputil_encode_flexmap_stats_request(sw->version, map_table);
     sw->dump_xid = ((struct ofp_header *) rq->data)->xid;
@@ -1766,7 +1791,7 @@ fc_status_run(void)
         status_txn = NULL;
     }
     const struct flexrec_global *g = flexrec_global_first(idl);
-    bool cfg_ready = fc_cfg_ready(g);
+    bool cfg_ready = fc_cfg_ready(g, false);
     if (!is_primary || election_txn
         || (shash_is_empty(&status_updates) && !cfg_ready)) {
         return;
@@ -1776,7 +1801,7 @@ fc_status_run(void)
     ovsdb_idl_txn_add_comment(status_txn,
                               "flexmap-controller: status");
     if (cfg_ready) {
-        flexrec_global_set_cur_cfg(g, target_cfg);
+        fc_cfg_ready(g, true);
     }
     SHASH_FOR_EACH (node, &status_updates) {
         const struct flexrec_mapping *m;

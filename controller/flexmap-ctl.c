@@ -64,7 +64,9 @@ static const char *db;
 static bool oneline;
 static bool dry_run;
 static bool wait_for_switches;  /* --wait: until the switches have it. */
+static bool force_wait;         /* "sync": wait even if nothing changes. */
 static unsigned int timeout;
+static long long int deadline = LLONG_MAX;  /* Of --timeout, in msec. */
 static struct table_style table_style = TABLE_STYLE_DEFAULT;
 static struct ovsdb_idl *the_idl;
 static struct ovsdb_idl_txn *the_idl_txn;
@@ -77,6 +79,7 @@ static void run_prerequisites(struct ctl_command[], size_t n,
                               struct ovsdb_idl *);
 static bool do_flexmap_ctl(const char *args, struct ctl_command *, size_t n,
                            struct ovsdb_idl *);
+static void wait_for_cfg(struct ovsdb_idl *, int64_t next_cfg);
 
 int
 main(int argc, char *argv[])
@@ -105,7 +108,21 @@ main(int argc, char *argv[])
     VLOG(ctl_might_write_to_db(commands, n_commands) ? VLL_INFO : VLL_DBG,
          "Called as %s", args);
 
-    ctl_timeout_setup(timeout);
+    if (!timeout) {
+        const char *env = getenv("OVS_CTL_TIMEOUT");
+
+        if (env && env[0]) {
+            str_to_uint(env, 10, &timeout);
+        }
+    }
+    if (timeout) {
+        /* With --wait, wait_for_cfg() gives up at 'deadline' and names the
+         * switches it waited for; the alarm, a second later, only stops a
+         * database that does not answer. */
+        deadline = time_msec() + timeout * 1000LL;
+        time_alarm(wait_for_switches && timeout < UINT_MAX
+                   ? timeout + 1 : timeout);
+    }
 
     idl = the_idl = ovsdb_idl_create(db, &flexrec_idl_class, false, false);
     run_prerequisites(commands, n_commands, idl);
@@ -271,7 +288,7 @@ Overview:\n\
   show                        print tenants, addresses, mappings, switches\n\
                               and containers\n\
   sync                        nothing; with --wait, wait until every\n\
-                              switch holds what the database says\n\
+                              switch in the database holds what it says\n\
 \n\
 Tenants and addresses:\n\
   tenant-add TENANT           add a tenant\n\
@@ -311,8 +328,9 @@ Options:\n\
                               (default: %s)\n\
   -t, --timeout=SECS          wait at most SECS seconds\n\
   --dry-run                   do not commit changes to database\n\
-  --wait                      after a change, wait until flexmap-controller\n\
-                              reports that the switches have it\n\
+  --wait                      after a change, wait until every switch in\n\
+                              the database holds it (exit status 2 if the\n\
+                              timeout passes first)\n\
   --oneline                   print exactly one line of output per command\n",
            program_name, program_name, ctl_get_db_cmd_usage(),
            ctl_list_db_tables_usage(), ctl_default_db());
@@ -750,7 +768,13 @@ cmd_switch_del(struct ctl_context *ctx)
 }
 
 /* Does nothing: with --wait, waits until the switches hold everything
- * that the database says. */
+ * that the database says, even if the transaction changes nothing else. */
+static void
+pre_sync(struct ctl_context *ctx OVS_UNUSED)
+{
+    force_wait = true;
+}
+
 static void
 cmd_sync(struct ctl_context *ctx OVS_UNUSED)
 {
@@ -1256,6 +1280,8 @@ run_prerequisites(struct ctl_command *commands, size_t n_commands,
     if (wait_for_switches) {
         ovsdb_idl_add_column(idl, &flexrec_global_col_next_cfg);
         ovsdb_idl_add_column(idl, &flexrec_global_col_cur_cfg);
+        ovsdb_idl_add_column(idl, &flexrec_switch_col_name);
+        ovsdb_idl_add_column(idl, &flexrec_switch_col_cur_cfg);
     }
     for (struct ctl_command *c = commands; c < &commands[n_commands]; c++) {
         if (c->syntax->prerequisites) {
@@ -1324,10 +1350,10 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
         global = flexrec_global_insert(txn);
     }
     if (wait_for_switches) {
-        /* flexmap-controller sets cur_cfg to next_cfg once every switch
-         * holds what this transaction asks for. */
+        /* flexmap-controller sets each switch's cur_cfg to next_cfg once
+         * the switch holds what this transaction asks for. */
         ovsdb_idl_txn_increment(txn, &global->header_,
-                                &flexrec_global_col_next_cfg, false);
+                                &flexrec_global_col_next_cfg, force_wait);
     }
 
     symtab = ovsdb_symbol_table_create();
@@ -1409,25 +1435,7 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
     ovsdb_symbol_table_destroy(symtab);
 
     if (next_cfg) {
-        /* Wait (up to --timeout) for the controller to report that the
-         * switches have the change. */
-        for (;;) {
-            const struct flexrec_global *g;
-
-            ovsdb_idl_run(idl);
-            if (!ovsdb_idl_is_alive(idl)) {
-                ctl_fatal("%s: database connection failed while waiting "
-                          "(%s)", db,
-                          ovs_retval_to_string(
-                              ovsdb_idl_get_last_error(idl)));
-            }
-            g = flexrec_global_first(idl);
-            if (g && g->cur_cfg >= next_cfg) {
-                break;
-            }
-            ovsdb_idl_wait(idl);
-            poll_block();
-        }
+        wait_for_cfg(idl, next_cfg);
     }
 
     for (c = commands; c < &commands[n_commands]; c++) {
@@ -1458,9 +1466,72 @@ try_again:
     return false;
 }
 
+/* With --wait: returns once every switch listed in the Switch table has
+ * 'next_cfg' (or more) in its cur_cfg, which flexmap-controller writes
+ * after the switch has acknowledged, with a barrier, everything the
+ * database said at 'next_cfg'.  Gives up at the --timeout with exit status
+ * 2, as when the database goes away meanwhile: the change itself is
+ * committed.  Without a timeout, it says once, after a few seconds, which
+ * switches it is still waiting for. */
+static void
+wait_for_cfg(struct ovsdb_idl *idl, int64_t next_cfg)
+{
+    long long int note = time_msec() + 5000;
+    struct svec late = SVEC_EMPTY_INITIALIZER;
+
+    for (;;) {
+        const struct flexrec_switch *sw;
+
+        ovsdb_idl_run(idl);
+        if (!ovsdb_idl_is_alive(idl)) {
+            ovs_error(0, "%s: database connection failed while waiting for "
+                      "the switches (%s); the change is committed", db,
+                      ovs_retval_to_string(ovsdb_idl_get_last_error(idl)));
+            flexmap_ctl_exit(2);
+        }
+        svec_clear(&late);
+        FLEXREC_SWITCH_FOR_EACH (sw, idl) {
+            if (sw->cur_cfg < next_cfg) {
+                svec_add(&late, sw->name);
+            }
+        }
+        if (!late.n) {
+            break;
+        }
+
+        long long int now = time_msec();
+        if (now >= deadline || (!timeout && now >= note)) {
+            struct ds what = DS_EMPTY_INITIALIZER;
+
+            svec_sort(&late);
+            ds_put_format(&what, "switch%s ", late.n > 1 ? "es" : "");
+            for (size_t i = 0; i < late.n; i++) {
+                ds_put_format(&what, "%s%s", i ? ", " : "", late.names[i]);
+            }
+            ds_put_format(&what, " to apply the change (is "
+                          "flexmap-controller running, and %s connected "
+                          "to it?)", late.n > 1 ? "are the switches"
+                                                : "is the switch");
+            if (now >= deadline) {
+                ovs_error(0, "timed out after %u s waiting for %s",
+                          timeout, ds_cstr(&what));
+                flexmap_ctl_exit(2);
+            }
+            ovs_error(0, "still waiting for %s; --timeout limits the wait",
+                      ds_cstr(&what));
+            ds_destroy(&what);
+            note = LLONG_MAX;
+        }
+        ovsdb_idl_wait(idl);
+        poll_timer_wait_until(timeout ? deadline : note);
+        poll_block();
+    }
+    svec_destroy(&late);
+}
+
 static const struct ctl_command_syntax flexmap_commands[] = {
     {"show", 0, 0, "", pre_flexmap, cmd_show, NULL, "", RO},
-    {"sync", 0, 0, "", NULL, cmd_sync, NULL, "", RO},
+    {"sync", 0, 0, "", pre_sync, cmd_sync, NULL, "", RO},
 
     {"tenant-add", 1, 1, "TENANT", pre_flexmap, cmd_tenant_add, NULL,
      "--may-exist", RW},
