@@ -48,7 +48,9 @@
  * dumps the switch's map table and the rules with its cookie, so that what
  * a previous run (or another controller) left there is corrected by
  * difference too: an entry that is right is not touched, so a mapped
- * destination is never dropped while the controller catches up.
+ * destination is never dropped while the controller catches up.  Nothing
+ * else is dumped, changed or deleted: rules with other cookies, other map
+ * tables, and everything on a switch that is not in the database.
  *
  * Several controllers may serve the same switches.  The one that holds the
  * database lock "flexmap_controller" is the primary: it bumps
@@ -184,6 +186,10 @@ struct fc_switch {
     ovs_be32 dump_xid;          /* Of the map table dump. */
     ovs_be32 flow_dump_xid;     /* Of the dump of our rules. */
     bool primary;               /* We claimed the primary role on it. */
+    bool managed;               /* In the database when its dump began:
+                                 * what it holds in our map table and
+                                 * under our cookie is ours. */
+    bool unknown_noted;         /* Logged that it is not in the database. */
     struct shash ports;         /* Port name -> ofp_port_t (as uintptr). */
     const struct flexrec_switch *row;   /* Valid after a full recompute. */
 
@@ -1512,7 +1518,25 @@ fc_switch_sync(struct fc_switch *sw)
     size_t n = 0, n_adds = 0, n_dels = 0, n_flow_adds = 0, n_flow_dels = 0;
     struct fc_slot *slot;
 
-    if (!is_primary || !sw->primary || !sw->dumped) {
+    if (!sw->row && !sw->managed) {
+        /* Not ours: what it holds was written by someone else. */
+        if (!sw->unknown_noted) {
+            VLOG_INFO("switch %016"PRIx64" (%s) is not in the database: "
+                      "leaving its map tables and rules alone", sw->dpid,
+                      rconn_get_name(sw->rconn));
+            sw->unknown_noted = true;
+        }
+        return;
+    }
+    sw->unknown_noted = false;
+    if (!is_primary || !sw->primary) {
+        return;
+    }
+    if (!sw->dumped) {
+        if (!sw->dumping && sw->ports_known) {
+            /* It has just appeared in the database. */
+            fc_switch_start_dump(sw);
+        }
         return;
     }
     if (sw->need_full) {
@@ -1572,6 +1596,16 @@ fc_switch_sync(struct fc_switch *sw)
                   "%"PRIuSIZE" deleted; %"PRIuSIZE" rules added, %"PRIuSIZE
                   " deleted", sw->dpid, n_adds, n_dels, n_flow_adds,
                   n_flow_dels);
+    }
+    if (!sw->row) {
+        /* Its row is gone: what we wrote is deleted; from now on it is a
+         * switch like any other that the database does not list. */
+        VLOG_INFO("%016"PRIx64": no longer in the database, its map "
+                  "entries and rules deleted", sw->dpid);
+        fc_slots_clear(sw);
+        shash_clear(&sw->flows);
+        sw->managed = sw->dumped = false;
+        return;
     }
     if (sw->sent_cfg < target_cfg) {
         /* The switch answers the barrier once it has applied everything
@@ -1657,7 +1691,8 @@ fc_switch_claim_role(struct fc_switch *sw)
 }
 
 /* Forgets what 'sw' holds and asks it again: its map table and our
- * rules. */
+ * rules.  A switch that is not in the database is not ours: it is not
+ * asked, and left alone. */
 static void
 fc_switch_start_dump(struct fc_switch *sw)
 {
@@ -1673,9 +1708,12 @@ fc_switch_start_dump(struct fc_switch *sw)
 
     fc_slots_clear(sw);
     shash_clear(&sw->flows);
-    sw->dumping = true;
+    sw->dumping = sw->managed = sw->row != NULL;
     sw->dumped = sw->maps_dumped = sw->flows_dumped = false;
     sw->sent_cfg = sw->acked_cfg = 0;   /* Earned again after the dump. */
+    if (!sw->managed) {
+        return;                 /* Not ours to look at or to change. */
+    }
 
     rq = ofputil_encode_flexmap_stats_request(sw->version, map_table);
     sw->dump_xid = ((struct ofp_header *) rq->data)->xid;
@@ -2191,6 +2229,12 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
             ds_put_format(&s, "switch %016"PRIx64, sw->dpid);
         } else {
             ds_put_cstr(&s, "switch (not identified yet)");
+        }
+        if (sw->identified && !row && !sw->managed) {
+            ds_put_format(&s, " (not in the database): %s, %"PRIuSIZE
+                          " ports, left alone\n", rconn_get_name(sw->rconn),
+                          shash_count(&sw->ports));
+            continue;
         }
         ds_put_format(&s, " %s: %s, %"PRIuSIZE" ports, %"PRIuSIZE
                       " map entries, %"PRIuSIZE" rules, %s\n",
