@@ -37,10 +37,11 @@
  * 2u <= s0 (finished before the batch began), or the key's initial absence
  * if there is none.
  *
- * The run lasts FLEXMAP_CHURN_SECONDS (default 3) seconds.  It fails on any
- * misdelivery, wrong miss or drop, or if the writer did not reach
- * FLEXMAP_CHURN_MIN_RATE (default 100000) updates per second: a run that
- * was too slow to churn did not test what it claims to, and says so.
+ * A run lasts FLEXMAP_CHURN_SECONDS (default 3) seconds.  The test fails on
+ * any misdelivery, wrong miss or drop, or if the writer did not reach
+ * FLEXMAP_CHURN_MIN_RATE (default 100000) updates per second in any of
+ * FLEXMAP_CHURN_RUNS (3) runs: a run that was too slow to churn did not
+ * test what it claims to, and the test says so.
  *
  * Like test-flexmap-cache, this program builds its own copy of the cache
  * with a small consistent-hash table (FLEXMAP_CHASH_SLOTS in Makefile.am),
@@ -536,10 +537,11 @@ churn_reader(void *c_)
     return NULL;
 }
 
-START_TEST(test_churn)
+/* One run of 'seconds'.  Returns the writer's update rate; fails the test
+ * at once on any misdelivery, wrong miss or drop. */
+static double
+churn_run(double seconds, int attempt)
 {
-    double seconds = env_double("FLEXMAP_CHURN_SECONDS", 3);
-    double min_rate = env_double("FLEXMAP_CHURN_MIN_RATE", 100000);
     struct churn *c = xzalloc(sizeof *c);
     struct churn_writer w;
     long long int start, deadline, end;
@@ -591,16 +593,16 @@ START_TEST(test_churn)
     uint64_t n_updates = w.u - first_u;
     double rate = n_updates / elapsed;
 
-    printf("churn: %.2f s; writer: %"PRIu64" updates, %.0f/s "
+    printf("churn: run %d, %.2f s; writer: %"PRIu64" updates, %.0f/s "
            "(%"PRIu64" backend replacements, %"PRIu64" adds, %"PRIu64
            " deletes, %"PRIu64" pool grows/shrinks/swaps/reweights)\n",
-           elapsed, n_updates, rate, w.n_replace, w.n_add, w.n_del,
-           w.n_pool);
-    printf("churn: reader: %"PRIu64" packets in %"PRIu64" batches "
+           attempt, elapsed, n_updates, rate, w.n_replace, w.n_add,
+           w.n_del, w.n_pool);
+    printf("churn: run %d; reader: %"PRIu64" packets in %"PRIu64" batches "
            "(%.2f Mpps); %"PRIu64" delivered and checked, %"PRIu64
            " misdelivered, %"PRIu64" missed (allowed), %"PRIu64
            " missed wrongly, %"PRIu64" dropped, %"PRIu64" unverifiable; "
-           "%"PRIu64" updates fell inside batch windows\n",
+           "%"PRIu64" updates fell inside batch windows\n", attempt,
            c->n_packets, c->n_batches, c->n_packets / elapsed / 1e6,
            c->n_checked, c->n_misdelivered, c->n_missed_ok,
            c->n_missed_wrong, c->n_dropped, c->n_unverifiable,
@@ -613,11 +615,7 @@ START_TEST(test_churn)
                   "%"PRIu64" packets could not be checked: the reader fell "
                   "more than %u updates behind", c->n_unverifiable,
                   HIST_SIZE);
-    ck_assert_msg(rate >= min_rate,
-                  "test setup failure: the writer applied %.0f updates/s, "
-                  "below the %.0f/s this test must churn at (a loaded or "
-                  "slow machine?); nothing was proven at that rate",
-                  rate, min_rate);
+
     /* The run did what it says: packets checked, pools churned. */
     ck_assert_uint_gt(c->n_checked, 10000);
     ck_assert_uint_gt(w.n_pool, 10);
@@ -626,6 +624,32 @@ START_TEST(test_churn)
     ovsrcu_barrier();
     free(c->hist);
     free(c);
+    return rate;
+}
+
+/* Runs until a run reaches the update rate, at most FLEXMAP_CHURN_RUNS
+ * (3) times: a machine busy with other work (the autotests that "make
+ * check" runs beside this program) may starve the writer for a while.
+ * Every run must be free of misdeliveries. */
+START_TEST(test_churn)
+{
+    double seconds = env_double("FLEXMAP_CHURN_SECONDS", 3);
+    double min_rate = env_double("FLEXMAP_CHURN_MIN_RATE", 100000);
+    int n_runs = env_double("FLEXMAP_CHURN_RUNS", 3);
+    double rate = 0;
+
+    for (int i = 1; i <= MAX(n_runs, 1); i++) {
+        rate = churn_run(seconds, i);
+        if (rate >= min_rate) {
+            return;
+        }
+        printf("churn: run %d reached %.0f updates/s, below %.0f/s%s\n",
+               i, rate, min_rate, i < n_runs ? ": running again" : "");
+    }
+    ck_abort_msg("test setup failure: the writer applied %.0f updates/s, "
+                 "below the %.0f/s this test must churn at, in %d runs (a "
+                 "loaded or slow machine?); nothing was proven at that "
+                 "rate", rate, min_rate, MAX(n_runs, 1));
 }
 END_TEST
 
@@ -638,7 +662,7 @@ main(void)
     SRunner *sr;
     int n_failed;
 
-    tcase_set_timeout(tc, seconds + 60);
+    tcase_set_timeout(tc, 3 * seconds + 60);
     tcase_add_test(tc, test_churn);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
