@@ -1157,6 +1157,9 @@ struct lane_state {
     const char *dst;            /* NULL: the packets of P_UDP_HIT. */
 };
 
+/* Lane threads that have finished, for a concurrent walker. */
+static atomic_count walk_done = ATOMIC_COUNT_INIT(0);
+
 static void *
 lane_thread(void *ls_)
 {
@@ -1191,6 +1194,7 @@ lane_thread(void *ls_)
         }
     }
     dp_packet_delete_batch(&batch, true);
+    atomic_count_inc(&walk_done);
     return NULL;
 }
 
@@ -1269,11 +1273,35 @@ run_lane_pair(unsigned int lane_a, unsigned int lane_b)
                   n_rounds * (ls[0].bytes_per_round
                               + ls[1].bytes_per_round));
 
-    /* A pool: connection tables and per-backend counters too. */
+    /* A pool: connection tables and per-backend counters too, while this
+     * thread walks every lane's connection table as "flexmap/dump-cache"
+     * and "flexmap/lookup" do. */
+    atomic_count_set(&walk_done, 0);
     for (int i = 0; i < 2; i++) {
         threads[i] = ovs_thread_create("flexmap-lane", lane_thread,
                                        &ls[2 + i]);
     }
+    struct dp_packet *probe = make_ipv4_l4("198.51.100.7", "192.0.2.2",
+                                           IPPROTO_UDP, 1000 + lane_a * 64,
+                                           53, 0, 8, 0);
+    size_t n_walks = 0;
+    while (atomic_count_get(&walk_done) < 2 || !n_walks) {
+        struct flexmap_cache_conns *conns = flexmap_cache_count_conns(cache);
+        const struct flexmap_cache_entry *pe;
+        bool from_affinity;
+
+        e = flexmap_cache_find(cache, 1, &k2);
+        ck_assert_uint_le(flexmap_cache_conns_get(conns, e, 0)
+                          + flexmap_cache_conns_get(conns, e, 1),
+                          2 * NETDEV_MAX_BURST);
+        flexmap_cache_conns_destroy(conns);
+        ck_assert_int_ge(flexmap_cache_explain(cache, 1, probe, &pe,
+                                               &from_affinity), 0);
+        ck_assert_uint_gt(flexmap_cache_memory(cache), 0);
+        ovsrcu_quiesce();
+        n_walks++;
+    }
+    dp_packet_delete(probe);
     for (int i = 0; i < 2; i++) {
         xpthread_join(threads[i], NULL);
     }
