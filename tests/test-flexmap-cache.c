@@ -1612,7 +1612,10 @@ START_TEST(test_concurrent_churn)
     }
 
     reader = ovs_thread_create("flexmap-reader", conc_reader, st);
+    /* At least 1.5 s and 4,000 puts (the reader's figures below need
+     * both), but no more than 30 s: on a busy machine puts are slow. */
     deadline = now_ns() + 1500000000LL;
+    long long int give_up = deadline + 28500000000LL;
     for (uint32_t op = 0; ; op++) {
         int k = random_range(CONC_KEYS);
 
@@ -1629,8 +1632,12 @@ START_TEST(test_concurrent_churn)
             n_puts++;
         }
         if (op % 64 == 0) {
+            long long int now;
+
             ovsrcu_quiesce();
-            if (now_ns() > deadline || st->error[0]) {
+            now = now_ns();
+            if ((now > deadline && n_puts >= 4000) || now > give_up
+                || st->error[0]) {
                 break;
             }
         }
