@@ -26,8 +26,10 @@
  * connection.  New connections are placed by the map's consistent hash; the
  * affinity table only pins them.
  *
- * One table belongs to one "lane", that is, one PMD thread.  The datapath
- * cache owns one table per lane.
+ * One table belongs to one "lane", that is, one PMD thread at a time (see
+ * "Lanes" in flexmap-cache.h: the cache's shared lane is used by several
+ * threads, in turn under a mutex, which makes them one owner at a time).
+ * The datapath cache owns one table per lane.
  *
  *
  * Structure

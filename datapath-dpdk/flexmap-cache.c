@@ -115,6 +115,24 @@
  * hands the slot to a new entry.  Slots come from the free list, else from
  * 'next_slot', so they stay dense and chunks are allocated only as needed.
  *
+ * Lanes.  A lane is what one forwarding thread writes: counters and a
+ * connection table.  Lanes 0 to n_lanes - 2 are dedicated: the caller
+ * guarantees that at most one thread uses each at a time (dpif-netdev passes
+ * a thread's static tx queue id, which an id pool hands out to one thread at
+ * a time; see flexmap-dpif.c), so they are written without locks.  Every lane
+ * number beyond them maps to the last lane, 'shared_lane', which any number of
+ * threads may use, one at a time under 'shared_mutex'.  So there is no lane
+ * number that makes two threads write one lane at once; a datapath with more
+ * threads than dedicated lanes only pays a lock for the surplus ones.  (Lanes
+ * used to be taken modulo their count, which made a thread beyond the count
+ * share another's lane without a lock: lost counts, and a connection table
+ * with two writers.)
+ *
+ * Other threads read every lane: counters with relaxed loads, connection
+ * tables through flexmap-affinity.h's reader functions, which copy a way and
+ * check that it was not re-keyed meanwhile.  The table pointers are
+ * RCU-published by the writer before the first pool entry that needs them.
+ *
  * Destruction.  Postponed slot releases touch the cache (mutex, free list),
  * and they may have been postponed by other threads whose callbacks could run
  * after the cache's own postponed free.  So each pending release holds a
@@ -207,11 +225,15 @@ struct flexmap_cache {
     struct cmap entries;            /* Contains "struct flexmap_cache_entry"s.
                                      * Written only under 'mutex'. */
     atomic_count n_kind[3];         /* Entries per enum flexmap_key_kind. */
-    unsigned int n_lanes;
+    unsigned int n_lanes;           /* Lanes, the shared one included. */
+    unsigned int shared_lane;       /* n_lanes - 1: see "Lanes" above. */
     struct flexmap_cache_lane *lanes;   /* 'n_lanes' counter directories. */
-    struct flexmap_affinity **affinity; /* 'n_lanes' connection tables, all
-                                         * NULL until the first pool entry;
-                                         * each written only by its lane. */
+    OVSRCU_TYPE(struct flexmap_affinity *) *affinity;
+                                    /* 'n_lanes' connection tables, all NULL
+                                     * until the first pool entry, then
+                                     * never changed until destruction; each
+                                     * written only by its lane's owner. */
+    struct ovs_mutex shared_mutex;  /* Owner of 'shared_lane'. */
 
     /* Writers. */
     struct ovs_mutex mutex;
@@ -428,6 +450,14 @@ fc_counter(const struct flexmap_cache *cache, unsigned int lane,
                                      [slot & FC_CHUNK_MASK];
 }
 
+/* Returns lane 'lane''s connection table, or NULL before the first pool
+ * entry. */
+static inline struct flexmap_affinity *
+fc_affinity(const struct flexmap_cache *cache, unsigned int lane)
+{
+    return ovsrcu_get(struct flexmap_affinity *, &cache->affinity[lane]);
+}
+
 /* Creation and destruction. */
 
 struct flexmap_cache *
@@ -439,9 +469,14 @@ flexmap_cache_create(unsigned int n_lanes)
     for (int i = 0; i < ARRAY_SIZE(cache->n_kind); i++) {
         atomic_count_init(&cache->n_kind[i], 0);
     }
-    cache->n_lanes = MAX(n_lanes, 1);
+    cache->n_lanes = MAX(n_lanes, 1) + 1;
+    cache->shared_lane = cache->n_lanes - 1;
     cache->lanes = xcalloc(cache->n_lanes, sizeof *cache->lanes);
-    cache->affinity = xcalloc(cache->n_lanes, sizeof *cache->affinity);
+    cache->affinity = xmalloc(cache->n_lanes * sizeof *cache->affinity);
+    for (unsigned int i = 0; i < cache->n_lanes; i++) {
+        ovsrcu_init(&cache->affinity[i], NULL);
+    }
+    ovs_mutex_init(&cache->shared_mutex);
     cache->affinity_params = FLEXMAP_AFFINITY_PARAMS_DEFAULT;
     cache->next_version = 1;
     ovs_mutex_init(&cache->mutex);
@@ -468,13 +503,14 @@ fc_unref(struct flexmap_cache *cache)
         }
         free(cache->lanes);
         for (unsigned int i = 0; i < cache->n_lanes; i++) {
-            flexmap_affinity_destroy(cache->affinity[i]);
+            flexmap_affinity_destroy(fc_affinity(cache, i));
         }
         free(cache->affinity);
         free(cache->free_slots);
         cmap_destroy(&cache->entries);
         cmap_destroy(&cache->tnls);
         ovs_mutex_destroy(&cache->mutex);
+        ovs_mutex_destroy(&cache->shared_mutex);
         free(cache);
     }
 }
@@ -642,10 +678,11 @@ static void
 fc_ensure_affinity(struct flexmap_cache *cache)
     OVS_REQUIRES(cache->mutex)
 {
-    if (!cache->affinity[0]) {
+    if (!fc_affinity(cache, 0)) {
         for (unsigned int i = 0; i < cache->n_lanes; i++) {
-            cache->affinity[i] = flexmap_affinity_create(
-                FLEXMAP_CACHE_AFFINITY_CAPACITY, &cache->affinity_params);
+            ovsrcu_set(&cache->affinity[i], flexmap_affinity_create(
+                           FLEXMAP_CACHE_AFFINITY_CAPACITY,
+                           &cache->affinity_params));
         }
     }
 }
@@ -806,7 +843,7 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
         new->slot = old->slot;
         cmap_replace(&cache->entries, &old->node, &new->node, hash);
         atomic_add_relaxed(&cache->entry_bytes, size - old_size, &total);
-        ovsrcu_postpone(free, old);
+        ovsrcu_postpone(free_cacheline, old);
         if (release) {
             ovs_refcount_ref(&cache->ref_cnt);
             ovsrcu_postpone(fc_slots_release, release);
@@ -876,8 +913,10 @@ flexmap_cache_set_affinity_params(struct flexmap_cache *cache,
     ovs_mutex_lock(&cache->mutex);
     cache->affinity_params = *p;
     for (unsigned int i = 0; i < cache->n_lanes; i++) {
-        if (cache->affinity[i]) {
-            flexmap_affinity_set_params(cache->affinity[i], p);
+        struct flexmap_affinity *aff = fc_affinity(cache, i);
+
+        if (aff) {
+            flexmap_affinity_set_params(aff, p);
         }
     }
     ovs_mutex_unlock(&cache->mutex);
@@ -928,8 +967,10 @@ flexmap_cache_memory(const struct flexmap_cache *cache)
               * sizeof(struct flexmap_cache_counter));
     bytes += entry_bytes;
     for (unsigned int i = 0; i < cache->n_lanes; i++) {
-        if (cache->affinity[i]) {
-            bytes += flexmap_affinity_memory(cache->affinity[i]);
+        const struct flexmap_affinity *aff = fc_affinity(cache, i);
+
+        if (aff) {
+            bytes += flexmap_affinity_memory(aff);
         }
     }
 
@@ -1408,10 +1449,10 @@ struct fc_packet {
     uint32_t ip_hash;           /* fc_hash_ip() of 'key.ip'. */
 };
 
-size_t
-flexmap_cache_execute(struct flexmap_cache *cache, uint32_t table_id,
-                      struct dp_packet_batch *batch, unsigned int lane,
-                      odp_port_t ports[], bool dropped[])
+static size_t
+fc_execute(struct flexmap_cache *cache, uint32_t table_id,
+           struct dp_packet_batch *batch, unsigned int lane,
+           odp_port_t ports[], bool dropped[])
 {
     BUILD_ASSERT_DECL(NETDEV_MAX_BURST <= sizeof(unsigned long) * CHAR_BIT);
     struct fc_packet pkts[NETDEV_MAX_BURST];
@@ -1426,8 +1467,6 @@ flexmap_cache_execute(struct flexmap_cache *cache, uint32_t table_id,
     size_t n_hits = 0;
     uint64_t now = 0;
     size_t i;
-
-    lane %= cache->n_lanes;
 
     /* Parse every packet; hash the exact keys. */
     DP_PACKET_BATCH_FOR_EACH (j, p, batch) {
@@ -1528,7 +1567,7 @@ flexmap_cache_execute(struct flexmap_cache *cache, uint32_t table_id,
                 now = time_msec();      /* Once per batch. */
             }
             fc_tuple_complete(&pkt->tuple, pkt->key.proto);
-            aff = cache->affinity[lane];
+            aff = fc_affinity(cache, lane);
             idx = fc_pool_select(aff, e, &pkt->key, &pkt->tuple,
                                  fc_tuple_hash(&pkt->tuple, &pkt->key), now,
                                  &from_affinity);
@@ -1546,6 +1585,26 @@ flexmap_cache_execute(struct flexmap_cache *cache, uint32_t table_id,
         eh->eth_dst = mac;
         ports[j] = port;
     }
+    return n_hits;
+}
+
+size_t
+flexmap_cache_execute(struct flexmap_cache *cache, uint32_t table_id,
+                      struct dp_packet_batch *batch, unsigned int lane,
+                      odp_port_t ports[], bool dropped[])
+    OVS_NO_THREAD_SAFETY_ANALYSIS
+{
+    size_t n_hits;
+
+    if (OVS_LIKELY(lane < cache->shared_lane)) {
+        return fc_execute(cache, table_id, batch, lane, ports, dropped);
+    }
+
+    /* Beyond the dedicated lanes: one thread at a time. */
+    ovs_mutex_lock(&cache->shared_mutex);
+    n_hits = fc_execute(cache, table_id, batch, cache->shared_lane, ports,
+                        dropped);
+    ovs_mutex_unlock(&cache->shared_mutex);
     return n_hits;
 }
 
@@ -1640,7 +1699,7 @@ flexmap_cache_count_conns(const struct flexmap_cache *cache)
     conns->cache = cache;
     hmap_init(&conns->counts);
     for (unsigned int i = 0; i < cache->n_lanes; i++) {
-        const struct flexmap_affinity *aff = cache->affinity[i];
+        const struct flexmap_affinity *aff = fc_affinity(cache, i);
 
         if (aff) {
             flexmap_affinity_for_each(aff, now, fc_count_conn, conns);
@@ -1711,7 +1770,7 @@ flexmap_cache_explain(const struct flexmap_cache *cache, uint32_t table_id,
 
     fc_affinity_key(e, &key, &tuple, &akey);
     for (unsigned int i = 0; i < cache->n_lanes; i++) {
-        const struct flexmap_affinity *aff = cache->affinity[i];
+        const struct flexmap_affinity *aff = fc_affinity(cache, i);
         struct flexmap_affinity_info info;
 
         if (aff && flexmap_affinity_find(aff, &akey, hash, now, &info)) {

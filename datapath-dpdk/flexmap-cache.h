@@ -35,25 +35,56 @@
  * 5-tuple, in proportion to the backends' weights.
  *
  * Counters: each entry owns a counter slot.  Packet and byte counts are kept
- * per "lane", one lane per datapath thread (a PMD's static tx queue id is its
- * lane), in memory that only that lane writes, so two PMDs forwarding
- * through the same entry never write the same cache line.  Readers sum the
- * lanes.  An entry replaced with flexmap_cache_put() keeps its counters.
+ * per "lane" (see below), in memory that only that lane writes, so two PMDs
+ * forwarding through the same entry never write the same cache line.
+ * Readers sum the lanes.  An entry replaced with flexmap_cache_put() keeps
+ * its counters.
+ *
+ * Lanes
+ * =====
+ *
+ * A lane is the state that one forwarding thread writes: its counters and,
+ * once the cache holds a pool (an entry with several backends), its
+ * connection table (flexmap-affinity.h), which has a single writer.  A cache
+ * created with flexmap_cache_create(n_lanes) has 'n_lanes' dedicated lanes,
+ * numbered 0 to n_lanes - 1, and one shared lane that every lane number
+ * from n_lanes up maps to:
+ *
+ *   - A dedicated lane must be used by at most one thread at a time, and a
+ *     thread that takes a lane over from another must be ordered after it
+ *     (e.g. by the mutex of the pool that hands lanes out).  dpif-netdev
+ *     passes a thread's static tx queue id, which is unique among running
+ *     threads (one id pool, n_cores + 1 ids, the non-PMD threads taking one
+ *     id together under their own mutex); see flexmap-dpif.c.
+ *
+ *   - The shared lane may be used by any number of threads: they take a
+ *     mutex in turn.  So no lane number ever makes two threads write one
+ *     lane at once; it only costs a lock when there are more forwarding
+ *     threads than dedicated lanes.
  *
  * Thread-safety
  * =============
  *
- * Readers (flexmap_cache_lookup(), flexmap_cache_execute(), the iterators
- * and flexmap_cache_get_stats()) may run in any number of threads at once,
- * concurrently with one writer, without taking any lock.  A reader sees each
- * entry either entirely before or entirely after a change, never torn.  An
- * entry returned by a lookup stays valid until the reader next quiesces
- * (see ovs-rcu.h).
+ * Readers (flexmap_cache_lookup(), flexmap_cache_find(), the accessors, the
+ * iterators, flexmap_cache_get_stats(), flexmap_cache_count_conns(),
+ * flexmap_cache_explain(), flexmap_cache_memory(), flexmap_cache_tnl_get())
+ * may run in any number of threads at once, concurrently with one writer
+ * and with the forwarding threads, without taking any lock.  A reader sees
+ * each entry either entirely before or entirely after a change, never torn.
+ * An entry returned by a lookup stays valid until the reader next quiesces
+ * (see ovs-rcu.h).  Counters and connection counts that other threads are
+ * writing may be slightly stale, never torn.
  *
- * Writers (flexmap_cache_put(), flexmap_cache_del(), flexmap_cache_flush())
- * are serialized by a mutex inside the cache, so any thread may call them.
- * Removed and replaced entries are freed with ovsrcu_postpone(), so readers
- * might still be using the old value after a writer returns.
+ * Forwarding (flexmap_cache_execute()) is a reader that also writes its
+ * lane: any number of threads at once, each on its own dedicated lane or on
+ * the shared lane (see "Lanes"), concurrently with one writer.
+ *
+ * Writers (flexmap_cache_put(), flexmap_cache_del(), flexmap_cache_flush(),
+ * flexmap_cache_tnl_set(), flexmap_cache_tnl_del(),
+ * flexmap_cache_set_affinity_params()) are serialized by a mutex inside the
+ * cache, so any thread may call them.  Removed and replaced entries are
+ * freed with ovsrcu_postpone(), so readers might still be using the old
+ * value after a writer returns.
  *
  * flexmap_cache_destroy() must be called only when no reader can reach the
  * cache any more; it frees the cache after an RCU grace period. */
@@ -160,9 +191,9 @@ struct flexmap_cache_stats {
 struct flexmap_cache;
 struct flexmap_cache_entry;
 
-/* Creation and destruction.  'n_lanes' is the number of counter lanes
- * (threads that may forward at once); lanes beyond it share lanes modulo
- * 'n_lanes'. */
+/* Creation and destruction.  'n_lanes' is the number of dedicated lanes
+ * (threads that may forward at once without a lock); lane numbers from
+ * 'n_lanes' up share one more lane under a mutex (see "Lanes" above). */
 struct flexmap_cache *flexmap_cache_create(unsigned int n_lanes);
 void flexmap_cache_destroy(struct flexmap_cache *);
 
@@ -246,8 +277,9 @@ void flexmap_cache_for_each(const struct flexmap_cache *, uint32_t table_id,
  * on 'lane', and stores the backend's port in 'ports[i]'.  For a miss it
  * stores ODPP_NONE.  An entry whose weights are all zero counts and stores
  * ODPP_NONE with 'dropped' set for that packet.  Returns the number of hits
- * (including such drops).  It takes no lock, allocates nothing and logs
- * nothing. */
+ * (including such drops).  On a dedicated lane it takes no lock; on the
+ * shared lane it takes the shared lane's mutex.  It allocates nothing and
+ * logs nothing. */
 bool flexmap_packet_extract(const struct dp_packet *, struct flexmap_key *,
                             uint32_t *hash);
 size_t flexmap_cache_execute(struct flexmap_cache *, uint32_t table_id,

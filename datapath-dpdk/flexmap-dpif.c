@@ -44,9 +44,14 @@ static void flexmap_dp_unixctl_dump_cache(struct unixctl_conn *, int argc,
 static void flexmap_dp_unixctl_set_timeouts(struct unixctl_conn *, int argc,
                                             const char *argv[], void *aux);
 
-/* Most counter lanes of one cache.  A lane is a PMD's static tx queue id,
- * which dpif-netdev keeps below the number of cores plus one; more lanes than
- * this share lanes modulo the count, which stays correct. */
+/* Most dedicated lanes of one cache (flexmap-cache.h, "Lanes").  A
+ * thread's lane is its static tx queue id: dpif-netdev hands these out from
+ * one id pool of n_cores + 1 ids, lowest free first, to each PMD thread for
+ * as long as it forwards (a reload that renumbers them frees and allocates
+ * under the pool's mutex, between forwarding loops), and id 0 to the non-PMD
+ * threads, which forward only under dp->non_pmd_mutex.  So a lane below the
+ * cache's count has one thread at a time; ids from this cap up (more than
+ * 127 forwarding threads) share the cache's locked shared lane. */
 #define FLEXMAP_DP_MAX_LANES 128
 
 /* Creates the map cache of the datapath named 'dp_name' on a machine with

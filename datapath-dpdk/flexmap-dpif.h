@@ -30,7 +30,9 @@
  *
  * flexmap_dp_create() and flexmap_dp_destroy() are called from the main
  * thread.  flexmap_dp_action_parse() and flexmap_dp_execute() run in PMD and
- * handler threads; they take no lock and allocate nothing. */
+ * handler threads and allocate nothing.  flexmap_dp_execute()'s 'lane' is
+ * the calling thread's static tx queue id, used as flexmap-cache.h's
+ * "Lanes" say: on a dedicated lane it takes no lock. */
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -50,6 +50,55 @@
 
 #define SCALE_TEST (FLEXMAP_CACHE_MAX_ENTRIES >= 1024 * 1024)
 
+/* Cache-line allocations of the code under test.  Makefile.am compiles the
+ * cache's sources for this program with xmalloc_cacheline(),
+ * xzalloc_cacheline() and free_cacheline() renamed to the functions below.
+ * Each block starts CACHE_LINE_SIZE bytes into a real one whose malloc
+ * header we clear, as OVS's own fallback does where posix_memalign() is
+ * missing, so that a block freed with free() aborts instead of passing
+ * silently; and live blocks are counted, so that a leak shows. */
+#ifdef FLEXMAP_TEST_TRACK_CACHELINE
+#undef xmalloc_cacheline
+#undef xzalloc_cacheline
+#undef free_cacheline
+void *xmalloc_cacheline(size_t);
+void *xzalloc_cacheline(size_t);
+void free_cacheline(void *);
+void *fc_test_xmalloc_cacheline(size_t);
+void *fc_test_xzalloc_cacheline(size_t);
+void fc_test_free_cacheline(void *);
+
+static atomic_count fc_test_n_blocks = ATOMIC_COUNT_INIT(0);
+
+void *
+fc_test_xmalloc_cacheline(size_t size)
+{
+    char *p = xmalloc_cacheline(size + CACHE_LINE_SIZE);
+
+    memset(p, 0, CACHE_LINE_SIZE);
+    atomic_count_inc(&fc_test_n_blocks);
+    return p + CACHE_LINE_SIZE;
+}
+
+void *
+fc_test_xzalloc_cacheline(size_t size)
+{
+    void *p = fc_test_xmalloc_cacheline(size);
+
+    memset(p, 0, size);
+    return p;
+}
+
+void
+fc_test_free_cacheline(void *p)
+{
+    if (p) {
+        atomic_count_dec(&fc_test_n_blocks);
+        free_cacheline((char *) p - CACHE_LINE_SIZE);
+    }
+}
+#endif
+
 /* Helpers. */
 
 static struct flexmap_key
@@ -411,6 +460,44 @@ START_TEST(test_replace_keeps_counters)
     rcu_flush();
 }
 END_TEST
+
+#ifdef FLEXMAP_TEST_TRACK_CACHELINE
+/* Replaced, deleted and flushed entries, pools and single backends alike,
+ * go back with free_cacheline(), the allocator's own free: free() of a
+ * cache-line block aborts here (see the top of this file) and leaves the
+ * count of live blocks above where it started. */
+START_TEST(test_free_matches_alloc)
+{
+    unsigned int before = atomic_count_get(&fc_test_n_blocks);
+    struct flexmap_cache *cache = flexmap_cache_create(2);
+    struct flexmap_dp_backend pool[3] = {
+        backend(7, 7, 1), backend(8, 8, 2), backend(9, 9, 3)
+    };
+
+    for (uint32_t i = 0; i < 20; i++) {
+        struct flexmap_key k = key4_u32(0xcb007100 + i % 5, IPPROTO_TCP, 80);
+
+        if (i % 3) {
+            put1(cache, 1, &k, i + 1);
+        } else {
+            ck_assert_int_eq(flexmap_cache_put(cache, 1, &k, pool,
+                                               2 + i % 2), 0);
+        }
+        count_packets(cache, 1, "203.0.113.0", IPPROTO_TCP, 80, i % 3, 2, 0);
+        ovsrcu_quiesce();
+    }
+    ck_assert_uint_gt(atomic_count_get(&fc_test_n_blocks), before);
+    struct flexmap_key k = key4_u32(0xcb007100, IPPROTO_TCP, 80);
+    ck_assert_int_eq(flexmap_cache_del(cache, 1, &k), 0);
+    ck_assert_uint_eq(flexmap_cache_flush(cache, 1), 4);
+    rcu_flush();
+    flexmap_cache_destroy(cache);
+    rcu_flush();
+    rcu_flush();
+    ck_assert_uint_eq(atomic_count_get(&fc_test_n_blocks), before);
+}
+END_TEST
+#endif
 
 START_TEST(test_delete)
 {
@@ -958,7 +1045,8 @@ START_TEST(test_packet_execute)
     memset(exp_packets, 0, sizeof exp_packets);
     memset(exp_bytes, 0, sizeof exp_bytes);
 
-    /* Two rounds on lane 0, then two on lane 3 (lane 1 with two lanes). */
+    /* Two rounds on lane 0, then two on lane 3 (the shared lane of a cache
+     * with two dedicated lanes). */
     for (int round = 0; round < 4; round++) {
         unsigned int lane = round < 2 ? 0 : 3;
         struct dp_packet_batch batch;
@@ -1057,15 +1145,20 @@ START_TEST(test_packet_execute)
 END_TEST
 
 /* Two PMD-like threads count through the same entry at once, on lanes 0
- * and 3 (lane 1 of 2).  Lanes are written with non-atomic adds, so if two
- * lanes shared counters, increments would be lost (likely, not certainly,
- * on a multi-core machine) and the total would come out short. */
+ * and 3 (dedicated lane 0 and the shared lane of a two-lane cache).  Lanes
+ * are written with non-atomic adds, so if two threads wrote one lane's
+ * counters at once, increments would be lost (likely, not certainly, on a
+ * multi-core machine) and the total would come out short. */
 struct lane_state {
     struct flexmap_cache *cache;
     unsigned int lane;
     size_t n_rounds;
     size_t bytes_per_round;
+    const char *dst;            /* NULL: the packets of P_UDP_HIT. */
 };
+
+/* Lane threads that have finished, for a concurrent walker. */
+static atomic_count walk_done = ATOMIC_COUNT_INIT(0);
 
 static void *
 lane_thread(void *ls_)
@@ -1078,15 +1171,22 @@ lane_thread(void *ls_)
 
     dp_packet_batch_init(&batch);
     for (size_t i = 0; i < NETDEV_MAX_BURST; i++) {
-        dp_packet_batch_add(&batch, make_test_packet(P_UDP_HIT, i));
+        dp_packet_batch_add(&batch,
+                            ls->dst
+                            ? make_ipv4_l4("198.51.100.7", ls->dst,
+                                           IPPROTO_UDP,
+                                           1000 + ls->lane * 64 + i, 53, 0,
+                                           8, i % 3)
+                            : make_test_packet(P_UDP_HIT, i));
     }
     ls->bytes_per_round = 0;
     DP_PACKET_BATCH_FOR_EACH (i, p, &batch) {
         ls->bytes_per_round += dp_packet_size(p);
     }
     for (size_t r = 0; r < ls->n_rounds; r++) {
-        if (flexmap_cache_execute(ls->cache, 7, &batch, ls->lane, ports,
-                                  dropped) != NETDEV_MAX_BURST) {
+        if (flexmap_cache_execute(ls->cache, ls->dst ? 1 : 7, &batch,
+                                  ls->lane, ports, dropped)
+            != NETDEV_MAX_BURST) {
             ck_abort_msg("miss");
         }
         if (r % 64 == 0) {
@@ -1094,6 +1194,7 @@ lane_thread(void *ls_)
         }
     }
     dp_packet_delete_batch(&batch, true);
+    atomic_count_inc(&walk_done);
     return NULL;
 }
 
@@ -1120,6 +1221,106 @@ START_TEST(test_lanes_concurrent)
                                           + ls[1].bytes_per_round));
     flexmap_cache_destroy(cache);
     rcu_flush();
+}
+END_TEST
+
+/* A cache with two dedicated lanes, and two threads on lanes 1 and 3,
+ * then on lanes 3 and 5: lane numbers that the cache used to take modulo its
+ * lane count, so that both threads wrote lane 1 (counters with lost
+ * increments, a connection table with two writers).  Lane numbers beyond
+ * the dedicated lanes must share a lane safely: every packet counted, on
+ * the entry and on the backends of a pool. */
+static void
+run_lane_pair(unsigned int lane_a, unsigned int lane_b)
+{
+    struct flexmap_cache *cache = flexmap_cache_create(2);
+    struct flexmap_key k1 = key4("192.0.2.1", IPPROTO_UDP, 53);
+    struct flexmap_key k2 = key4("192.0.2.2", IPPROTO_UDP, 53);
+    struct flexmap_dp_backend pool[2] = { backend(1, 1, 1),
+                                          backend(2, 2, 1) };
+    const size_t n_rounds = 20000;
+    struct lane_state ls[4] = {
+        { .cache = cache, .lane = lane_a, .n_rounds = n_rounds,
+          .dst = "192.0.2.1" },
+        { .cache = cache, .lane = lane_b, .n_rounds = n_rounds,
+          .dst = "192.0.2.1" },
+        { .cache = cache, .lane = lane_a, .n_rounds = n_rounds / 4,
+          .dst = "192.0.2.2" },
+        { .cache = cache, .lane = lane_b, .n_rounds = n_rounds / 4,
+          .dst = "192.0.2.2" },
+    };
+    struct flexmap_cache_stats s, b0, b1;
+    const struct flexmap_cache_entry *e;
+    pthread_t threads[2];
+
+    put1(cache, 1, &k1, 1);
+    ck_assert_int_eq(flexmap_cache_put(cache, 1, &k2, pool, 2), 0);
+
+    /* A single-backend entry: the densest counter writes. */
+    for (int i = 0; i < 2; i++) {
+        threads[i] = ovs_thread_create("flexmap-lane", lane_thread, &ls[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        xpthread_join(threads[i], NULL);
+    }
+    get_stats(cache, 1, &k1, &s);
+    ck_assert_msg(s.n_packets == 2 * n_rounds * NETDEV_MAX_BURST
+                  && s.n_bytes == n_rounds * (ls[0].bytes_per_round
+                                              + ls[1].bytes_per_round),
+                  "lanes %u and %u: %"PRIu64" packets, %"PRIu64" bytes "
+                  "counted of %zu, %zu", lane_a, lane_b, s.n_packets,
+                  s.n_bytes, 2 * n_rounds * NETDEV_MAX_BURST,
+                  n_rounds * (ls[0].bytes_per_round
+                              + ls[1].bytes_per_round));
+
+    /* A pool: connection tables and per-backend counters too, while this
+     * thread walks every lane's connection table as "flexmap/dump-cache"
+     * and "flexmap/lookup" do. */
+    atomic_count_set(&walk_done, 0);
+    for (int i = 0; i < 2; i++) {
+        threads[i] = ovs_thread_create("flexmap-lane", lane_thread,
+                                       &ls[2 + i]);
+    }
+    struct dp_packet *probe = make_ipv4_l4("198.51.100.7", "192.0.2.2",
+                                           IPPROTO_UDP, 1000 + lane_a * 64,
+                                           53, 0, 8, 0);
+    size_t n_walks = 0;
+    while (atomic_count_get(&walk_done) < 2 || !n_walks) {
+        struct flexmap_cache_conns *conns = flexmap_cache_count_conns(cache);
+        const struct flexmap_cache_entry *pe;
+        bool from_affinity;
+
+        e = flexmap_cache_find(cache, 1, &k2);
+        ck_assert_uint_le(flexmap_cache_conns_get(conns, e, 0)
+                          + flexmap_cache_conns_get(conns, e, 1),
+                          2 * NETDEV_MAX_BURST);
+        flexmap_cache_conns_destroy(conns);
+        ck_assert_int_ge(flexmap_cache_explain(cache, 1, probe, &pe,
+                                               &from_affinity), 0);
+        ck_assert_uint_gt(flexmap_cache_memory(cache), 0);
+        ovsrcu_quiesce();
+        n_walks++;
+    }
+    dp_packet_delete(probe);
+    for (int i = 0; i < 2; i++) {
+        xpthread_join(threads[i], NULL);
+    }
+    e = flexmap_cache_find(cache, 1, &k2);
+    flexmap_cache_entry_get_stats(cache, e, &s);
+    flexmap_cache_entry_get_backend_stats(cache, e, 0, &b0);
+    flexmap_cache_entry_get_backend_stats(cache, e, 1, &b1);
+    ck_assert_uint_eq(s.n_packets, 2 * (n_rounds / 4) * NETDEV_MAX_BURST);
+    ck_assert_uint_eq(b0.n_packets + b1.n_packets, s.n_packets);
+    ck_assert_uint_eq(b0.n_bytes + b1.n_bytes, s.n_bytes);
+
+    flexmap_cache_destroy(cache);
+    rcu_flush();
+}
+
+START_TEST(test_lanes_beyond_count)
+{
+    run_lane_pair(1, 3);
+    run_lane_pair(3, 5);
 }
 END_TEST
 
@@ -1411,7 +1612,10 @@ START_TEST(test_concurrent_churn)
     }
 
     reader = ovs_thread_create("flexmap-reader", conc_reader, st);
+    /* At least 1.5 s and 4,000 puts (the reader's figures below need
+     * both), but no more than 30 s: on a busy machine puts are slow. */
     deadline = now_ns() + 1500000000LL;
+    long long int give_up = deadline + 28500000000LL;
     for (uint32_t op = 0; ; op++) {
         int k = random_range(CONC_KEYS);
 
@@ -1428,8 +1632,12 @@ START_TEST(test_concurrent_churn)
             n_puts++;
         }
         if (op % 64 == 0) {
+            long long int now;
+
             ovsrcu_quiesce();
-            if (now_ns() > deadline || st->error[0]) {
+            now = now_ns();
+            if ((now > deadline && n_puts >= 4000) || now > give_up
+                || st->error[0]) {
                 break;
             }
         }
@@ -1520,6 +1728,9 @@ flexmap_cache_suite(void)
     tcase_add_test(tc, test_insert_find);
     tcase_add_test(tc, test_invalid);
     tcase_add_test(tc, test_replace_keeps_counters);
+#ifdef FLEXMAP_TEST_TRACK_CACHELINE
+    tcase_add_test(tc, test_free_matches_alloc);
+#endif
     tcase_add_test(tc, test_delete);
     tcase_add_test(tc, test_flush);
     tcase_add_test(tc, test_format);
@@ -1542,6 +1753,7 @@ flexmap_cache_suite(void)
     tcase_add_test(tc, test_packet_extract);
     tcase_add_test(tc, test_packet_execute);
     tcase_add_test(tc, test_lanes_concurrent);
+    tcase_add_test(tc, test_lanes_beyond_count);
     suite_add_tcase(s, tc);
 
 #if SCALE_TEST
