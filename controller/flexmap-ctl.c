@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bitmap.h"
 #include "command-line.h"
 #include "db-ctl-base.h"
 #include "fatal-signal.h"
@@ -352,11 +353,20 @@ ip_canonical(const char *s, char **out)
     struct in_addr a4;
 
     if (inet_pton(AF_INET, s, &a4) == 1) {
+        uint32_t h = ntohl(a4.s_addr);
+
+        if (!h || h == UINT32_MAX || (h >> 28) == 0xe || (h >> 24) == 127) {
+            return xasprintf("%s: not a unicast address", s);
+        }
         inet_ntop(AF_INET, &a4, buf, sizeof buf);
     } else if (inet_pton(AF_INET6, s, &a6) == 1) {
         if (IN6_IS_ADDR_V4MAPPED(&a6)) {
             return xasprintf("%s: write an IPv4 address as a.b.c.d, not as "
                              "an IPv4-mapped IPv6 address", s);
+        }
+        if (IN6_IS_ADDR_UNSPECIFIED(&a6) || IN6_IS_ADDR_MULTICAST(&a6)
+            || IN6_IS_ADDR_LOOPBACK(&a6)) {
+            return xasprintf("%s: not a unicast address", s);
         }
         inet_ntop(AF_INET6, &a6, buf, sizeof buf);
     } else {
@@ -462,12 +472,33 @@ tenant_find(struct ctl_context *ctx, const char *id)
     return row ? CONTAINER_OF(row, struct flexrec_tenant, header_) : NULL;
 }
 
+/* Returns the row of public address 'address' (canonically spelled),
+ * however the row spells it, or NULL.  A row that another client wrote in
+ * another spelling is found too, as flexmap-controller would see it. */
 static const struct flexrec_public_ip *
-ip_find(struct ctl_context *ctx, const char *id)
+ip_find(struct ctl_context *ctx, const char *address)
 {
-    const struct ovsdb_idl_row *row = row_find(ctx, &flexrec_table_public_ip, id);
+    const struct ovsdb_idl_row *row = row_find(ctx, &flexrec_table_public_ip,
+                                               address);
+    const struct flexrec_public_ip *ip;
 
-    return row ? CONTAINER_OF(row, struct flexrec_public_ip, header_) : NULL;
+    if (row) {
+        return CONTAINER_OF(row, struct flexrec_public_ip, header_);
+    }
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
+        char *canonical, *error = ip_canonical(ip->address, &canonical);
+
+        if (!error) {
+            bool same = !strcmp(canonical, address);
+
+            free(canonical);
+            if (same) {
+                return ip;
+            }
+        }
+        free(error);
+    }
+    return NULL;
 }
 
 static const struct flexrec_switch *
@@ -938,7 +969,7 @@ cmd_map_add(struct ctl_context *ctx)
     const struct flexrec_public_ip *ip;
     const struct flexrec_mapping *m;
     const char *proto;
-    size_t n = 0;
+    size_t n = 0, k;
     int64_t port;
     char *address = NULL;
     char *error;
@@ -1000,6 +1031,14 @@ cmd_map_add(struct ctl_context *ctx)
         backends[n] = CONST_CAST(struct flexrec_container *, c);
         weights[n] = weight;
         n++;
+    }
+    for (k = 0; k < n && !weights[k]; k++) {
+        continue;
+    }
+    if (k == n) {
+        ctl_error(ctx, "a mapping needs a backend with a nonzero weight "
+                  "(weight 0 is never chosen)");
+        goto out;
     }
 
     m = mapping_find(ctx->idl, ip, proto, port);
@@ -1253,6 +1292,23 @@ run_prerequisites(struct ctl_command *commands, size_t n_commands,
                   struct ovsdb_idl *idl)
 {
     ovsdb_idl_add_table(idl, &flexrec_table_global);
+    if (ctl_might_write_to_db(commands, n_commands)) {
+        /* For check_written(). */
+        static const struct ovsdb_idl_column *columns[] = {
+            &flexrec_global_col_gateway_mac,
+            &flexrec_switch_col_router_mac,
+            &flexrec_switch_col_tunnel_ip,
+            &flexrec_container_col_name,
+            &flexrec_container_col_mac,
+            &flexrec_public_ip_col_address,
+            &flexrec_public_ip_col_tenant,
+            &flexrec_tenant_col_name,
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(columns); i++) {
+            ovsdb_idl_add_column(idl, columns[i]);
+        }
+    }
     if (wait_for_switches) {
         ovsdb_idl_add_column(idl, &flexrec_global_col_next_cfg);
         ovsdb_idl_add_column(idl, &flexrec_global_col_cur_cfg);
@@ -1298,6 +1354,122 @@ print_output(struct ctl_command *c)
         putchar('\n');
     } else {
         fputs(ds_cstr(ds), stdout);
+    }
+}
+
+/* Returns true if this transaction writes column 'idx' of 'row'. */
+static bool
+written(const struct ovsdb_idl_row *row, size_t idx)
+{
+    return row->written && bitmap_is_set(row->written, idx);
+}
+
+/* The generic commands (set, create, add...) write what they are given.
+ * Checks what this transaction writes into the columns whose values the
+ * task commands check, as they check them: MACs that must be unicast,
+ * addresses that must be unicast and unique whatever their spelling; and
+ * stores those values canonically spelled.  Relations between rows
+ * (whose container a mapping may name) are left to flexmap-controller,
+ * which checks every row whoever wrote it. */
+static void
+check_written(struct ovsdb_idl *idl)
+{
+    const struct flexrec_global *g;
+    const struct flexrec_switch *sw;
+    const struct flexrec_container *c, *c2;
+    const struct flexrec_public_ip *ip, *ip2;
+    char *canonical, *error;
+
+    FLEXREC_GLOBAL_FOR_EACH (g, idl) {
+        if (written(&g->header_, FLEXREC_GLOBAL_COL_GATEWAY_MAC)
+            && g->gateway_mac) {
+            error = mac_canonical(g->gateway_mac, "the gateway",
+                                  &canonical);
+            if (error) {
+                ctl_fatal("%s", error);
+            }
+            if (strcmp(canonical, g->gateway_mac)) {
+                flexrec_global_set_gateway_mac(g, canonical);
+            }
+            free(canonical);
+        }
+    }
+    FLEXREC_SWITCH_FOR_EACH (sw, idl) {
+        if (written(&sw->header_, FLEXREC_SWITCH_COL_ROUTER_MAC)
+            && sw->router_mac) {
+            error = mac_canonical(sw->router_mac, "a router", &canonical);
+            if (error) {
+                ctl_fatal("%s", error);
+            }
+            if (strcmp(canonical, sw->router_mac)) {
+                flexrec_switch_set_router_mac(sw, canonical);
+            }
+            free(canonical);
+        }
+        if (written(&sw->header_, FLEXREC_SWITCH_COL_TUNNEL_IP)
+            && sw->tunnel_ip) {
+            error = ip_canonical(sw->tunnel_ip, &canonical);
+            if (error) {
+                ctl_fatal("%s", error);
+            }
+            if (strcmp(canonical, sw->tunnel_ip)) {
+                flexrec_switch_set_tunnel_ip(sw, canonical);
+            }
+            free(canonical);
+        }
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+        if (!written(&c->header_, FLEXREC_CONTAINER_COL_MAC)) {
+            continue;
+        }
+        error = mac_canonical(c->mac, "a container", &canonical);
+        if (error) {
+            ctl_fatal("%s", error);
+        }
+        FLEXREC_CONTAINER_FOR_EACH (c2, idl) {
+            struct eth_addr a, b;
+
+            if (c2 != c && eth_addr_from_string(c2->mac, &a)
+                && eth_addr_from_string(canonical, &b)
+                && eth_addr_equals(a, b)) {
+                ctl_fatal("MAC %s is already used by container %s",
+                          canonical, c2->name ? c2->name : "?");
+            }
+        }
+        if (strcmp(canonical, c->mac)) {
+            flexrec_container_set_mac(c, canonical);
+        }
+        free(canonical);
+    }
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+        if (!written(&ip->header_, FLEXREC_PUBLIC_IP_COL_ADDRESS)) {
+            continue;
+        }
+        error = ip_canonical(ip->address, &canonical);
+        if (error) {
+            ctl_fatal("%s", error);
+        }
+        FLEXREC_PUBLIC_IP_FOR_EACH (ip2, idl) {
+            char *other;
+
+            error = ip2 != ip ? ip_canonical(ip2->address, &other) : NULL;
+            if (ip2 != ip && !error) {
+                bool same = !strcmp(canonical, other);
+
+                free(other);
+                if (same) {
+                    ctl_fatal("%s is owned by tenant %s (as %s)",
+                              canonical,
+                              ip2->tenant ? ip2->tenant->name : "?",
+                              ip2->address);
+                }
+            }
+            free(error);
+        }
+        if (strcmp(canonical, ip->address)) {
+            flexrec_public_ip_set_address(ip, canonical);
+        }
+        free(canonical);
     }
 }
 
@@ -1351,6 +1523,7 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
         }
     }
     ctl_context_done(&ctx, NULL);
+    check_written(idl);
 
     SHASH_FOR_EACH (node, &symtab->sh) {
         struct ovsdb_symbol *symbol = node->data;
