@@ -158,7 +158,9 @@ struct fc_slot {
     struct fc_val *have;        /* NULL: the switch does not have it. */
     bool listed;                /* In fc_switch's 'dirty'? */
     struct ovs_list dirty_node;
-    char *refused;              /* Why the switch refused 'want', or NULL. */
+    char *refused;              /* Why the switch refused 'refused_val',
+                                 * or NULL. */
+    struct fc_val *refused_val; /* Not sent again while it is 'want'. */
     bool stale;                 /* A message with this key was refused:
                                  * the switch may hold anything here. */
     bool solo;                  /* Send alone, to learn if it is refused. */
@@ -1325,14 +1327,6 @@ fc_slot_want(struct fc_switch *sw, const struct flexmap_key *key,
     struct fc_slot *slot = val ? fc_slot_get(sw, key) : fc_slot_find(sw, key);
 
     if (slot) {
-        if (slot->refused && (!val || !slot->want
-                              || !fc_val_equal(val, slot->want))) {
-            /* What the switch refused is no longer wanted. */
-            free(slot->refused);
-            slot->refused = NULL;
-            sw->n_refused_entries--;
-            fc_recheck_key(key);
-        }
         free(slot->want);
         slot->want = val;
         fc_slot_list(sw, slot);
@@ -1347,6 +1341,7 @@ fc_slots_clear(struct fc_switch *sw)
     HMAP_FOR_EACH_POP (slot, node, &sw->slots) {
         if (slot->refused) {
             free(slot->refused);
+            free(slot->refused_val);
             fc_recheck_key(&slot->key);
         }
         free(slot->want);
@@ -1575,6 +1570,11 @@ fc_switch_row_check(const struct flexrec_switch *row)
     if (row->uplink && !row->router_mac) {
         ds_put_format(&s, "uplink %s has no router_mac; ", row->uplink);
         uplink_ok = false;
+    }
+    if (strlen(row->datapath_id) != 16
+        || strspn(row->datapath_id, "0123456789abcdef") != 16) {
+        ds_put_format(&s, "datapath_id %s is not 16 lowercase hex digits "
+                      "(no switch will match it); ", row->datapath_id);
     }
     if (row->tunnel_ip) {
         error = fc_ip_parse(row->tunnel_ip, &ip6, &text);
@@ -2438,6 +2438,17 @@ fc_switch_sync(struct fc_switch *sw)
         struct ofputil_flexmap_cmd *cmd = &cmds[n];
 
         slot->listed = false;
+        if (slot->refused && (!slot->want
+                              || !fc_val_equal(slot->want,
+                                               slot->refused_val))) {
+            /* What the switch refused is no longer wanted. */
+            free(slot->refused);
+            free(slot->refused_val);
+            slot->refused = NULL;
+            slot->refused_val = NULL;
+            sw->n_refused_entries--;
+            fc_recheck_key(&slot->key);
+        }
         if (slot->refused) {
             /* Not again until it changes or a resync. */
             cmd = NULL;
@@ -2998,6 +3009,19 @@ fc_handle_refusal(struct fc_switch *sw, const struct ofp_header *oh)
     enum ofperr error = ofperr_decode_msg(oh, NULL);
     const char *why = error ? ofperr_to_string(error) : "error";
 
+    if (sw->dumping && (oh->xid == sw->dump_xid
+                        || oh->xid == sw->flow_dump_xid)) {
+        /* A switch that cannot dump (a datapath without flexmap refuses
+         * NXST_FLEXMAP) holds nothing that we could know of: sync it from
+         * nothing, and let its refusals tell the rest. */
+        if (oh->xid == sw->dump_xid) {
+            sw->maps_dumped = true;
+        } else {
+            sw->flows_dumped = true;
+        }
+        fc_check_dumped(sw);
+        return;
+    }
     if (!sent || sent->barrier) {
         return;
     }
@@ -3011,7 +3035,15 @@ fc_handle_refusal(struct fc_switch *sw, const struct ofp_header *oh)
         struct fc_slot *slot = fc_slot_find(sw, &sent->keys[0]);
 
         if (slot && slot->want && !slot->refused) {
+            /* The switch kept what it had there, if anything. */
+            free(slot->have);
+            slot->have = NULL;
+            slot->stale = true;
             slot->refused = xstrdup(why);
+            slot->refused_val = xmemdup(slot->want,
+                                        sizeof *slot->want
+                                        + slot->want->n
+                                          * sizeof *slot->want->backends);
             sw->n_refused_entries++;
             fc_recheck_key(&slot->key);
         }

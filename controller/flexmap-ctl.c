@@ -1296,6 +1296,7 @@ run_prerequisites(struct ctl_command *commands, size_t n_commands,
         /* For check_written(). */
         static const struct ovsdb_idl_column *columns[] = {
             &flexrec_global_col_gateway_mac,
+            &flexrec_switch_col_datapath_id,
             &flexrec_switch_col_router_mac,
             &flexrec_switch_col_tunnel_ip,
             &flexrec_container_col_name,
@@ -1366,11 +1367,11 @@ written(const struct ovsdb_idl_row *row, size_t idx)
 
 /* The generic commands (set, create, add...) write what they are given.
  * Checks what this transaction writes into the columns whose values the
- * task commands check, as they check them: MACs that must be unicast,
- * addresses that must be unicast and unique whatever their spelling; and
- * stores those values canonically spelled.  Relations between rows
- * (whose container a mapping may name) are left to flexmap-controller,
- * which checks every row whoever wrote it. */
+ * task commands check, as they check them (MACs that must be unicast,
+ * addresses that must be unicast and unique whatever their spelling,
+ * datapath ids), and stores those values canonically spelled.  Relations
+ * between rows (whose container a mapping may name) are left to
+ * flexmap-controller, which checks every row whoever wrote it. */
 static void
 check_written(struct ovsdb_idl *idl)
 {
@@ -1395,6 +1396,16 @@ check_written(struct ovsdb_idl *idl)
         }
     }
     FLEXREC_SWITCH_FOR_EACH (sw, idl) {
+        if (written(&sw->header_, FLEXREC_SWITCH_COL_DATAPATH_ID)) {
+            error = dpid_canonical(sw->datapath_id, &canonical);
+            if (error) {
+                ctl_fatal("%s", error);
+            }
+            if (strcmp(canonical, sw->datapath_id)) {
+                flexrec_switch_set_datapath_id(sw, canonical);
+            }
+            free(canonical);
+        }
         if (written(&sw->header_, FLEXREC_SWITCH_COL_ROUTER_MAC)
             && sw->router_mac) {
             error = mac_canonical(sw->router_mac, "a router", &canonical);
