@@ -275,8 +275,9 @@ static struct shash problems = SHASH_INITIALIZER(&problems);
  * parses every value into one canonical form and lets one row own it:
  *
  *   1. the row that owned it already (in this run of the controller);
- *   2. else a row without status:error (the others lost to another row
- *      before, so that a restart of the controller keeps the choice);
+ *   2. else a row whose status:error does not say that it lost the
+ *      value to another row before (see fc_claim_lost_before()), so that
+ *      a restart of the controller keeps the choice;
  *   3. else a row that spells the value canonically, as flexmap-ctl
  *      writes it;
  *   4. else the row with the lowest UUID.
@@ -634,14 +635,17 @@ fc_switch_row(const struct fc_switch *sw)
 
 /* Records that the row with 'uuid', whose status column holds 'status' and
  * which 'what' names in the log, has problem 'problem' (NULL: none; taken
- * over): logs it once, and queues its status:error for writing if that
- * differs. */
+ * over): logs it once, and queues its status:error for writing if the
+ * problem changed or the row says otherwise.  (The row may not show yet
+ * what was written last, so a change is written even if the row seems
+ * right already.) */
 static void
 fc_problem_set(const struct uuid *uuid, const struct smap *status,
                const char *what, char *problem)
 {
     char key[UUID_LEN + 1];
     struct shash_node *node;
+    bool changed = false;
     const char *old;
 
     snprintf(key, sizeof key, UUID_FMT, UUID_ARGS(uuid));
@@ -652,6 +656,7 @@ fc_problem_set(const struct uuid *uuid, const struct smap *status,
         if (!node || strcmp(node->data, line)) {
             VLOG_WARN("%s", line);
             free(shash_replace(&problems, key, line));
+            changed = true;
         } else {
             free(line);
         }
@@ -659,14 +664,14 @@ fc_problem_set(const struct uuid *uuid, const struct smap *status,
         VLOG_INFO("%s: fixed", what);
         free(node->data);
         shash_delete(&problems, node);
+        changed = true;
     }
 
     old = smap_get(status, "error");
-    if (problem ? !old || strcmp(old, problem) : !!old) {
+    if (changed || (problem ? !old || strcmp(old, problem) : !!old)) {
         free(shash_replace(&status_updates, key,
                            problem ? problem : xstrdup("")));
     } else {
-        free(shash_find_and_delete(&status_updates, key));
         free(problem);
     }
 }
@@ -1634,6 +1639,14 @@ fc_process_changes(bool full)
     FLEXREC_SWITCH_FOR_EACH_TRACKED (row, idl) {
         if (fc_row_changed(&row->header_, &flexrec_switch_col_status)) {
             full = true;        /* Switches come and go rarely. */
+        }
+    }
+    if (full) {
+        LIST_FOR_EACH (sw, node, &switches) {
+            if (sw->identified) {
+                /* The old row may be gone with the tracked changes. */
+                sw->row = fc_switch_row(sw);
+            }
         }
     }
 
@@ -2678,7 +2691,8 @@ fc_election_run(void)
 }
 
 /* Sets status:error of the row with 'uuid', whichever table it is in, to
- * 'error', or deletes it if 'error' is NULL. */
+ * 'error', or deletes it if 'error' is NULL.  The whole column is written,
+ * so that the last write wins whatever the row shows now. */
 static void
 fc_status_write(const struct uuid *uuid, const char *error)
 {
@@ -2693,12 +2707,16 @@ fc_status_write(const struct uuid *uuid, const char *error)
         const struct flexrec_##TABLE *row                               \
             = flexrec_##TABLE##_get_for_uuid(idl, uuid);                \
         if (row) {                                                      \
+            struct smap status;                                         \
+                                                                        \
+            smap_clone(&status, &row->status);                          \
             if (error) {                                                \
-                flexrec_##TABLE##_update_status_setkey(row, "error",    \
-                                                       error);          \
+                smap_replace(&status, "error", error);                  \
             } else {                                                    \
-                flexrec_##TABLE##_update_status_delkey(row, "error");   \
+                smap_remove(&status, "error");                          \
             }                                                           \
+            flexrec_##TABLE##_set_status(row, &status);                 \
+            smap_destroy(&status);                                      \
             return;                                                     \
         }                                                               \
     }
