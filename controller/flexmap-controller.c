@@ -1038,19 +1038,35 @@ fc_gateway_mac(void)
     return text;
 }
 
-/* Checks the Global row. */
+/* Checks the Global row: its gateway MAC and its tunnel key. */
 static void
 fc_global_check(void)
 {
     const struct flexrec_global *g = flexrec_global_first(idl);
+    struct ds s = DS_EMPTY_INITIALIZER;
+    unsigned long long int key;
     struct eth_addr mac;
+    const char *tunnel_key;
+    char *error;
 
-    if (g) {
-        fc_problem_set(&g->header_.uuid, &g->status, "Global",
-                       g->gateway_mac
-                       ? fc_unicast_mac(g->gateway_mac, "gateway_mac", &mac)
-                       : NULL);
+    if (!g) {
+        return;
     }
+    if (g->gateway_mac
+        && (error = fc_unicast_mac(g->gateway_mac, "gateway_mac", &mac))) {
+        ds_put_cstr(&s, error);
+        free(error);
+    }
+    tunnel_key = smap_get(&g->other_config, "tunnel-key");
+    if (tunnel_key
+        && (!str_to_ullong(tunnel_key, 0, &key) || key > 0xffffff)) {
+        ds_put_format(&s, "%sother_config:tunnel-key=%s is not a VXLAN key "
+                      "(0 to 16777215), using 0", s.length ? "; " : "",
+                      tunnel_key);
+    }
+    fc_problem_set(&g->header_.uuid, &g->status, "Global",
+                   s.length ? ds_steal_cstr(&s) : NULL);
+    ds_destroy(&s);
 }
 
 /* Returns true if switch row 'row' has a usable tunnel address, storing

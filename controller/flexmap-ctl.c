@@ -42,9 +42,11 @@
 #include "fatal-signal.h"
 #include "flexmap/controller/flexmap-idl.h"
 #include "openvswitch/dynamic-string.h"
+#include "openvswitch/json.h"
 #include "openvswitch/poll-loop.h"
 #include "openvswitch/vlog.h"
 #include "ovsdb-data.h"
+#include "ovsdb-map-op.h"
 #include "ovsdb-idl.h"
 #include "packets.h"
 #include "process.h"
@@ -1296,6 +1298,7 @@ run_prerequisites(struct ctl_command *commands, size_t n_commands,
         /* For check_written(). */
         static const struct ovsdb_idl_column *columns[] = {
             &flexrec_global_col_gateway_mac,
+            &flexrec_global_col_other_config,
             &flexrec_switch_col_datapath_id,
             &flexrec_switch_col_router_mac,
             &flexrec_switch_col_tunnel_ip,
@@ -1358,6 +1361,18 @@ print_output(struct ctl_command *c)
     }
 }
 
+/* Fails unless 'key' (if nonnull) is a VXLAN key, as
+ * Global:other_config:tunnel-key must be. */
+static void
+check_tunnel_key(const char *key)
+{
+    unsigned long long int value;
+
+    if (key && (!str_to_ullong(key, 0, &value) || value > 0xffffff)) {
+        ctl_fatal("%s: tunnel-key must be 0 to 16777215", key);
+    }
+}
+
 /* Returns true if this transaction writes column 'idx' of 'row'. */
 static bool
 written(const struct ovsdb_idl_row *row, size_t idx)
@@ -1393,6 +1408,30 @@ check_written(struct ovsdb_idl *idl)
                 flexrec_global_set_gateway_mac(g, canonical);
             }
             free(canonical);
+        }
+        if (written(&g->header_, FLEXREC_GLOBAL_COL_OTHER_CONFIG)) {
+            check_tunnel_key(smap_get(&g->other_config, "tunnel-key"));
+        }
+        if (g->header_.map_op_written
+            && bitmap_is_set(g->header_.map_op_written,
+                             FLEXREC_GLOBAL_COL_OTHER_CONFIG)) {
+            /* "set Global . other_config:tunnel-key=..." updates one key,
+             * which the row shows only once committed. */
+            struct map_op_list *ops
+                = g->header_.map_op_lists[FLEXREC_GLOBAL_COL_OTHER_CONFIG];
+
+            for (struct map_op *op = map_op_list_first(ops); op;
+                 op = map_op_list_next(ops, op)) {
+                const struct ovsdb_datum *d = map_op_datum(op);
+
+                for (size_t i = 0; i < d->n; i++) {
+                    if (map_op_type(op) != MAP_OP_DELETE && d->values
+                        && !strcmp(json_string(d->keys[i].s),
+                                   "tunnel-key")) {
+                        check_tunnel_key(json_string(d->values[i].s));
+                    }
+                }
+            }
         }
     }
     FLEXREC_SWITCH_FOR_EACH (sw, idl) {
