@@ -2341,10 +2341,9 @@ static void
 fc_send_cmds(struct fc_switch *sw, struct ofputil_flexmap_cmd *cmds,
              size_t n)
 {
+    struct flexmap_key *keys;
     struct ovs_list msgs;
     struct ofpbuf *msg;
-
-    struct flexmap_key *keys;
     size_t i = 0;
 
     if (!n) {
@@ -2402,9 +2401,9 @@ fc_sync_flows(struct fc_switch *sw, size_t *n_dels)
     }
     SHASH_FOR_EACH (node, &flows) {
         sset_add_and_free(&matches, fc_flow_match(node->name));
-        if (shash_find(&sw->refused_flows, node->name)) {
-            /* Refused: not again until it changes or a resync. */
-        } else if (!shash_find(&sw->flows, node->name)) {
+        /* A refused rule is not sent again until it changes or a resync. */
+        if (!shash_find(&sw->flows, node->name)
+            && !shash_find(&sw->refused_flows, node->name)) {
             fc_send_flow(sw, node->name, OFPFC_ADD);
             shash_add(&sw->flows, node->name, NULL);
             n_adds++;

@@ -46,8 +46,8 @@
 #include "openvswitch/poll-loop.h"
 #include "openvswitch/vlog.h"
 #include "ovsdb-data.h"
-#include "ovsdb-map-op.h"
 #include "ovsdb-idl.h"
+#include "ovsdb-map-op.h"
 #include "packets.h"
 #include "process.h"
 #include "sort.h"
@@ -1034,8 +1034,10 @@ cmd_map_add(struct ctl_context *ctx)
         weights[n] = weight;
         n++;
     }
-    for (k = 0; k < n && !weights[k]; k++) {
-        continue;
+    for (k = 0; k < n; k++) {
+        if (weights[k]) {
+            break;
+        }
     }
     if (k == n) {
         ctl_error(ctx, "a mapping needs a backend with a nonzero weight "
