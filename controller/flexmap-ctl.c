@@ -574,6 +574,7 @@ pre_flexmap(struct ctl_context *ctx)
         &flexrec_mapping_col_backends,
         &flexrec_mapping_col_status,
         &flexrec_global_col_gateway_mac,
+        &flexrec_global_col_status,
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(columns); i++) {
@@ -1171,7 +1172,13 @@ cmd_show(struct ctl_context *ctx)
     size_t i;
 
     if (g && g->gateway_mac) {
-        ds_put_format(s, "gateway_mac: %s\n", g->gateway_mac);
+        ds_put_format(s, "gateway_mac: %s", g->gateway_mac);
+        show_status(s, &g->status);
+        ds_put_char(s, '\n');
+    } else if (g && smap_get(&g->status, "error")) {
+        ds_put_cstr(s, "global");
+        show_status(s, &g->status);
+        ds_put_char(s, '\n');
     }
 
     FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
