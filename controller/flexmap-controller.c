@@ -86,6 +86,7 @@
 #include "ofp-flexmap.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/match.h"
+#include "openvswitch/meta-flow.h"
 #include "openvswitch/ofp-actions.h"
 #include "openvswitch/ofp-connection.h"
 #include "openvswitch/ofp-errors.h"
@@ -228,6 +229,9 @@ struct fc_switch {
     char *uplink_name;          /* NULL: no way out of its own. */
     ofp_port_t uplink_port;
     struct eth_addr router_mac;
+    bool dumped_uplink;         /* The switch's rules send out of... */
+    ofp_port_t dumped_uplink_port;      /* ...this port... */
+    struct eth_addr dumped_router_mac;  /* ...to this router. */
 
     /* flexmap-ctl --wait: Global:next_cfg values covered by the last
      * barrier sent, and by the last barrier answered. */
@@ -1881,6 +1885,23 @@ fc_switch_resolve_uplink(struct fc_switch *sw)
         sw->uplink_name = xstrdup(row->uplink);
         sw->uplink_port = port;
         sw->router_mac = mac;
+    } else if (!sw->uplink_name && sw->dumped_uplink) {
+        /* This controller has not known a good uplink for 'sw' yet: keep
+         * the one that the switch's rules use. */
+        const struct shash_node *node;
+
+        sw->uplink_name = xasprintf("port %"PRIu16,
+                                    ofp_to_u16(sw->dumped_uplink_port));
+        SHASH_FOR_EACH (node, &sw->ports) {
+            if ((uintptr_t) node->data
+                == ofp_to_u16(sw->dumped_uplink_port)) {
+                free(sw->uplink_name);
+                sw->uplink_name = xstrdup(node->name);
+                break;
+            }
+        }
+        sw->uplink_port = sw->dumped_uplink_port;
+        sw->router_mac = sw->dumped_router_mac;
     }
     free(error);
 }
@@ -2616,6 +2637,7 @@ fc_switch_start_dump(struct fc_switch *sw)
     shash_clear(&sw->flows);
     shash_clear_free_data(&sw->refused_flows);   /* Try them again. */
     fc_sent_clear(sw);
+    sw->dumped_uplink = false;
     sw->dumping = true;
     sw->dumped = sw->maps_dumped = sw->flows_dumped = false;
 
@@ -2868,6 +2890,41 @@ fc_handle_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
     }
 }
 
+/* Learns from the actions 'ofpacts' of one of our rules that 'sw' dumped,
+ * if they send out of an uplink (set the Ethernet destination to a
+ * router, then output), which port and router that is, so that a
+ * controller that starts while the database names an uplink the switch
+ * lacks keeps the one the switch has (see fc_switch_resolve_uplink()). */
+static void
+fc_learn_uplink(struct fc_switch *sw, const struct ofpact *ofpacts,
+                size_t ofpacts_len)
+{
+    const struct ofpact *a;
+    struct eth_addr dst;
+    bool has_dst = false;
+
+    OFPACT_FOR_EACH (a, ofpacts, ofpacts_len) {
+        if (a->type == OFPACT_SET_ETH_DST) {
+            dst = ofpact_get_SET_ETH_DST(a)->mac;
+            has_dst = true;
+        } else if (a->type == OFPACT_SET_FIELD
+                   && ofpact_get_SET_FIELD(a)->field->id == MFF_ETH_DST) {
+            dst = ofpact_get_SET_FIELD(a)->value->mac;
+            has_dst = true;
+        } else if (a->type == OFPACT_SET_FIELD
+                   && (ofpact_get_SET_FIELD(a)->field->id == MFF_TUN_DST
+                       || ofpact_get_SET_FIELD(a)->field->id
+                          == MFF_TUN_IPV6_DST)) {
+            return;             /* Through the tunnel, not the uplink. */
+        } else if (a->type == OFPACT_OUTPUT && has_dst) {
+            sw->dumped_uplink = true;
+            sw->dumped_uplink_port = ofpact_get_OUTPUT(a)->port;
+            sw->dumped_router_mac = dst;
+            return;
+        }
+    }
+}
+
 static void
 fc_handle_flow_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
 {
@@ -2891,6 +2948,7 @@ fc_handle_flow_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
         fc_flow_text(fs.table_id, &fs.match, fs.priority, fs.ofpacts,
                      fs.ofpacts_len, &s);
         shash_replace_nocopy(&sw->flows, ds_steal_cstr(&s), NULL);
+        fc_learn_uplink(sw, fs.ofpacts, fs.ofpacts_len);
     }
     ofpbuf_uninit(&ofpacts);
     if (!ofpmp_more(oh)) {
