@@ -88,6 +88,7 @@
 #include "ofp-flexmap.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/match.h"
+#include "openvswitch/meta-flow.h"
 #include "openvswitch/ofp-actions.h"
 #include "openvswitch/ofp-connection.h"
 #include "openvswitch/ofp-errors.h"
@@ -109,6 +110,7 @@
 #include "packets.h"
 #include "socket-util.h"
 #include "sset.h"
+#include "svec.h"
 #include "stream-ssl.h"
 #include "stream.h"
 #include "timeval.h"
@@ -159,6 +161,24 @@ struct fc_slot {
     struct fc_val *have;        /* NULL: the switch does not have it. */
     bool listed;                /* In fc_switch's 'dirty'? */
     struct ovs_list dirty_node;
+    char *refused;              /* Why the switch refused 'refused_val',
+                                 * or NULL. */
+    struct fc_val *refused_val; /* Not sent again while it is 'want'. */
+    bool stale;                 /* A message with this key was refused:
+                                 * the switch may hold anything here. */
+    bool solo;                  /* Send alone, to learn if it is refused. */
+};
+
+/* A message to a switch that the switch may refuse, and what it carried,
+ * kept until the barrier that follows it is answered. */
+struct fc_sent {
+    struct hmap_node node;      /* In fc_switch's 'sent', by xid. */
+    struct ovs_list list_node;  /* In fc_switch's 'sent_order'. */
+    ovs_be32 xid;
+    bool barrier;               /* A barrier request. */
+    char *flow;                 /* A rule's text, or NULL: map commands. */
+    size_t n_keys;
+    struct flexmap_key keys[];  /* The keys of the map commands. */
 };
 
 /* What the controller last made of a Mapping row: its key, so that a
@@ -203,6 +223,22 @@ struct fc_switch {
     struct shash flows;         /* Normalized rule text -> NULL. */
     bool flows_dirty;           /* Rules need a recompute. */
 
+    /* What the switch refused, and what it may still refuse. */
+    struct shash refused_flows; /* Rule text -> why (malloc()'d). */
+    size_t n_refused_entries;   /* Slots with 'refused'. */
+    struct hmap sent;           /* Contains "struct fc_sent"s. */
+    struct ovs_list sent_order; /* The same, oldest first. */
+
+    /* The way out: while the database names an uplink that the switch
+     * lacks, or a router MAC that is no unicast MAC, the switch keeps the
+     * last one that worked. */
+    char *uplink_name;          /* NULL: no way out of its own. */
+    ofp_port_t uplink_port;
+    struct eth_addr router_mac;
+    bool dumped_uplink;         /* The switch's rules send out of... */
+    ofp_port_t dumped_uplink_port;      /* ...this port... */
+    struct eth_addr dumped_router_mac;  /* ...to this router. */
+
     /* flexmap-ctl --wait: Global:next_cfg values covered by the last
      * barrier sent, and by the last barrier answered, on this connection,
      * after the dump: what the primary copies to Switch:cur_cfg. */
@@ -241,6 +277,60 @@ static int64_t target_cfg;
 static struct shash status_updates = SHASH_INITIALIZER(&status_updates);
 static struct ovsdb_idl_txn *status_txn;
 
+/* Rows that the controller refuses or cannot resolve: row UUID -> the row
+ * and why (malloc()'d), the why being also their status:error.  Switches
+ * are "in sync" only while there are none. */
+static struct shash problems = SHASH_INITIALIZER(&problems);
+
+/* A row's claim to a value that must have one owner whatever its
+ * spelling: a public address (Public_IP) or a container's MAC (Container).
+ * The database's unique indexes compare spellings only, so the controller
+ * parses every value into one canonical form and lets one row own it:
+ *
+ *   1. the row that owned it already (in this run of the controller);
+ *   2. else a row whose status:error does not say that it lost the
+ *      value to another row before (see fc_claim_lost_before()), so that
+ *      a restart of the controller keeps the choice;
+ *   3. else a row that spells the value canonically, as flexmap-ctl
+ *      writes it;
+ *   4. else the row with the lowest UUID.
+ *
+ * The other rows are refused, and so is a value that makes no sense
+ * there (see fc_ip_parse() and fc_mac_parse()). */
+struct fc_claim {
+    struct hmap_node uuid_node;     /* In fc_claims' 'by_uuid'. */
+    struct hmap_node value_node;    /* In fc_claims' 'owners', if owner. */
+    struct uuid uuid;
+    char *spelling;                 /* The value as the row spells it. */
+    struct in6_addr value;          /* An address, IPv4 as IPv4-mapped; a
+                                     * MAC in the first 6 bytes. */
+    char *text;                     /* Canonical spelling; NULL if the
+                                     * value itself is refused... */
+    char *parse_error;              /* ...for this reason. */
+    bool canonical;                 /* Spelled canonically in the row? */
+    bool owner;
+    bool was_owner;                 /* Scratch for fc_claims_refresh(). */
+    bool had_error;                 /* Scratch for fc_claims_refresh(). */
+    bool seen;                      /* Scratch for fc_claims_refresh(). */
+};
+
+struct fc_claims {
+    struct hmap by_uuid;            /* All claims. */
+    struct hmap owners;             /* Winning claims, by value. */
+    char *(*parse)(const char *, struct in6_addr *, char **text);
+};
+
+static char *fc_ip_parse(const char *, struct in6_addr *, char **text);
+static char *fc_mac_parse(const char *, struct in6_addr *, char **text);
+static struct fc_claims ip_claims = {
+    HMAP_INITIALIZER(&ip_claims.by_uuid), HMAP_INITIALIZER(&ip_claims.owners),
+    fc_ip_parse,
+};
+static struct fc_claims mac_claims = {
+    HMAP_INITIALIZER(&mac_claims.by_uuid),
+    HMAP_INITIALIZER(&mac_claims.owners), fc_mac_parse,
+};
+
 static void parse_options(int argc, char *argv[]);
 OVS_NO_RETURN static void usage(void);
 static void fc_process_changes(bool full);
@@ -250,6 +340,8 @@ static void fc_switch_start_dump(struct fc_switch *);
 static void fc_switch_claim_role(struct fc_switch *);
 static void fc_election_run(void);
 static void fc_status_run(void);
+static void fc_recheck_key(const struct flexmap_key *);
+static void fc_problems_sweep(void);
 static void fc_unixctl_exit(struct unixctl_conn *, int argc,
                             const char *argv[], void *);
 static void fc_unixctl_show(struct unixctl_conn *, int argc,
@@ -302,6 +394,10 @@ main(int argc, char *argv[])
     idl = ovsdb_idl_create(db, &flexrec_idl_class, true, true);
     ovsdb_idl_track_add_all(idl);
     ovsdb_idl_omit_alert(idl, &flexrec_mapping_col_status);
+    ovsdb_idl_omit_alert(idl, &flexrec_public_ip_col_status);
+    ovsdb_idl_omit_alert(idl, &flexrec_container_col_status);
+    ovsdb_idl_omit_alert(idl, &flexrec_switch_col_status);
+    ovsdb_idl_omit_alert(idl, &flexrec_global_col_status);
     ovsdb_idl_omit_alert(idl, &flexrec_global_col_cur_cfg);
     ovsdb_idl_omit_alert(idl, &flexrec_switch_col_cur_cfg);
     ovsdb_idl_set_lock(idl, FC_LOCK);
@@ -340,6 +436,9 @@ main(int argc, char *argv[])
                 hmap_init(&sw->slots);
                 ovs_list_init(&sw->dirty);
                 shash_init(&sw->flows);
+                shash_init(&sw->refused_flows);
+                hmap_init(&sw->sent);
+                ovs_list_init(&sw->sent_order);
                 ovs_list_push_back(&switches, &sw->node);
             } else if (error != EAGAIN) {
                 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
@@ -546,16 +645,462 @@ fc_switch_row(const struct fc_switch *sw)
     return NULL;
 }
 
+/* Problems: rows refused or unresolved. */
+
+/* Records that the row with 'uuid', whose status column holds 'status' and
+ * which 'what' names in the log, has problem 'problem' (NULL: none; taken
+ * over): logs it once, and queues its status:error for writing if the
+ * problem changed or the row says otherwise.  (The row may not show yet
+ * what was written last, so a change is written even if the row seems
+ * right already.) */
+static void
+fc_problem_set(const struct uuid *uuid, const struct smap *status,
+               const char *what, char *problem)
+{
+    char key[UUID_LEN + 1];
+    struct shash_node *node;
+    bool changed = false;
+    const char *old;
+
+    snprintf(key, sizeof key, UUID_FMT, UUID_ARGS(uuid));
+    node = shash_find(&problems, key);
+    if (problem) {
+        char *line = xasprintf("%s: %s", what, problem);
+
+        if (!node || strcmp(node->data, line)) {
+            VLOG_WARN("%s", line);
+            free(shash_replace(&problems, key, line));
+            changed = true;
+        } else {
+            free(line);
+        }
+    } else if (node) {
+        VLOG_INFO("%s: fixed", what);
+        free(node->data);
+        shash_delete(&problems, node);
+        changed = true;
+    }
+
+    old = smap_get(status, "error");
+    if (changed || (problem ? !old || strcmp(old, problem) : !!old)) {
+        free(shash_replace(&status_updates, key,
+                           problem ? problem : xstrdup("")));
+    } else {
+        free(problem);
+    }
+}
+
+/* Returns NULL if 's' is a unicast Ethernet address, storing it in '*mac',
+ * otherwise why not (malloc()'d), naming it 'what'. */
+static char *
+fc_unicast_mac(const char *s, const char *what, struct eth_addr *mac)
+{
+    if (!eth_addr_from_string(s, mac)) {
+        return xasprintf("%s %s is not an Ethernet address", what, s);
+    } else if (eth_addr_is_multicast(*mac) || eth_addr_is_zero(*mac)) {
+        return xasprintf("%s %s is not a unicast MAC", what, s);
+    }
+    return NULL;
+}
+
+/* Parses public or tunnel address 's' into '*addr' (IPv4 as IPv4-mapped)
+ * and its canonical spelling '*text' (malloc()'d).  Returns NULL, or why
+ * 's' is refused (malloc()'d): not an address, not unicast (unspecified,
+ * loopback, multicast, broadcast), or IPv4-mapped IPv6 (flexmap-ctl
+ * refuses those too: an IPv4 address is written a.b.c.d). */
+static char *
+fc_ip_parse(const char *s, struct in6_addr *addr, char **text)
+{
+    struct ds ds = DS_EMPTY_INITIALIZER;
+    ovs_be32 ip4;
+
+    if (ip_parse(s, &ip4)) {
+        if (!ip4 || ip_is_multicast(ip4) || ip4 == OVS_BE32_MAX
+            || (ntohl(ip4) >> 24) == 127) {
+            return xasprintf("%s is not a unicast address", s);
+        }
+        in6_addr_set_mapped_ipv4(addr, ip4);
+        ds_put_format(&ds, IP_FMT, IP_ARGS(ip4));
+    } else if (ipv6_parse(s, addr)) {
+        if (IN6_IS_ADDR_V4MAPPED(addr)) {
+            return xasprintf("%s is an IPv4-mapped IPv6 address (write an "
+                             "IPv4 address as a.b.c.d)", s);
+        } else if (!ipv6_addr_is_set(addr) || ipv6_addr_is_multicast(addr)
+                   || IN6_IS_ADDR_LOOPBACK(addr)) {
+            return xasprintf("%s is not a unicast address", s);
+        }
+        ipv6_format_addr(addr, &ds);
+    } else {
+        return xasprintf("%s is not an IPv4 or IPv6 address", s);
+    }
+    *text = ds_steal_cstr(&ds);
+    return NULL;
+}
+
+/* Parses container MAC 's' for fc_claims: into the first 6 bytes of
+ * '*value' and its canonical spelling '*text'. */
+static char *
+fc_mac_parse(const char *s, struct in6_addr *value, char **text)
+{
+    struct eth_addr mac;
+    char *error = fc_unicast_mac(s, "MAC", &mac);
+
+    if (!error) {
+        memset(value, 0, sizeof *value);
+        memcpy(value, &mac, sizeof mac);
+        *text = xasprintf(ETH_ADDR_FMT, ETH_ADDR_ARGS(mac));
+    }
+    return error;
+}
+
+/* Claims: see the comment on struct fc_claim. */
+
+static struct fc_claim *
+fc_claim_find(const struct fc_claims *claims, const struct uuid *uuid)
+{
+    struct fc_claim *c;
+
+    HMAP_FOR_EACH_WITH_HASH (c, uuid_node, uuid_hash(uuid),
+                             &claims->by_uuid) {
+        if (uuid_equals(&c->uuid, uuid)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Returns the claim that owns 'value', or NULL. */
+static const struct fc_claim *
+fc_claim_owner(const struct fc_claims *claims, const struct in6_addr *value)
+{
+    struct fc_claim *c;
+
+    HMAP_FOR_EACH_WITH_HASH (c, value_node, hash_bytes(value, sizeof *value,
+                                                       0),
+                             &claims->owners) {
+        if (ipv6_addr_equals(&c->value, value)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Returns true if 'a' has a better claim than 'b' to their value. */
+static bool
+fc_claim_better(const struct fc_claim *a, const struct fc_claim *b)
+{
+    return (a->was_owner != b->was_owner ? a->was_owner
+            : a->had_error != b->had_error ? !a->had_error
+            : a->canonical != b->canonical ? a->canonical
+            : uuid_compare_3way(&a->uuid, &b->uuid) < 0);
+}
+
+/* Returns true if a row whose status column is 'status' lost its claim
+ * before: the controller said so in status:error (see
+ * fc_claim_problem()). */
+static bool
+fc_claim_lost_before(const struct smap *status)
+{
+    const char *error = smap_get(status, "error");
+
+    return error && strstr(error, "belongs to ") && strstr(error, " already");
+}
+
+/* One row that claims a value, for fc_claims_refresh(). */
+struct fc_claim_row {
+    const struct ovsdb_idl_row *row;
+    const char *spelling;       /* The value as the row spells it. */
+    const struct smap *status;  /* The row's status column. */
+};
+
+/* Brings 'claims' up to date with the 'n' rows in 'rows', every row that
+ * claims a value, and adds to 'changed' the rows whose claim is new or
+ * whose ownership changed. */
+static void
+fc_claims_refresh(struct fc_claims *claims, const struct fc_claim_row *rows,
+                  size_t n, struct hmapx *changed)
+{
+    struct fc_claim *c;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct uuid *uuid = &rows[i].row->uuid;
+
+        c = fc_claim_find(claims, uuid);
+        if (!c) {
+            c = xzalloc(sizeof *c);
+            c->uuid = *uuid;
+            hmap_insert(&claims->by_uuid, &c->uuid_node, uuid_hash(uuid));
+            hmapx_add(changed, CONST_CAST(struct ovsdb_idl_row *,
+                                          rows[i].row));
+        }
+        if (!c->spelling || strcmp(c->spelling, rows[i].spelling)) {
+            /* New, or changed (a container's MAC may change). */
+            free(c->spelling);
+            free(c->text);
+            free(c->parse_error);
+            c->spelling = xstrdup(rows[i].spelling);
+            c->text = NULL;
+            c->parse_error = claims->parse(rows[i].spelling, &c->value,
+                                           &c->text);
+            c->canonical = c->text && !strcmp(c->text, rows[i].spelling);
+            c->owner = false;
+            hmapx_add(changed, CONST_CAST(struct ovsdb_idl_row *,
+                                          rows[i].row));
+        }
+        c->had_error = fc_claim_lost_before(rows[i].status);
+        c->seen = true;
+    }
+
+    /* Forget the rows that are gone, then pick the owners again. */
+    hmap_clear(&claims->owners);
+    HMAP_FOR_EACH_SAFE (c, uuid_node, &claims->by_uuid) {
+        if (!c->seen) {
+            hmap_remove(&claims->by_uuid, &c->uuid_node);
+            free(c->spelling);
+            free(c->text);
+            free(c->parse_error);
+            free(c);
+            continue;
+        }
+        c->seen = false;
+        c->was_owner = c->owner;
+        c->owner = false;
+        if (c->text) {
+            uint32_t hash = hash_bytes(&c->value, sizeof c->value, 0);
+            struct fc_claim *best = CONST_CAST(struct fc_claim *,
+                                               fc_claim_owner(claims,
+                                                              &c->value));
+            if (!best) {
+                hmap_insert(&claims->owners, &c->value_node, hash);
+            } else if (fc_claim_better(c, best)) {
+                hmap_replace(&claims->owners, &best->value_node,
+                             &c->value_node);
+            }
+        }
+    }
+    HMAP_FOR_EACH (c, value_node, &claims->owners) {
+        c->owner = true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        c = fc_claim_find(claims, &rows[i].row->uuid);
+        if (c->owner != c->was_owner) {
+            hmapx_add(changed, CONST_CAST(struct ovsdb_idl_row *,
+                                          rows[i].row));
+        }
+    }
+}
+
+/* Returns the canonical spelling of public address 'ip' if its row owns
+ * it, storing the address in '*addr', or NULL if the row is refused. */
+static const char *
+fc_ip_owned(const struct flexrec_public_ip *ip, struct in6_addr *addr)
+{
+    const struct fc_claim *c = ip ? fc_claim_find(&ip_claims,
+                                                  &ip->header_.uuid)
+                                  : NULL;
+
+    if (!c || !c->owner) {
+        return NULL;
+    }
+    if (addr) {
+        *addr = c->value;
+    }
+    return c->text;
+}
+
+/* Returns the canonical spelling of container 'c''s MAC if it owns it,
+ * storing the MAC in '*mac', or NULL if the container is refused. */
+static const char *
+fc_container_mac(const struct flexrec_container *c, struct eth_addr *mac)
+{
+    const struct fc_claim *claim = fc_claim_find(&mac_claims,
+                                                 &c->header_.uuid);
+
+    if (!claim || !claim->owner) {
+        return NULL;
+    }
+    if (mac) {
+        memcpy(mac, &claim->value, sizeof *mac);
+    }
+    return claim->text;
+}
+
+/* Describes why claim 'c' of the row that spells its value 'spelling' is
+ * refused, naming the owner with 'owner_name', or returns NULL. */
+static char *
+fc_claim_problem(const struct fc_claims *claims, const struct fc_claim *c,
+                 const char *spelling,
+                 const char *(*owner_name)(const struct uuid *))
+{
+    const struct fc_claim *owner;
+
+    if (!c->text) {
+        return xstrdup(c->parse_error);
+    } else if (c->owner) {
+        return NULL;
+    }
+    owner = fc_claim_owner(claims, &c->value);
+    if (c->canonical) {
+        return xasprintf("%s belongs to %s already", spelling,
+                         owner_name(&owner->uuid));
+    }
+    return xasprintf("%s is %s, which belongs to %s already", spelling,
+                     c->text, owner_name(&owner->uuid));
+}
+
+static const char *
+fc_ip_owner_name(const struct uuid *uuid)
+{
+    static char *name;
+    const struct flexrec_public_ip *ip = flexrec_public_ip_get_for_uuid(
+        idl, uuid);
+
+    free(name);
+    name = xasprintf("tenant %s (as %s)",
+                     ip && ip->tenant ? ip->tenant->name : "?",
+                     ip ? ip->address : "?");
+    return name;
+}
+
+static const char *
+fc_mac_owner_name(const struct uuid *uuid)
+{
+    static char *name;
+    const struct flexrec_container *c = flexrec_container_get_for_uuid(
+        idl, uuid);
+
+    free(name);
+    name = xasprintf("container %s", c ? c->name : "?");
+    return name;
+}
+
+/* Refreshes the owners of public addresses, checks every Public_IP row,
+ * and adds to 'changed' those whose ownership changed. */
+static void
+fc_ips_refresh(struct hmapx *changed)
+{
+    const struct flexrec_public_ip *ip;
+    struct fc_claim_row *rows;
+    size_t n = 0;
+
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+        n++;
+    }
+    rows = xmalloc(MAX(n, 1) * sizeof *rows);
+    n = 0;
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+        rows[n++] = (struct fc_claim_row) { &ip->header_, ip->address,
+                                            &ip->status };
+    }
+    fc_claims_refresh(&ip_claims, rows, n, changed);
+    free(rows);
+
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+        const struct fc_claim *c = fc_claim_find(&ip_claims,
+                                                 &ip->header_.uuid);
+        char *what = xasprintf("public address %s", ip->address);
+
+        fc_problem_set(&ip->header_.uuid, &ip->status, what,
+                       fc_claim_problem(&ip_claims, c, ip->address,
+                                        fc_ip_owner_name));
+        free(what);
+    }
+}
+
+/* Refreshes the owners of container MACs and adds to 'changed' the
+ * containers whose ownership changed. */
+static void
+fc_macs_refresh(struct hmapx *changed)
+{
+    const struct flexrec_container *c;
+    struct fc_claim_row *rows;
+    size_t n = 0;
+
+    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+        n++;
+    }
+    rows = xmalloc(MAX(n, 1) * sizeof *rows);
+    n = 0;
+    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+        rows[n++] = (struct fc_claim_row) { &c->header_, c->mac,
+                                            &c->status };
+    }
+    fc_claims_refresh(&mac_claims, rows, n, changed);
+    free(rows);
+}
+
+/* Returns the gateway MAC, canonically spelled, or NULL if there is none
+ * or if Global:gateway_mac is no unicast MAC (then there is no pipeline:
+ * nothing answers from it). */
 static const char *
 fc_gateway_mac(void)
 {
     const struct flexrec_global *g = flexrec_global_first(idl);
+    static char text[ETH_ADDR_STRLEN + 1];
+    struct eth_addr mac;
+    char *error;
 
-    return g && g->gateway_mac ? g->gateway_mac : NULL;
+    if (!g || !g->gateway_mac) {
+        return NULL;
+    }
+    error = fc_unicast_mac(g->gateway_mac, "gateway_mac", &mac);
+    if (error) {
+        free(error);
+        return NULL;
+    }
+    snprintf(text, sizeof text, ETH_ADDR_FMT, ETH_ADDR_ARGS(mac));
+    return text;
+}
+
+/* Checks the Global row: its gateway MAC and its tunnel key. */
+static void
+fc_global_check(void)
+{
+    const struct flexrec_global *g = flexrec_global_first(idl);
+    struct ds s = DS_EMPTY_INITIALIZER;
+    unsigned long long int key;
+    struct eth_addr mac;
+    const char *tunnel_key;
+    char *error;
+
+    if (!g) {
+        return;
+    }
+    if (g->gateway_mac
+        && (error = fc_unicast_mac(g->gateway_mac, "gateway_mac", &mac))) {
+        ds_put_cstr(&s, error);
+        free(error);
+    }
+    tunnel_key = smap_get(&g->other_config, "tunnel-key");
+    if (tunnel_key
+        && (!str_to_ullong(tunnel_key, 0, &key) || key > 0xffffff)) {
+        ds_put_format(&s, "%sother_config:tunnel-key=%s is not a VXLAN key "
+                      "(0 to 16777215), using 0", s.length ? "; " : "",
+                      tunnel_key);
+    }
+    fc_problem_set(&g->header_.uuid, &g->status, "Global",
+                   s.length ? ds_steal_cstr(&s) : NULL);
+    ds_destroy(&s);
+}
+
+/* Returns true if switch row 'row' has a usable tunnel address, storing
+ * it in '*ip6' (IPv4 as IPv4-mapped) and its spelling in '*text'. */
+static bool
+fc_tunnel_ip(const struct flexrec_switch *row, struct in6_addr *ip6,
+             char **text)
+{
+    char *error;
+
+    if (!row->tunnel_ip) {
+        return false;
+    }
+    error = fc_ip_parse(row->tunnel_ip, ip6, text);
+    free(error);
+    return !error;
 }
 
 /* Stores the map key of mapping 'm' in 'key'.  Returns false if 'm' has no
- * usable key. */
+ * usable key, for one because its address row is refused. */
 static bool
 fc_mapping_key(const struct flexrec_mapping *m, struct flexmap_key *key)
 {
@@ -565,17 +1110,11 @@ fc_mapping_key(const struct flexrec_mapping *m, struct flexmap_key *key)
                      : !strcmp(m->proto, "sctp") ? IPPROTO_SCTP
                      : 0);
     struct in6_addr ip6;
-    ovs_be32 ip4;
 
-    if (!m->ip) {
-        return false;
-    } else if (ip_parse(m->ip->address, &ip4)) {
-        flexmap_key_init_ipv4(key, ip4, proto, port);
-    } else if (ipv6_parse(m->ip->address, &ip6)) {
-        flexmap_key_init_ipv6(key, &ip6, proto, port);
-    } else {
+    if (!fc_ip_owned(m->ip, &ip6)) {
         return false;
     }
+    flexmap_key_init_ipv6(key, &ip6, proto, port);
     return !flexmap_key_check(key);
 }
 
@@ -586,8 +1125,12 @@ fc_mapping_problem(const struct flexrec_mapping *m)
 {
     struct ds s = DS_EMPTY_INITIALIZER;
     struct flexmap_key key;
+    uint32_t weight = 0;
 
-    if (!fc_mapping_key(m, &key)) {
+    if (m->ip && !fc_ip_owned(m->ip, NULL)) {
+        ds_put_format(&s, "address %s is refused (see its status)",
+                      m->ip->address);
+    } else if (!fc_mapping_key(m, &key)) {
         ds_put_format(&s, "bad key (%s %s%s%"PRId64")",
                       m->ip ? m->ip->address : "?", m->proto,
                       m->n_port ? ":" : "", m->n_port ? m->port[0] : 0);
@@ -599,7 +1142,12 @@ fc_mapping_problem(const struct flexrec_mapping *m)
             ds_put_format(&s, "%scontainer %s belongs to tenant %s, not %s",
                           s.length ? "; " : "", c->name, c->tenant->name,
                           m->ip->tenant->name);
+        } else {
+            weight += m->value_backends[i];
         }
+    }
+    if (m->ip && !weight && !s.length) {
+        ds_put_cstr(&s, "no backend has a nonzero weight");
     }
     return s.length ? ds_steal_cstr(&s) : NULL;
 }
@@ -650,17 +1198,13 @@ fc_tunnel_backend(const struct fc_switch *sw,
     const struct flexrec_switch *host = c->switch_;
     ofp_port_t port = fc_port(sw, gw->tunnel_port);
     struct in6_addr ip6;
-    ovs_be32 ip4;
+    char *text;
 
     if (strcmp(gw->role, "gateway") || port == OFPP_NONE
-        || !host->tunnel_ip) {
+        || !fc_tunnel_ip(host, &ip6, &text)) {
         return false;
     }
-    if (ip_parse(host->tunnel_ip, &ip4)) {
-        in6_addr_set_mapped_ipv4(&ip6, ip4);
-    } else if (!ipv6_parse(host->tunnel_ip, &ip6)) {
-        return false;
-    }
+    free(text);
     b->port = port;
     b->flags = FLEXMAP_BACKEND_TUNNEL;
     b->tun_dst = ip6;
@@ -699,8 +1243,7 @@ fc_mapping_val(const struct flexrec_mapping *m, const struct flexmap_key *key,
         struct shash_node *port;
         struct eth_addr mac;
 
-        if (c->tenant != m->ip->tenant
-            || !eth_addr_from_string(c->mac, &mac)) {
+        if (c->tenant != m->ip->tenant || !fc_container_mac(c, &mac)) {
             continue;           /* Refused. */
         }
         b = &e.backends[e.n_backends];
@@ -725,7 +1268,12 @@ fc_mapping_val(const struct flexrec_mapping *m, const struct flexmap_key *key,
      * entry reads the same everywhere and across database reloads. */
     qsort(e.backends, e.n_backends, sizeof *e.backends, fc_backend_cmp);
     error = flexmap_entry_check(&e);
-    if (error) {
+    if (error == OFPERR_NXFMFC_ZERO_WEIGHT) {
+        /* Every backend here is drained: nothing to choose from here
+         * (fc_mapping_problem() reports a mapping with no weight
+         * anywhere). */
+        return NULL;
+    } else if (error) {
         static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
 
         VLOG_WARN_RL(&rl, "mapping to %s: %s", m->ip->address,
@@ -826,11 +1374,17 @@ fc_slots_clear(struct fc_switch *sw)
     struct fc_slot *slot;
 
     HMAP_FOR_EACH_POP (slot, node, &sw->slots) {
+        if (slot->refused) {
+            free(slot->refused);
+            free(slot->refused_val);
+            fc_recheck_key(&slot->key);
+        }
         free(slot->want);
         free(slot->have);
         free(slot);
     }
     ovs_list_init(&sw->dirty);
+    sw->n_refused_entries = 0;
 }
 
 static struct fc_mapping *
@@ -881,25 +1435,54 @@ fc_mapping_by_key(const struct flexmap_key *key)
     return NULL;
 }
 
-/* Checks mapping 'm' and, if what is wrong with it changed, queues the new
- * Mapping:status:error for writing and logs it. */
+/* Checks mapping 'm', including whether a switch refused its entry, and
+ * records what is wrong with it (see fc_problem_set()). */
 static void
 fc_mapping_check(const struct flexrec_mapping *m)
 {
+    struct ds s = DS_EMPTY_INITIALIZER;
     char *problem = fc_mapping_problem(m);
-    const char *old = smap_get(&m->status, "error");
-    char uuid[UUID_LEN + 1];
+    struct flexmap_key key;
 
-    if (problem ? !old || strcmp(old, problem) : !!old) {
-        if (problem) {
-            VLOG_WARN("mapping to %s %s: %s, skipped",
-                      m->ip ? m->ip->address : "?", m->proto, problem);
-        }
-        snprintf(uuid, sizeof uuid, UUID_FMT, UUID_ARGS(&m->header_.uuid));
-        free(shash_replace(&status_updates, uuid,
-                           problem ? problem : xstrdup("")));
-    } else {
+    if (problem) {
+        ds_put_cstr(&s, problem);
         free(problem);
+    }
+    if (fc_mapping_key(m, &key)) {
+        const struct fc_switch *sw;
+
+        LIST_FOR_EACH (sw, node, &switches) {
+            const struct fc_slot *slot = (sw->n_refused_entries
+                                          ? fc_slot_find(sw, &key) : NULL);
+
+            if (slot && slot->refused) {
+                ds_put_format(&s, "%sswitch %016"PRIx64" refused the entry "
+                              "(%s)", s.length ? "; " : "", sw->dpid,
+                              slot->refused);
+            }
+        }
+    }
+    struct ds what = DS_EMPTY_INITIALIZER;
+    ds_put_format(&what, "mapping to %s %s", m->ip ? m->ip->address : "?",
+                  m->proto);
+    if (m->n_port) {
+        ds_put_format(&what, ":%"PRId64, m->port[0]);
+    }
+    fc_problem_set(&m->header_.uuid, &m->status, ds_cstr(&what),
+                   s.length ? ds_steal_cstr(&s) : NULL);
+    ds_destroy(&s);
+    ds_destroy(&what);
+}
+
+/* Checks again the mapping whose key is 'key', if any, after a switch
+ * refused its entry or stopped refusing it. */
+static void
+fc_recheck_key(const struct flexmap_key *key)
+{
+    const struct flexrec_mapping *m = fc_mapping_by_key(key);
+
+    if (m) {
+        fc_mapping_check(m);
     }
 }
 
@@ -935,6 +1518,140 @@ fc_switch_ready(const struct fc_switch *sw)
     return sw->dumped;
 }
 
+/* Returns true if tracked row 'row' is new, deleted, or changed in another
+ * column than 'status' and 'other' (NULL if none), which the controller
+ * writes itself. */
+static bool
+fc_row_changed(const struct ovsdb_idl_row *row,
+               const struct ovsdb_idl_column *status,
+               const struct ovsdb_idl_column *other)
+{
+    const struct ovsdb_idl_table_class *tc = row->table->class_;
+
+    if (!ovsdb_idl_row_get_seqno(row, OVSDB_IDL_CHANGE_MODIFY)
+        || ovsdb_idl_row_get_seqno(row, OVSDB_IDL_CHANGE_DELETE)) {
+        return true;
+    }
+    for (size_t i = 0; i < tc->n_columns; i++) {
+        if (&tc->columns[i] != status && &tc->columns[i] != other
+            && ovsdb_idl_track_is_updated(row, &tc->columns[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Returns the connected switch of row 'row' whose ports are known, or
+ * NULL. */
+static struct fc_switch *
+fc_switch_for_row(const struct flexrec_switch *row)
+{
+    struct fc_switch *sw;
+
+    LIST_FOR_EACH (sw, node, &switches) {
+        if (row && sw->identified && sw->ports_known && sw->row == row
+            && rconn_is_connected(sw->rconn)) {
+            return sw;
+        }
+    }
+    return NULL;
+}
+
+/* Checks container 'c': its MAC and, once its switch is connected, its
+ * interface there. */
+static void
+fc_container_check(const struct flexrec_container *c)
+{
+    const struct fc_claim *claim = fc_claim_find(&mac_claims,
+                                                 &c->header_.uuid);
+    const struct fc_switch *sw = fc_switch_for_row(c->switch_);
+    struct ds s = DS_EMPTY_INITIALIZER;
+    char *problem = (claim ? fc_claim_problem(&mac_claims, claim, c->mac,
+                                              fc_mac_owner_name)
+                     : NULL);
+    char *what;
+
+    if (problem) {
+        ds_put_cstr(&s, problem);
+        free(problem);
+    }
+    if (sw && fc_port(sw, c->iface) == OFPP_NONE) {
+        ds_put_format(&s, "%sswitch %s has no interface %s",
+                      s.length ? "; " : "", c->switch_->name, c->iface);
+    }
+    what = xasprintf("container %s", c->name);
+    fc_problem_set(&c->header_.uuid, &c->status, what,
+                   s.length ? ds_steal_cstr(&s) : NULL);
+    ds_destroy(&s);
+    free(what);
+}
+
+/* Checks switch row 'row': its router MAC and tunnel address and, once it
+ * is connected, its uplink and tunnel ports and the rules it refused. */
+static void
+fc_switch_row_check(const struct flexrec_switch *row)
+{
+    const struct fc_switch *sw = fc_switch_for_row(row);
+    struct ds s = DS_EMPTY_INITIALIZER;
+    bool uplink_ok = true;
+    struct in6_addr ip6;
+    struct eth_addr mac;
+    char *error, *text;
+
+    if (row->router_mac
+        && (error = fc_unicast_mac(row->router_mac, "router_mac", &mac))) {
+        ds_put_format(&s, "%s; ", error);
+        free(error);
+        uplink_ok = false;
+    }
+    if (row->uplink && !row->router_mac) {
+        ds_put_format(&s, "uplink %s has no router_mac; ", row->uplink);
+        uplink_ok = false;
+    }
+    if (strlen(row->datapath_id) != 16
+        || strspn(row->datapath_id, "0123456789abcdef") != 16) {
+        ds_put_format(&s, "datapath_id %s is not 16 lowercase hex digits "
+                      "(no switch will match it); ", row->datapath_id);
+    }
+    if (row->tunnel_ip) {
+        error = fc_ip_parse(row->tunnel_ip, &ip6, &text);
+        if (error) {
+            ds_put_format(&s, "tunnel_ip: %s; ", error);
+            free(error);
+        } else {
+            free(text);
+        }
+    }
+    if (sw) {
+        if (row->uplink && fc_port(sw, row->uplink) == OFPP_NONE) {
+            ds_put_format(&s, "the switch has no port %s (uplink); ",
+                          row->uplink);
+            uplink_ok = false;
+        }
+        if (!uplink_ok && sw->uplink_name) {
+            ds_put_format(&s, "still sending out of %s; ", sw->uplink_name);
+        }
+        if (row->tunnel_port && fc_port(sw, row->tunnel_port) == OFPP_NONE) {
+            ds_put_format(&s, "the switch has no port %s (tunnel_port); ",
+                          row->tunnel_port);
+        }
+        if (!shash_is_empty(&sw->refused_flows)) {
+            const struct shash_node *first = shash_first(&sw->refused_flows);
+
+            ds_put_format(&s, "the switch refused %"PRIuSIZE" rules (%s: "
+                          "%s); ", shash_count(&sw->refused_flows),
+                          first->name, (char *) first->data);
+        }
+    }
+    ds_chomp(&s, ' ');
+    ds_chomp(&s, ';');
+    char *what = xasprintf("switch %s", row->name);
+    fc_problem_set(&row->header_.uuid, &row->status, what,
+                   s.length ? ds_steal_cstr(&s) : NULL);
+    ds_destroy(&s);
+    free(what);
+}
+
 /* Follows the database's latest changes, as the IDL's change tracking
  * reports them; with 'full', recomputes everything. */
 static void
@@ -950,11 +1667,57 @@ fc_process_changes(bool full)
     struct fc_switch *sw;
     bool flows = false;
 
-    if (!full && flexrec_switch_track_get_first(idl)) {
-        full = true;            /* Switches come and go rarely. */
+    const struct flexrec_switch *row;
+    FLEXREC_SWITCH_FOR_EACH_TRACKED (row, idl) {
+        if (fc_row_changed(&row->header_, &flexrec_switch_col_status,
+                           &flexrec_switch_col_cur_cfg)) {
+            full = true;        /* Switches come and go rarely. */
+        }
     }
     if (full) {
+        LIST_FOR_EACH (sw, node, &switches) {
+            if (sw->identified) {
+                /* The old row may be gone with the tracked changes. */
+                sw->row = fc_switch_row(sw);
+            }
+        }
+    }
+
+    /* Who owns which address and MAC ('ips' and 'containers' get the rows
+     * whose ownership changed), and what is wrong with the rows that do
+     * not depend on a switch. */
+    if (full || flexrec_public_ip_track_get_first(idl)) {
+        fc_ips_refresh(&ips);
+    }
+    if (full || flexrec_container_track_get_first(idl)) {
+        fc_macs_refresh(&containers);
+    }
+    if (full || flexrec_global_track_get_first(idl)) {
+        fc_global_check();
+    }
+    if (full) {
+        FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+            fc_container_check(c);
+        }
+        FLEXREC_SWITCH_FOR_EACH (row, idl) {
+            fc_switch_row_check(row);
+        }
+    } else {
+        HMAPX_FOR_EACH (node, &containers) {
+            fc_container_check(node->data);
+        }
+        FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, idl) {
+            if (!flexrec_container_is_deleted(c)) {
+                fc_container_check(c);
+            }
+        }
+    }
+
+    if (full) {
         struct fc_mapping *fm;
+
+        hmapx_destroy(&containers);
+        hmapx_destroy(&ips);
 
         HMAP_FOR_EACH_SAFE (fm, uuid_node, &mappings) {
             fc_mapping_forget(fm);
@@ -979,6 +1742,7 @@ fc_process_changes(bool full)
                 sw->row = fc_switch_row(sw);
             }
         }
+        fc_problems_sweep();
         return;
     }
 
@@ -986,15 +1750,25 @@ fc_process_changes(bool full)
         flows = true;
     }
     FLEXREC_PUBLIC_IP_FOR_EACH_TRACKED (ip, idl) {
-        hmapx_add(&ips, CONST_CAST(void *, ip));
-        flows = true;
+        if (fc_row_changed(&ip->header_, &flexrec_public_ip_col_status,
+                           NULL)) {
+            hmapx_add(&ips, CONST_CAST(void *, ip));
+        }
     }
     FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, idl) {
-        hmapx_add(&containers, CONST_CAST(void *, c));
-        flows = true;           /* Delivery rules. */
+        if (fc_row_changed(&c->header_, &flexrec_container_col_status,
+                           NULL)) {
+            hmapx_add(&containers, CONST_CAST(void *, c));
+        }
+    }
+    if (!hmapx_is_empty(&ips) || !hmapx_is_empty(&containers)) {
+        flows = true;           /* Responders, delivery, the way out. */
     }
     FLEXREC_MAPPING_FOR_EACH_TRACKED (m, idl) {
-        hmapx_add(&changed, CONST_CAST(void *, m));
+        if (fc_row_changed(&m->header_, &flexrec_mapping_col_status,
+                           NULL)) {
+            hmapx_add(&changed, CONST_CAST(void *, m));
+        }
     }
     if (!hmapx_is_empty(&ips) || !hmapx_is_empty(&containers)) {
         FLEXREC_MAPPING_FOR_EACH (m, idl) {
@@ -1055,6 +1829,7 @@ fc_process_changes(bool full)
     hmapx_destroy(&changed);
     hmapx_destroy(&containers);
     hmapx_destroy(&ips);
+    fc_problems_sweep();
 }
 
 /* Stores in 's' the text of a rule of ours with 'match', 'priority' and
@@ -1100,20 +1875,66 @@ fc_add_flow(struct shash *flows, char *text)
     free(text);
 }
 
+/* Resolves the uplink of 'sw' from its row: the port and the router MAC,
+ * if both are right.  If the row names no uplink, 'sw' has none; if it
+ * names a port that the switch lacks or a router MAC that is no unicast
+ * MAC, 'sw' keeps the uplink it had, so that a typo does not cut off every
+ * reply (fc_switch_row_check() reports it). */
+static void
+fc_switch_resolve_uplink(struct fc_switch *sw)
+{
+    const struct flexrec_switch *row = sw->row;
+    ofp_port_t port = fc_port(sw, row->uplink);
+    struct eth_addr mac;
+    char *error;
+
+    if (!row->uplink) {
+        free(sw->uplink_name);
+        sw->uplink_name = NULL;
+        return;
+    }
+    error = (row->router_mac
+             ? fc_unicast_mac(row->router_mac, "router_mac", &mac)
+             : xstrdup("no router_mac"));
+    if (!error && port != OFPP_NONE) {
+        free(sw->uplink_name);
+        sw->uplink_name = xstrdup(row->uplink);
+        sw->uplink_port = port;
+        sw->router_mac = mac;
+    } else if (!sw->uplink_name && sw->dumped_uplink) {
+        /* This controller has not known a good uplink for 'sw' yet: keep
+         * the one that the switch's rules use. */
+        const struct shash_node *node;
+
+        sw->uplink_name = xasprintf("port %"PRIu16,
+                                    ofp_to_u16(sw->dumped_uplink_port));
+        SHASH_FOR_EACH (node, &sw->ports) {
+            if ((uintptr_t) node->data
+                == ofp_to_u16(sw->dumped_uplink_port)) {
+                free(sw->uplink_name);
+                sw->uplink_name = xstrdup(node->name);
+                break;
+            }
+        }
+        sw->uplink_port = sw->dumped_uplink_port;
+        sw->router_mac = sw->dumped_router_mac;
+    }
+    free(error);
+}
+
 /* Returns the actions, malloc()'d, with which switch 'sw' sends a packet
  * from a public address out of its uplink to the router there, or NULL if
- * it has no uplink or router configured or present. */
+ * it has no uplink (see fc_switch_resolve_uplink()). */
 static char *
 fc_uplink_actions(const struct fc_switch *sw, const char *gw)
 {
-    ofp_port_t uplink = fc_port(sw, sw->row->uplink);
-
-    if (uplink == OFPP_NONE || !sw->row->router_mac) {
+    if (!sw->uplink_name) {
         return NULL;
     }
-    return xasprintf("set_field:%s->eth_src,set_field:%s->eth_dst,"
-                     "output:%"PRIu16, gw, sw->row->router_mac,
-                     ofp_to_u16(uplink));
+    return xasprintf("set_field:%s->eth_src,set_field:"ETH_ADDR_FMT
+                     "->eth_dst,output:%"PRIu16, gw,
+                     ETH_ADDR_ARGS(sw->router_mac),
+                     ofp_to_u16(sw->uplink_port));
 }
 
 /* Returns the gateway through which host 'host' sends its containers'
@@ -1129,8 +1950,15 @@ fc_return_gateway(const struct flexrec_switch *host)
     uint32_t best_score = 0;
 
     FLEXREC_SWITCH_FOR_EACH (row, idl) {
+        struct in6_addr ip6;
+        struct eth_addr mac;
+        char *error = (row->router_mac
+                       ? fc_unicast_mac(row->router_mac, "", &mac) : NULL);
+        char *text = NULL;
+
+        free(error);
         if (!strcmp(row->role, "gateway") && row->uplink && row->router_mac
-            && row->tunnel_ip) {
+            && !error && fc_tunnel_ip(row, &ip6, &text)) {
             uint32_t score = hash_string(row->name, basis);
 
             if (!best || score > best_score
@@ -1139,6 +1967,7 @@ fc_return_gateway(const struct flexrec_switch *host)
                 best_score = score;
             }
         }
+        free(text);
     }
     return best;
 }
@@ -1167,23 +1996,22 @@ fc_egress_actions(const struct fc_switch *sw, const char *gw)
     const struct flexrec_switch *out = fc_return_gateway(row);
     ofp_port_t tnl_port = fc_port(sw, row->tunnel_port);
     struct in6_addr ip6;
-    ovs_be32 ip4;
+    char *text, *actions;
 
-    if (!out || tnl_port == OFPP_NONE) {
+    if (!out || tnl_port == OFPP_NONE || !fc_tunnel_ip(out, &ip6, &text)) {
         return NULL;
     }
-    bool ipv4 = ip_parse(out->tunnel_ip, &ip4);
-    if (!ipv4 && !ipv6_parse(out->tunnel_ip, &ip6)) {
-        return NULL;
-    }
-    return xasprintf("set_field:%s->%s,set_field:%#"PRIx64"->tun_id,"
-                     "output:%"PRIu16, out->tunnel_ip,
-                     ipv4 ? "tun_dst" : "tun_ipv6_dst",
-                     ntohll(fc_tunnel_key()), ofp_to_u16(tnl_port));
+    actions = xasprintf("set_field:%s->%s,set_field:%#"PRIx64"->tun_id,"
+                        "output:%"PRIu16, text,
+                        IN6_IS_ADDR_V4MAPPED(&ip6) ? "tun_dst"
+                                                   : "tun_ipv6_dst",
+                        ntohll(fc_tunnel_key()), ofp_to_u16(tnl_port));
+    free(text);
+    return actions;
 }
 
-/* Returns the match on packets from public address 'address' (stored in
- * canonical form by flexmap-ctl), for use in rule text as
+/* Returns the match on packets from public address 'address' (in the
+ * canonical form of fc_ip_parse()), for use in rule text as
  * "...,%s=ADDRESS". */
 static const char *
 fc_src_match(const char *address)
@@ -1225,15 +2053,16 @@ fc_container_flows(const struct fc_switch *sw, const char *gw,
     FLEXREC_CONTAINER_FOR_EACH (c, idl) {
         ofp_port_t port = fc_port(sw, c->iface);
         uint16_t p = ofp_to_u16(port);
+        const char *mac = fc_container_mac(c, NULL);
 
-        if (c->switch_ != sw->row || port == OFPP_NONE) {
+        if (c->switch_ != sw->row || port == OFPP_NONE || !mac) {
             continue;
         }
         if (tnl_port != OFPP_NONE) {
             fc_add_flow(flows, xasprintf(
                 "cookie=%#"PRIx64",priority=100,in_port=%"PRIu16","
                 "dl_dst=%s,actions=output:%"PRIu16, FC_COOKIE,
-                ofp_to_u16(tnl_port), c->mac, p));
+                ofp_to_u16(tnl_port), mac, p));
         }
         if (!egress) {
             continue;
@@ -1243,7 +2072,7 @@ fc_container_flows(const struct fc_switch *sw, const char *gw,
             fc_add_flow(flows, xasprintf(
                 "cookie=%#"PRIx64",priority=120,in_port=%"PRIu16",%s,"
                 "dl_src=%s,dl_dst=%s,actions=set_field:%#"PRIx64"->metadata,"
-                "resubmit(,%d)", FC_COOKIE, p, i ? "ipv6" : "ip", c->mac, gw,
+                "resubmit(,%d)", FC_COOKIE, p, i ? "ipv6" : "ip", mac, gw,
                 fc_tenant_metadata(c->tenant), FC_EGRESS_TABLE));
             /* Another source MAC: not this container's to send. */
             fc_add_flow(flows, xasprintf(
@@ -1295,12 +2124,14 @@ fc_container_flows(const struct fc_switch *sw, const char *gw,
         const struct flexrec_public_ip *ip;
 
         FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
-            if (hmapx_contains(&tenants, ip->tenant)) {
+            const char *address = fc_ip_owned(ip, NULL);
+
+            if (address && hmapx_contains(&tenants, ip->tenant)) {
                 fc_add_flow(flows, xasprintf(
                     "cookie=%#"PRIx64",table=%d,priority=100,"
                     "metadata=%#"PRIx64",%s=%s,actions=%s", FC_COOKIE,
                     FC_EGRESS_TABLE, fc_tenant_metadata(ip->tenant),
-                    fc_src_match(ip->address), ip->address, egress));
+                    fc_src_match(address), address, egress));
             }
         }
     }
@@ -1324,11 +2155,15 @@ fc_gateway_return_flows(const struct fc_switch *sw, const char *gw,
     }
     uint64_t key = ntohll(fc_tunnel_key());
     FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
-        fc_add_flow(flows, xasprintf(
-            "cookie=%#"PRIx64",priority=120,in_port=%"PRIu16","
-            "tun_id=%#"PRIx64",dl_dst=%s,%s=%s,actions=%s", FC_COOKIE,
-            ofp_to_u16(tnl_port), key, gw, fc_src_match(ip->address),
-            ip->address, uplink));
+        const char *address = fc_ip_owned(ip, NULL);
+
+        if (address) {
+            fc_add_flow(flows, xasprintf(
+                "cookie=%#"PRIx64",priority=120,in_port=%"PRIu16","
+                "tun_id=%#"PRIx64",dl_dst=%s,%s=%s,actions=%s", FC_COOKIE,
+                ofp_to_u16(tnl_port), key, gw, fc_src_match(address),
+                address, uplink));
+        }
     }
     free(uplink);
 }
@@ -1360,9 +2195,11 @@ fc_desired_flows(const struct fc_switch *sw, struct shash *flows)
 
     FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
         struct in6_addr ip6;
-        ovs_be32 ip4;
+        const char *address = fc_ip_owned(ip, &ip6);
 
-        if (ip_parse(ip->address, &ip4)) {
+        if (!address) {
+            continue;           /* Refused: see fc_ips_refresh(). */
+        } else if (IN6_IS_ADDR_V4MAPPED(&ip6)) {
             /* ARP reply from the gateway MAC. */
             fc_add_flow(flows, xasprintf(
                 "cookie=%#"PRIx64",priority=110,arp,arp_op=1,arp_tpa=%s,"
@@ -1372,8 +2209,8 @@ fc_desired_flows(const struct fc_switch *sw, struct shash *flows)
                 "set_field:%s->arp_sha,"
                 "move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],"
                 "set_field:%s->arp_spa,IN_PORT",
-                FC_COOKIE, ip->address, gw, gw, ip->address));
-        } else if (ipv6_parse(ip->address, &ip6)) {
+                FC_COOKIE, address, gw, gw, address));
+        } else {
             /* Neighbour advertisement from the gateway MAC.  A rule that
              * matches a solicitation may not set the advertisement's
              * target link-layer address, so the reply is built in two
@@ -1389,13 +2226,13 @@ fc_desired_flows(const struct fc_switch *sw, struct shash *flows)
                 "move:NXM_NX_IPV6_SRC[]->NXM_NX_IPV6_DST[],"
                 "set_field:%s->ipv6_src,set_field:255->nw_ttl,"
                 "set_field:136->icmpv6_type,resubmit(,%d)",
-                FC_COOKIE, ip->address, gw, ip->address, FC_ND_TABLE));
+                FC_COOKIE, address, gw, address, FC_ND_TABLE));
             fc_add_flow(flows, xasprintf(
                 "cookie=%#"PRIx64",table=%d,priority=110,icmp6,"
                 "icmp_type=136,icmp_code=0,nd_target=%s,"
                 "actions=set_field:0x60000000->nd_reserved,"
                 "set_field:2->nd_options_type,set_field:%s->nd_tll,"
-                "IN_PORT", FC_COOKIE, FC_ND_TABLE, ip->address, gw));
+                "IN_PORT", FC_COOKIE, FC_ND_TABLE, address, gw));
         }
     }
 }
@@ -1411,6 +2248,90 @@ fc_send(struct fc_switch *sw, struct ofpbuf *msg)
         VLOG_WARN("%016"PRIx64": send failed: %s", sw->dpid,
                   ovs_strerror(error));
         ofpbuf_delete(msg);
+    }
+}
+
+/* Remembers that 'msg', about to be sent to 'sw', carries rule 'flow' (if
+ * nonnull) or the map commands for the 'n_keys' keys in 'keys', so that a
+ * refusal can be tied back to them. */
+static void
+fc_sent_add(struct fc_switch *sw, const struct ofpbuf *msg, const char *flow,
+            const struct flexmap_key *keys, size_t n_keys)
+{
+    struct fc_sent *sent = xmalloc(sizeof *sent + n_keys * sizeof *keys);
+
+    sent->xid = ((const struct ofp_header *) msg->data)->xid;
+    sent->barrier = false;
+    sent->flow = nullable_xstrdup(flow);
+    sent->n_keys = n_keys;
+    memcpy(sent->keys, keys, n_keys * sizeof *keys);
+    hmap_insert(&sw->sent, &sent->node, hash_int(ntohl(sent->xid), 0));
+    ovs_list_push_back(&sw->sent_order, &sent->list_node);
+}
+
+static struct fc_sent *
+fc_sent_find(const struct fc_switch *sw, ovs_be32 xid)
+{
+    struct fc_sent *sent;
+
+    HMAP_FOR_EACH_WITH_HASH (sent, node, hash_int(ntohl(xid), 0),
+                             &sw->sent) {
+        if (sent->xid == xid) {
+            return sent;
+        }
+    }
+    return NULL;
+}
+
+static void
+fc_sent_remove(struct fc_switch *sw, struct fc_sent *sent)
+{
+    hmap_remove(&sw->sent, &sent->node);
+    ovs_list_remove(&sent->list_node);
+    free(sent->flow);
+    free(sent);
+}
+
+static void
+fc_sent_clear(struct fc_switch *sw)
+{
+    struct fc_sent *sent;
+
+    LIST_FOR_EACH_SAFE (sent, list_node, &sw->sent_order) {
+        fc_sent_remove(sw, sent);
+    }
+}
+
+/* Follows what 'sw' was sent by a barrier request, whose reply says that
+ * the switch refused none of it (see fc_sent_acked()). */
+static void
+fc_sent_barrier(struct fc_switch *sw)
+{
+    struct ofpbuf *rq = ofputil_encode_barrier_request(sw->version);
+
+    fc_sent_add(sw, rq, NULL, NULL, 0);
+    CONTAINER_OF(ovs_list_back(&sw->sent_order), struct fc_sent,
+                 list_node)->barrier = true;
+    fc_send(sw, rq);
+}
+
+/* Forgets what was sent to 'sw' before the barrier request whose reply
+ * 'xid' is: the switch did not refuse it. */
+static void
+fc_sent_acked(struct fc_switch *sw, ovs_be32 xid)
+{
+    struct fc_sent *barrier = fc_sent_find(sw, xid);
+    struct fc_sent *sent;
+
+    if (barrier && barrier->barrier) {
+        LIST_FOR_EACH_SAFE (sent, list_node, &sw->sent_order) {
+            bool last = sent == barrier;
+
+            fc_sent_remove(sw, sent);
+            if (last) {
+                break;
+            }
+        }
     }
 }
 
@@ -1438,8 +2359,14 @@ fc_send_flow(struct fc_switch *sw, const char *text, int command)
         VLOG_ERR("%s: %s", text, error);
         free(error);
     } else {
+        struct ofpbuf *msg;
+
         protocol = ofputil_protocol_from_ofp_version(sw->version);
-        fc_send(sw, ofputil_encode_flow_mod(&fm, protocol));
+        msg = ofputil_encode_flow_mod(&fm, protocol);
+        if (command == OFPFC_ADD) {
+            fc_sent_add(sw, msg, text, NULL, 0);
+        }
+        fc_send(sw, msg);
         minimatch_destroy(&fm.match);
         free(CONST_CAST(struct ofpact *, fm.ofpacts));
     }
@@ -1451,14 +2378,32 @@ static void
 fc_send_cmds(struct fc_switch *sw, struct ofputil_flexmap_cmd *cmds,
              size_t n)
 {
+    struct flexmap_key *keys;
     struct ovs_list msgs;
     struct ofpbuf *msg;
+    size_t i = 0;
 
+    if (!n) {
+        return;
+    }
+    keys = xmalloc(n * sizeof *keys);
     ovs_list_init(&msgs);
     ofputil_encode_flexmap_mods(sw->version, cmds, n, 0, &msgs);
     LIST_FOR_EACH_POP (msg, list_node, &msgs) {
+        /* The message's commands are the next 'n_commands' of 'cmds'. */
+        struct ofpbuf b = ofpbuf_const_initializer(msg->data, msg->size);
+        size_t n_msg;
+
+        ofpraw_pull_assert(&b);
+        n_msg = MIN(ntohs(*ALIGNED_CAST(const ovs_be16 *, b.data)), n - i);
+        for (size_t j = 0; j < n_msg; j++) {
+            keys[j] = cmds[i + j].entry.key;
+        }
+        fc_sent_add(sw, msg, NULL, keys, n_msg);
+        i += n_msg;
         fc_send(sw, msg);
     }
+    free(keys);
     sw->n_entry_mods += n;
 }
 
@@ -1481,10 +2426,21 @@ fc_sync_flows(struct fc_switch *sw, size_t *n_dels)
     struct shash_node *node;
     size_t n_adds = 0;
 
+    if (sw->row) {
+        fc_switch_resolve_uplink(sw);
+    }
     fc_desired_flows(sw, &flows);
+    SHASH_FOR_EACH_SAFE (node, &sw->refused_flows) {
+        if (!shash_find(&flows, node->name)) {
+            free(node->data);
+            shash_delete(&sw->refused_flows, node);
+        }
+    }
     SHASH_FOR_EACH (node, &flows) {
         sset_add_and_free(&matches, fc_flow_match(node->name));
-        if (!shash_find(&sw->flows, node->name)) {
+        /* A refused rule is not sent again until it changes or a resync. */
+        if (!shash_find(&sw->flows, node->name)
+            && !shash_find(&sw->refused_flows, node->name)) {
             fc_send_flow(sw, node->name, OFPFC_ADD);
             shash_add(&sw->flows, node->name, NULL);
             n_adds++;
@@ -1507,6 +2463,18 @@ fc_sync_flows(struct fc_switch *sw, size_t *n_dels)
     sset_destroy(&matches);
     shash_destroy(&flows);
     sw->flows_dirty = false;
+
+    /* The rows whose problems this switch tells: itself, its containers. */
+    if (sw->row) {
+        const struct flexrec_container *c;
+
+        fc_switch_row_check(sw->row);
+        FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+            if (c->switch_ == sw->row) {
+                fc_container_check(c);
+            }
+        }
+    }
     return n_adds;
 }
 
@@ -1553,8 +2521,23 @@ fc_switch_sync(struct fc_switch *sw)
         struct ofputil_flexmap_cmd *cmd = &cmds[n];
 
         slot->listed = false;
-        if (slot->want && (!slot->have
-                           || !fc_val_equal(slot->want, slot->have))) {
+        if (slot->refused && (!slot->want
+                              || !fc_val_equal(slot->want,
+                                               slot->refused_val))) {
+            /* What the switch refused is no longer wanted. */
+            free(slot->refused);
+            free(slot->refused_val);
+            slot->refused = NULL;
+            slot->refused_val = NULL;
+            sw->n_refused_entries--;
+            fc_recheck_key(&slot->key);
+        }
+        if (slot->refused) {
+            /* Not again until it changes or a resync. */
+            cmd = NULL;
+        } else if (slot->want && (!slot->have || slot->stale
+                                  || !fc_val_equal(slot->want,
+                                                   slot->have))) {
             /* An add replaces what the switch holds at the key in one
              * step. */
             cmd->command = NXFMC_ADD;
@@ -1566,7 +2549,7 @@ fc_switch_sync(struct fc_switch *sw)
                                  + slot->want->n
                                    * sizeof *slot->want->backends);
             n_adds++;
-        } else if (!slot->want && slot->have) {
+        } else if (!slot->want && (slot->have || slot->stale)) {
             cmd->command = NXFMC_DELETE;
             cmd->entry.n_backends = 0;
             free(slot->have);
@@ -1578,7 +2561,15 @@ fc_switch_sync(struct fc_switch *sw)
         if (cmd) {
             cmd->entry.table_id = map_table;
             cmd->entry.key = slot->key;
-            if (++n == FC_CHUNK) {
+            slot->stale = false;
+            if (slot->solo) {
+                /* In a message of its own, so that a refusal names it
+                 * (see fc_handle_refusal()). */
+                slot->solo = false;
+                fc_send_cmds(sw, cmds, n);
+                fc_send_cmds(sw, cmd, 1);
+                n = 0;
+            } else if (++n == FC_CHUNK) {
                 fc_send_cmds(sw, cmds, n);
                 n = 0;
             }
@@ -1592,6 +2583,7 @@ fc_switch_sync(struct fc_switch *sw)
         fc_send_cmds(sw, cmds, n);
     }
     if (n_adds || n_dels || n_flow_adds || n_flow_dels) {
+        fc_sent_barrier(sw);
         VLOG_INFO("%016"PRIx64": %"PRIuSIZE" map entries added or changed, "
                   "%"PRIuSIZE" deleted; %"PRIuSIZE" rules added, %"PRIuSIZE
                   " deleted", sw->dpid, n_adds, n_dels, n_flow_adds,
@@ -1708,6 +2700,9 @@ fc_switch_start_dump(struct fc_switch *sw)
 
     fc_slots_clear(sw);
     shash_clear(&sw->flows);
+    shash_clear_free_data(&sw->refused_flows);   /* Try them again. */
+    fc_sent_clear(sw);
+    sw->dumped_uplink = false;
     sw->dumping = sw->managed = sw->row != NULL;
     sw->dumped = sw->maps_dumped = sw->flows_dumped = false;
     sw->sent_cfg = sw->acked_cfg = 0;   /* Earned again after the dump. */
@@ -1801,7 +2796,72 @@ fc_election_run(void)
     election_txn = NULL;
 }
 
-/* Writes the queued Mapping:status changes and, when the switches have
+/* Sets status:error of the row with 'uuid', whichever table it is in, to
+ * 'error', or deletes it if 'error' is NULL.  The whole column is written,
+ * so that the last write wins whatever the row shows now. */
+static void
+fc_status_write(const struct uuid *uuid, const char *error)
+{
+#define FC_STATUS_TABLES                        \
+    FC_STATUS_TABLE(mapping)                    \
+    FC_STATUS_TABLE(public_ip)                  \
+    FC_STATUS_TABLE(container)                  \
+    FC_STATUS_TABLE(switch)                     \
+    FC_STATUS_TABLE(global)
+#define FC_STATUS_TABLE(TABLE)                                          \
+    {                                                                   \
+        const struct flexrec_##TABLE *row                               \
+            = flexrec_##TABLE##_get_for_uuid(idl, uuid);                \
+        if (row) {                                                      \
+            struct smap status;                                         \
+                                                                        \
+            smap_clone(&status, &row->status);                          \
+            if (error) {                                                \
+                smap_replace(&status, "error", error);                  \
+            } else {                                                    \
+                smap_remove(&status, "error");                          \
+            }                                                           \
+            flexrec_##TABLE##_set_status(row, &status);                 \
+            smap_destroy(&status);                                      \
+            return;                                                     \
+        }                                                               \
+    }
+    FC_STATUS_TABLES
+#undef FC_STATUS_TABLE
+}
+
+/* Returns true if a row with 'uuid' exists in a table with a status
+ * column. */
+static bool
+fc_status_row_exists(const struct uuid *uuid)
+{
+#define FC_STATUS_TABLE(TABLE)                                  \
+    if (flexrec_##TABLE##_get_for_uuid(idl, uuid)) {            \
+        return true;                                            \
+    }
+    FC_STATUS_TABLES
+#undef FC_STATUS_TABLE
+    return false;
+}
+
+/* Forgets the problems of rows that are gone. */
+static void
+fc_problems_sweep(void)
+{
+    struct shash_node *node;
+
+    SHASH_FOR_EACH_SAFE (node, &problems) {
+        struct uuid uuid;
+
+        if (!uuid_from_string(&uuid, node->name)
+            || !fc_status_row_exists(&uuid)) {
+            free(node->data);
+            shash_delete(&problems, node);
+        }
+    }
+}
+
+/* Writes the queued status:error changes and, when the switches have
  * caught up, Global:cur_cfg. */
 static void
 fc_status_run(void)
@@ -1842,18 +2902,11 @@ fc_status_run(void)
         fc_cfg_ready(g, true);
     }
     SHASH_FOR_EACH (node, &status_updates) {
-        const struct flexrec_mapping *m;
+        const char *error = node->data;
         struct uuid uuid;
 
-        if (uuid_from_string(&uuid, node->name)
-            && (m = flexrec_mapping_get_for_uuid(idl, &uuid))) {
-            const char *error = node->data;
-
-            if (*error) {
-                flexrec_mapping_update_status_setkey(m, "error", error);
-            } else {
-                flexrec_mapping_update_status_delkey(m, "error");
-            }
+        if (uuid_from_string(&uuid, node->name)) {
+            fc_status_write(&uuid, *error ? error : NULL);
         }
     }
     shash_swap(&inflight, &status_updates);
@@ -1906,6 +2959,41 @@ fc_handle_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
     }
 }
 
+/* Learns from the actions 'ofpacts' of one of our rules that 'sw' dumped,
+ * if they send out of an uplink (set the Ethernet destination to a
+ * router, then output), which port and router that is, so that a
+ * controller that starts while the database names an uplink the switch
+ * lacks keeps the one the switch has (see fc_switch_resolve_uplink()). */
+static void
+fc_learn_uplink(struct fc_switch *sw, const struct ofpact *ofpacts,
+                size_t ofpacts_len)
+{
+    const struct ofpact *a;
+    struct eth_addr dst;
+    bool has_dst = false;
+
+    OFPACT_FOR_EACH (a, ofpacts, ofpacts_len) {
+        if (a->type == OFPACT_SET_ETH_DST) {
+            dst = ofpact_get_SET_ETH_DST(a)->mac;
+            has_dst = true;
+        } else if (a->type == OFPACT_SET_FIELD
+                   && ofpact_get_SET_FIELD(a)->field->id == MFF_ETH_DST) {
+            dst = ofpact_get_SET_FIELD(a)->value->mac;
+            has_dst = true;
+        } else if (a->type == OFPACT_SET_FIELD
+                   && (ofpact_get_SET_FIELD(a)->field->id == MFF_TUN_DST
+                       || ofpact_get_SET_FIELD(a)->field->id
+                          == MFF_TUN_IPV6_DST)) {
+            return;             /* Through the tunnel, not the uplink. */
+        } else if (a->type == OFPACT_OUTPUT && has_dst) {
+            sw->dumped_uplink = true;
+            sw->dumped_uplink_port = ofpact_get_OUTPUT(a)->port;
+            sw->dumped_router_mac = dst;
+            return;
+        }
+    }
+}
+
 static void
 fc_handle_flow_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
 {
@@ -1929,6 +3017,7 @@ fc_handle_flow_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
         fc_flow_text(fs.table_id, &fs.match, fs.priority, fs.ofpacts,
                      fs.ofpacts_len, &s);
         shash_replace_nocopy(&sw->flows, ds_steal_cstr(&s), NULL);
+        fc_learn_uplink(sw, fs.ofpacts, fs.ofpacts_len);
     }
     ofpbuf_uninit(&ofpacts);
     if (!ofpmp_more(oh)) {
@@ -2066,6 +3155,71 @@ fc_handle_packet_in(struct fc_switch *sw, const struct ofp_header *oh)
     ds_destroy(&s);
 }
 
+/* Ties the error reply 'oh' from 'sw' back to what the refused message
+ * carried: a rule is marked refused on the switch (and reported in the
+ * switch's status) until it changes; a map command alone in its message
+ * is marked refused (and reported in its mapping's status) until the
+ * mapping changes; the commands of a refused batch, of which the switch
+ * applied none, are sent again one per message to find which one it
+ * refuses. */
+static void
+fc_handle_refusal(struct fc_switch *sw, const struct ofp_header *oh)
+{
+    struct fc_sent *sent = fc_sent_find(sw, oh->xid);
+    enum ofperr error = ofperr_decode_msg(oh, NULL);
+    const char *why = error ? ofperr_to_string(error) : "error";
+
+    if (sw->dumping && (oh->xid == sw->dump_xid
+                        || oh->xid == sw->flow_dump_xid)) {
+        /* A switch that cannot dump (a datapath without flexmap refuses
+         * NXST_FLEXMAP) holds nothing that we could know of: sync it from
+         * nothing, and let its refusals tell the rest. */
+        if (oh->xid == sw->dump_xid) {
+            sw->maps_dumped = true;
+        } else {
+            sw->flows_dumped = true;
+        }
+        fc_check_dumped(sw);
+        return;
+    }
+    if (!sent || sent->barrier) {
+        return;
+    }
+    if (sent->flow) {
+        shash_find_and_delete(&sw->flows, sent->flow);
+        free(shash_replace(&sw->refused_flows, sent->flow, xstrdup(why)));
+        if (sw->row) {
+            fc_switch_row_check(sw->row);
+        }
+    } else if (sent->n_keys == 1) {
+        struct fc_slot *slot = fc_slot_find(sw, &sent->keys[0]);
+
+        if (slot && slot->want && !slot->refused) {
+            /* The switch kept what it had there, if anything. */
+            free(slot->have);
+            slot->have = NULL;
+            slot->stale = true;
+            slot->refused = xstrdup(why);
+            slot->refused_val = xmemdup(slot->want,
+                                        sizeof *slot->want
+                                        + slot->want->n
+                                          * sizeof *slot->want->backends);
+            sw->n_refused_entries++;
+            fc_recheck_key(&slot->key);
+        }
+    } else {
+        for (size_t i = 0; i < sent->n_keys; i++) {
+            struct fc_slot *slot = fc_slot_find(sw, &sent->keys[i]);
+
+            if (slot) {
+                slot->stale = slot->solo = true;
+                fc_slot_list(sw, slot);
+            }
+        }
+    }
+    fc_sent_remove(sw, sent);
+}
+
 static void
 fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
 {
@@ -2130,6 +3284,7 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
         if (oh->xid == sw->barrier_xid) {
             sw->acked_cfg = sw->sent_cfg;
         }
+        fc_sent_acked(sw, oh->xid);
     } else if (type == OFPTYPE_PACKET_IN) {
         fc_handle_packet_in(sw, oh);
     } else if (type == OFPTYPE_ERROR) {
@@ -2138,6 +3293,7 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
 
         VLOG_WARN_RL(&rl, "%016"PRIx64": %s", sw->dpid, s);
         free(s);
+        fc_handle_refusal(sw, oh);
     }
 }
 
@@ -2183,6 +3339,10 @@ fc_switch_destroy(struct fc_switch *sw)
     fc_slots_clear(sw);
     hmap_destroy(&sw->slots);
     shash_destroy(&sw->flows);
+    shash_destroy_free_data(&sw->refused_flows);
+    fc_sent_clear(sw);
+    hmap_destroy(&sw->sent);
+    free(sw->uplink_name);
     free(sw);
 }
 
@@ -2237,7 +3397,7 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
             continue;
         }
         ds_put_format(&s, " %s: %s, %"PRIuSIZE" ports, %"PRIuSIZE
-                      " map entries, %"PRIuSIZE" rules, %s\n",
+                      " map entries, %"PRIuSIZE" rules, %s",
                       row ? row->name : "(not in the database)",
                       rconn_get_name(sw->rconn), shash_count(&sw->ports),
                       n_entries, shash_count(&sw->flows),
@@ -2245,9 +3405,45 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
                       : !sw->dumped ? "syncing"
                       : (sw->need_full || sw->flows_dirty
                          || !ovs_list_is_empty(&sw->dirty)) ? "behind"
+                      : (!shash_is_empty(&problems)
+                         || sw->n_refused_entries
+                         || !shash_is_empty(&sw->refused_flows))
+                      ? "not in sync:"
                       : "in sync");
+        if (sw->primary && sw->dumped && (!shash_is_empty(&problems)
+                                          || sw->n_refused_entries
+                                          || !shash_is_empty(
+                                              &sw->refused_flows))) {
+            /* What the database says and the switch cannot hold. */
+            if (!shash_is_empty(&problems)) {
+                ds_put_format(&s, " %"PRIuSIZE" rows refused or "
+                              "unresolved,", shash_count(&problems));
+            }
+            ds_put_format(&s, " %"PRIuSIZE" map entries and %"PRIuSIZE
+                          " rules refused by the switch",
+                          sw->n_refused_entries,
+                          shash_count(&sw->refused_flows));
+        }
+        ds_put_char(&s, '\n');
         ds_put_format(&s, "  %"PRIu64" map entry changes sent, %"PRIu64
                       " packet-ins\n", sw->n_entry_mods, sw->n_packet_ins);
+    }
+    if (!shash_is_empty(&problems)) {
+        struct svec lines = SVEC_EMPTY_INITIALIZER;
+        const struct shash_node *node;
+        const char *line;
+        size_t i;
+
+        ds_put_format(&s, "%"PRIuSIZE" rows refused or unresolved (see "
+                      "their status):\n", shash_count(&problems));
+        SHASH_FOR_EACH (node, &problems) {
+            svec_add(&lines, node->data);
+        }
+        svec_sort(&lines);
+        SVEC_FOR_EACH (i, line, &lines) {
+            ds_put_format(&s, "  %s\n", line);
+        }
+        svec_destroy(&lines);
     }
     unixctl_command_reply(conn, ds_cstr(&s));
     ds_destroy(&s);

@@ -36,15 +36,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bitmap.h"
 #include "command-line.h"
 #include "db-ctl-base.h"
 #include "fatal-signal.h"
 #include "flexmap/controller/flexmap-idl.h"
 #include "openvswitch/dynamic-string.h"
+#include "openvswitch/json.h"
 #include "openvswitch/poll-loop.h"
 #include "openvswitch/vlog.h"
 #include "ovsdb-data.h"
 #include "ovsdb-idl.h"
+#include "ovsdb-map-op.h"
 #include "packets.h"
 #include "process.h"
 #include "sort.h"
@@ -370,11 +373,20 @@ ip_canonical(const char *s, char **out)
     struct in_addr a4;
 
     if (inet_pton(AF_INET, s, &a4) == 1) {
+        uint32_t h = ntohl(a4.s_addr);
+
+        if (!h || h == UINT32_MAX || (h >> 28) == 0xe || (h >> 24) == 127) {
+            return xasprintf("%s: not a unicast address", s);
+        }
         inet_ntop(AF_INET, &a4, buf, sizeof buf);
     } else if (inet_pton(AF_INET6, s, &a6) == 1) {
         if (IN6_IS_ADDR_V4MAPPED(&a6)) {
             return xasprintf("%s: write an IPv4 address as a.b.c.d, not as "
                              "an IPv4-mapped IPv6 address", s);
+        }
+        if (IN6_IS_ADDR_UNSPECIFIED(&a6) || IN6_IS_ADDR_MULTICAST(&a6)
+            || IN6_IS_ADDR_LOOPBACK(&a6)) {
+            return xasprintf("%s: not a unicast address", s);
         }
         inet_ntop(AF_INET6, &a6, buf, sizeof buf);
     } else {
@@ -480,12 +492,33 @@ tenant_find(struct ctl_context *ctx, const char *id)
     return row ? CONTAINER_OF(row, struct flexrec_tenant, header_) : NULL;
 }
 
+/* Returns the row of public address 'address' (canonically spelled),
+ * however the row spells it, or NULL.  A row that another client wrote in
+ * another spelling is found too, as flexmap-controller would see it. */
 static const struct flexrec_public_ip *
-ip_find(struct ctl_context *ctx, const char *id)
+ip_find(struct ctl_context *ctx, const char *address)
 {
-    const struct ovsdb_idl_row *row = row_find(ctx, &flexrec_table_public_ip, id);
+    const struct ovsdb_idl_row *row = row_find(ctx, &flexrec_table_public_ip,
+                                               address);
+    const struct flexrec_public_ip *ip;
 
-    return row ? CONTAINER_OF(row, struct flexrec_public_ip, header_) : NULL;
+    if (row) {
+        return CONTAINER_OF(row, struct flexrec_public_ip, header_);
+    }
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
+        char *canonical, *error = ip_canonical(ip->address, &canonical);
+
+        if (!error) {
+            bool same = !strcmp(canonical, address);
+
+            free(canonical);
+            if (same) {
+                return ip;
+            }
+        }
+        free(error);
+    }
+    return NULL;
 }
 
 static const struct flexrec_switch *
@@ -559,6 +592,7 @@ pre_flexmap(struct ctl_context *ctx)
         &flexrec_mapping_col_backends,
         &flexrec_mapping_col_status,
         &flexrec_global_col_gateway_mac,
+        &flexrec_global_col_status,
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(columns); i++) {
@@ -962,7 +996,7 @@ cmd_map_add(struct ctl_context *ctx)
     const struct flexrec_public_ip *ip;
     const struct flexrec_mapping *m;
     const char *proto;
-    size_t n = 0;
+    size_t n = 0, k;
     int64_t port;
     char *address = NULL;
     char *error;
@@ -1024,6 +1058,16 @@ cmd_map_add(struct ctl_context *ctx)
         backends[n] = CONST_CAST(struct flexrec_container *, c);
         weights[n] = weight;
         n++;
+    }
+    for (k = 0; k < n; k++) {
+        if (weights[k]) {
+            break;
+        }
+    }
+    if (k == n) {
+        ctl_error(ctx, "a mapping needs a backend with a nonzero weight "
+                  "(weight 0 is never chosen)");
+        goto out;
     }
 
     m = mapping_find(ctx->idl, ip, proto, port);
@@ -1152,7 +1196,13 @@ cmd_show(struct ctl_context *ctx)
     size_t i;
 
     if (g && g->gateway_mac) {
-        ds_put_format(s, "gateway_mac: %s\n", g->gateway_mac);
+        ds_put_format(s, "gateway_mac: %s", g->gateway_mac);
+        show_status(s, &g->status);
+        ds_put_char(s, '\n');
+    } else if (g && smap_get(&g->status, "error")) {
+        ds_put_cstr(s, "global");
+        show_status(s, &g->status);
+        ds_put_char(s, '\n');
     }
 
     FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
@@ -1277,6 +1327,25 @@ run_prerequisites(struct ctl_command *commands, size_t n_commands,
                   struct ovsdb_idl *idl)
 {
     ovsdb_idl_add_table(idl, &flexrec_table_global);
+    if (ctl_might_write_to_db(commands, n_commands)) {
+        /* For check_written(). */
+        static const struct ovsdb_idl_column *columns[] = {
+            &flexrec_global_col_gateway_mac,
+            &flexrec_global_col_other_config,
+            &flexrec_switch_col_datapath_id,
+            &flexrec_switch_col_router_mac,
+            &flexrec_switch_col_tunnel_ip,
+            &flexrec_container_col_name,
+            &flexrec_container_col_mac,
+            &flexrec_public_ip_col_address,
+            &flexrec_public_ip_col_tenant,
+            &flexrec_tenant_col_name,
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(columns); i++) {
+            ovsdb_idl_add_column(idl, columns[i]);
+        }
+    }
     if (wait_for_switches) {
         ovsdb_idl_add_column(idl, &flexrec_global_col_next_cfg);
         ovsdb_idl_add_column(idl, &flexrec_global_col_cur_cfg);
@@ -1324,6 +1393,168 @@ print_output(struct ctl_command *c)
         putchar('\n');
     } else {
         fputs(ds_cstr(ds), stdout);
+    }
+}
+
+/* Fails unless 'key' (if nonnull) is a VXLAN key, as
+ * Global:other_config:tunnel-key must be. */
+static void
+check_tunnel_key(const char *key)
+{
+    unsigned long long int value;
+
+    if (key && (!str_to_ullong(key, 0, &value) || value > 0xffffff)) {
+        ctl_fatal("%s: tunnel-key must be 0 to 16777215", key);
+    }
+}
+
+/* Returns true if this transaction writes column 'idx' of 'row'. */
+static bool
+written(const struct ovsdb_idl_row *row, size_t idx)
+{
+    return row->written && bitmap_is_set(row->written, idx);
+}
+
+/* The generic commands (set, create, add...) write what they are given.
+ * Checks what this transaction writes into the columns whose values the
+ * task commands check, as they check them (MACs that must be unicast,
+ * addresses that must be unicast and unique whatever their spelling,
+ * datapath ids), and stores those values canonically spelled.  Relations
+ * between rows (whose container a mapping may name) are left to
+ * flexmap-controller, which checks every row whoever wrote it. */
+static void
+check_written(struct ovsdb_idl *idl)
+{
+    const struct flexrec_global *g;
+    const struct flexrec_switch *sw;
+    const struct flexrec_container *c, *c2;
+    const struct flexrec_public_ip *ip, *ip2;
+    char *canonical, *error;
+
+    FLEXREC_GLOBAL_FOR_EACH (g, idl) {
+        if (written(&g->header_, FLEXREC_GLOBAL_COL_GATEWAY_MAC)
+            && g->gateway_mac) {
+            error = mac_canonical(g->gateway_mac, "the gateway",
+                                  &canonical);
+            if (error) {
+                ctl_fatal("%s", error);
+            }
+            if (strcmp(canonical, g->gateway_mac)) {
+                flexrec_global_set_gateway_mac(g, canonical);
+            }
+            free(canonical);
+        }
+        if (written(&g->header_, FLEXREC_GLOBAL_COL_OTHER_CONFIG)) {
+            check_tunnel_key(smap_get(&g->other_config, "tunnel-key"));
+        }
+        if (g->header_.map_op_written
+            && bitmap_is_set(g->header_.map_op_written,
+                             FLEXREC_GLOBAL_COL_OTHER_CONFIG)) {
+            /* "set Global . other_config:tunnel-key=..." updates one key,
+             * which the row shows only once committed. */
+            struct map_op_list *ops
+                = g->header_.map_op_lists[FLEXREC_GLOBAL_COL_OTHER_CONFIG];
+
+            for (struct map_op *op = map_op_list_first(ops); op;
+                 op = map_op_list_next(ops, op)) {
+                const struct ovsdb_datum *d = map_op_datum(op);
+
+                for (size_t i = 0; i < d->n; i++) {
+                    if (map_op_type(op) != MAP_OP_DELETE && d->values
+                        && !strcmp(json_string(d->keys[i].s),
+                                   "tunnel-key")) {
+                        check_tunnel_key(json_string(d->values[i].s));
+                    }
+                }
+            }
+        }
+    }
+    FLEXREC_SWITCH_FOR_EACH (sw, idl) {
+        if (written(&sw->header_, FLEXREC_SWITCH_COL_DATAPATH_ID)) {
+            error = dpid_canonical(sw->datapath_id, &canonical);
+            if (error) {
+                ctl_fatal("%s", error);
+            }
+            if (strcmp(canonical, sw->datapath_id)) {
+                flexrec_switch_set_datapath_id(sw, canonical);
+            }
+            free(canonical);
+        }
+        if (written(&sw->header_, FLEXREC_SWITCH_COL_ROUTER_MAC)
+            && sw->router_mac) {
+            error = mac_canonical(sw->router_mac, "a router", &canonical);
+            if (error) {
+                ctl_fatal("%s", error);
+            }
+            if (strcmp(canonical, sw->router_mac)) {
+                flexrec_switch_set_router_mac(sw, canonical);
+            }
+            free(canonical);
+        }
+        if (written(&sw->header_, FLEXREC_SWITCH_COL_TUNNEL_IP)
+            && sw->tunnel_ip) {
+            error = ip_canonical(sw->tunnel_ip, &canonical);
+            if (error) {
+                ctl_fatal("%s", error);
+            }
+            if (strcmp(canonical, sw->tunnel_ip)) {
+                flexrec_switch_set_tunnel_ip(sw, canonical);
+            }
+            free(canonical);
+        }
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+        if (!written(&c->header_, FLEXREC_CONTAINER_COL_MAC)) {
+            continue;
+        }
+        error = mac_canonical(c->mac, "a container", &canonical);
+        if (error) {
+            ctl_fatal("%s", error);
+        }
+        FLEXREC_CONTAINER_FOR_EACH (c2, idl) {
+            struct eth_addr a, b;
+
+            if (c2 != c && eth_addr_from_string(c2->mac, &a)
+                && eth_addr_from_string(canonical, &b)
+                && eth_addr_equals(a, b)) {
+                ctl_fatal("MAC %s is already used by container %s",
+                          canonical, c2->name ? c2->name : "?");
+            }
+        }
+        if (strcmp(canonical, c->mac)) {
+            flexrec_container_set_mac(c, canonical);
+        }
+        free(canonical);
+    }
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+        if (!written(&ip->header_, FLEXREC_PUBLIC_IP_COL_ADDRESS)) {
+            continue;
+        }
+        error = ip_canonical(ip->address, &canonical);
+        if (error) {
+            ctl_fatal("%s", error);
+        }
+        FLEXREC_PUBLIC_IP_FOR_EACH (ip2, idl) {
+            char *other;
+
+            error = ip2 != ip ? ip_canonical(ip2->address, &other) : NULL;
+            if (ip2 != ip && !error) {
+                bool same = !strcmp(canonical, other);
+
+                free(other);
+                if (same) {
+                    ctl_fatal("%s is owned by tenant %s (as %s)",
+                              canonical,
+                              ip2->tenant ? ip2->tenant->name : "?",
+                              ip2->address);
+                }
+            }
+            free(error);
+        }
+        if (strcmp(canonical, ip->address)) {
+            flexrec_public_ip_set_address(ip, canonical);
+        }
+        free(canonical);
     }
 }
 
@@ -1377,6 +1608,7 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
         }
     }
     ctl_context_done(&ctx, NULL);
+    check_written(idl);
 
     SHASH_FOR_EACH (node, &symtab->sh) {
         struct ovsdb_symbol *symbol = node->data;
