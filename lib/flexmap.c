@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flow.h"
 #include "hash.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/ofp-parse.h"
@@ -172,6 +173,60 @@ flexmap_entry_weight_sum(const struct flexmap_entry *entry)
     return sum;
 }
 
+/* Returns true if 'port' is a port that a backend may be on: a physical
+ * OpenFlow port number (1 to 0xfeff) or OFPP_LOCAL.  The other reserved
+ * ports (IN_PORT, CONTROLLER, NONE, ...) and port 0 name no interface. */
+bool
+flexmap_backend_port_is_valid(ofp_port_t port)
+{
+    return ((ofp_to_u16(port) > 0 && ofp_to_u16(port) < ofp_to_u16(OFPP_MAX))
+            || port == OFPP_LOCAL);
+}
+
+/* Returns true if 'tun_dst' (IPv4 as IPv4-mapped) is an address a tunnel
+ * can be sent to: a unicast address.  Refused are, for IPv4, 0.0.0.0/8
+ * (this network), 127.0.0.0/8 (loopback), 224.0.0.0/4 (multicast) and
+ * 240.0.0.0/4 (reserved, with the broadcast address 255.255.255.255); for
+ * IPv6, :: (unspecified), ::1 (loopback) and ff00::/8 (multicast). */
+bool
+flexmap_tun_dst_is_valid(const struct in6_addr *tun_dst)
+{
+    if (IN6_IS_ADDR_V4MAPPED(tun_dst)) {
+        uint32_t ip = ntohl(in6_addr_get_mapped_ipv4(tun_dst));
+        uint8_t first = ip >> 24;
+
+        return first != 0 && first != 127 && first < 224;
+    }
+    return (!ipv6_addr_equals(tun_dst, &in6addr_any)
+            && !ipv6_addr_equals(tun_dst, &in6addr_loopback)
+            && !ipv6_addr_is_multicast(tun_dst));
+}
+
+/* Checks backend 'b' as the switch would on an add, except for whether its
+ * port exists and can tunnel.  Returns 0 if it is well formed, otherwise:
+ *
+ *     OFPERR_NXFMFC_BAD_BACKEND    a flag outside FLEXMAP_BACKEND_KNOWN_FLAGS,
+ *                                  a zero or multicast MAC address, or a
+ *                                  tunnel destination that is not unicast
+ *                                  (see flexmap_tun_dst_is_valid()).
+ *     OFPERR_NXFMFC_BAD_PORT       a port that no backend may be on (see
+ *                                  flexmap_backend_port_is_valid()). */
+enum ofperr
+flexmap_backend_check(const struct flexmap_backend *b)
+{
+    if (b->flags & ~FLEXMAP_BACKEND_KNOWN_FLAGS
+        || eth_addr_is_zero(b->mac)
+        || eth_addr_is_multicast(b->mac)
+        || (b->flags & FLEXMAP_BACKEND_TUNNEL
+            && !flexmap_tun_dst_is_valid(&b->tun_dst))) {
+        return OFPERR_NXFMFC_BAD_BACKEND;
+    }
+    if (!flexmap_backend_port_is_valid(b->port)) {
+        return OFPERR_NXFMFC_BAD_PORT;
+    }
+    return 0;
+}
+
 /* Checks 'entry' as the switch would on an add, except for whether its ports
  * exist and whether tunnels are supported.  Returns 0 if it is well formed,
  * otherwise the first applicable error among, in order:
@@ -180,8 +235,8 @@ flexmap_entry_weight_sum(const struct flexmap_entry *entry)
  *     OFPERR_NXFMFC_BAD_KEY              see flexmap_key_check().
  *     OFPERR_NXFMFC_NO_BACKENDS          no backend.
  *     OFPERR_NXFMFC_TOO_MANY_BACKENDS    more than FLEXMAP_MAX_BACKENDS.
- *     OFPERR_NXFMFC_BAD_BACKEND          unknown flag, or zero or multicast
- *                                        MAC address.
+ *     OFPERR_NXFMFC_BAD_BACKEND or       backend by backend, see
+ *     OFPERR_NXFMFC_BAD_PORT             flexmap_backend_check().
  *     OFPERR_NXFMFC_ZERO_WEIGHT          weights sum to zero. */
 enum ofperr
 flexmap_entry_check(const struct flexmap_entry *entry)
@@ -204,12 +259,9 @@ flexmap_entry_check(const struct flexmap_entry *entry)
     }
 
     for (size_t i = 0; i < entry->n_backends; i++) {
-        const struct flexmap_backend *b = &entry->backends[i];
-
-        if (b->flags & ~FLEXMAP_BACKEND_KNOWN_FLAGS
-            || eth_addr_is_zero(b->mac)
-            || eth_addr_is_multicast(b->mac)) {
-            return OFPERR_NXFMFC_BAD_BACKEND;
+        error = flexmap_backend_check(&entry->backends[i]);
+        if (error) {
+            return error;
         }
     }
 
@@ -308,6 +360,92 @@ parse_uint_range(const char *s, unsigned int min, unsigned int max,
     return true;
 }
 
+/* The delimiters between key-value pairs. */
+#define FLEXMAP_DELIMS ", \t\r\n"
+
+/* Parses the next key-value pair from '*stringp', like
+ * ofputil_parse_key_value(), of the forms KEY, KEY=VALUE (or KEY:VALUE) and
+ * KEY(VALUE), but strictly: a "(" must be closed by its ")" and followed by
+ * a delimiter or the end, and a key must not be empty.
+ *
+ * Returns true with '*keyp' and '*valuep' (empty if there is none) set to
+ * substrings of '*stringp', which this function modifies, and '*stringp'
+ * advanced past the pair.  Returns false at the end of the input (nothing
+ * left but delimiters), with '*errorp' NULL, or on a syntax error, with
+ * '*errorp' a malloc()'d message. */
+static bool
+flexmap_parse_key_value(char **stringp, char **keyp, char **valuep,
+                        char **errorp)
+{
+    char *s = *stringp + strspn(*stringp, FLEXMAP_DELIMS);
+    char *key, *value;
+    size_t key_len;
+    char delim;
+
+    *errorp = NULL;
+    if (!*s) {
+        *stringp = s;
+        return false;
+    }
+
+    key = s;
+    key_len = strcspn(key, ":=()" FLEXMAP_DELIMS);
+    delim = key[key_len];
+    if (!key_len) {
+        *errorp = xasprintf("missing keyword before `%c'", delim);
+        return false;
+    } else if (delim == ')') {
+        key[key_len] = '\0';
+        *errorp = xasprintf("%s: unexpected `)'", key);
+        return false;
+    }
+    key[key_len] = '\0';
+    value = key + key_len + (delim != '\0');
+
+    if (delim == '(') {
+        int level = 1;
+        char *p;
+
+        for (p = value; *p; p++) {
+            if (*p == '(') {
+                level++;
+            } else if (*p == ')' && !--level) {
+                break;
+            }
+        }
+        if (!*p) {
+            *errorp = xasprintf("%s: missing `)'", key);
+            return false;
+        }
+        *p++ = '\0';
+        if (*p && !strchr(FLEXMAP_DELIMS, *p)) {
+            *errorp = xasprintf("%s(...): unexpected `%c' after `)'",
+                                key, *p);
+            return false;
+        }
+        *stringp = p;
+    } else if (delim == '=' || delim == ':') {
+        size_t value_len = strcspn(value, FLEXMAP_DELIMS);
+        char *paren = strpbrk(value, "()");
+
+        if (paren && paren < value + value_len) {
+            value[value_len] = '\0';
+            *errorp = xasprintf("%s: %s: unexpected `%c'", key, value,
+                                *paren);
+            return false;
+        }
+        *stringp = value + value_len + (value[value_len] != '\0');
+        value[value_len] = '\0';
+    } else {
+        *stringp = value;
+        value = key + key_len;  /* The empty string. */
+    }
+
+    *keyp = key;
+    *valuep = value;
+    return true;
+}
+
 /* Returns true if 'key' names one of the counters that "ovs-ofctl dump-maps"
  * prints.  The parser ignores these, whatever their values, at top level and
  * inside "backend(...)", so that dump-maps output feeds back into add-maps
@@ -334,8 +472,19 @@ parse_backend(struct flexmap_backend *b, char *args,
     memset(b, 0, sizeof *b);
     b->weight = 1;
 
-    while (ofputil_parse_key_value(&args, &key, &value)) {
+    for (;;) {
+        char *error;
         bool *seen;
+
+        if (!flexmap_parse_key_value(&args, &key, &value, &error)) {
+            if (error) {
+                char *msg = xasprintf("backend: %s", error);
+
+                free(error);
+                return msg;
+            }
+            break;
+        }
 
         if (is_dump_counter(key)) {
             /* Per-backend counters from dump-maps: ignored, see
@@ -353,6 +502,10 @@ parse_backend(struct flexmap_backend *b, char *args,
             seen = &have_tun_dst;
         } else if (!strcmp(key, "tun_id")) {
             seen = &have_tun_id;
+        } else if (!strcmp(key, "unresolved")) {
+            return xstrdup("backend: unresolved: the interface this backend "
+                           "was written for is gone; name an existing port "
+                           "or leave the backend out");
         } else {
             return xasprintf("backend: %s: unknown keyword", key);
         }
@@ -379,6 +532,10 @@ parse_backend(struct flexmap_backend *b, char *args,
         } else if (seen == &have_port) {
             if (!ofputil_port_from_string(value, port_map, &b->port)) {
                 return xasprintf("backend: port: %s: unknown port", value);
+            } else if (!flexmap_backend_port_is_valid(b->port)) {
+                return xasprintf("backend: port: %s: not a port a backend "
+                                 "can be on (a port number, a port name or "
+                                 "LOCAL)", value);
             }
         } else if (seen == &have_weight) {
             unsigned int weight;
@@ -396,6 +553,10 @@ parse_backend(struct flexmap_backend *b, char *args,
             } else if (!ipv6_parse(value, &b->tun_dst)) {
                 return xasprintf("backend: tun_dst: %s: invalid IP address",
                                  value);
+            }
+            if (!flexmap_tun_dst_is_valid(&b->tun_dst)) {
+                return xasprintf("backend: tun_dst: %s: not a unicast "
+                                 "address", value);
             }
         } else {
             if (!parse_tun_id(value, &b->tun_id)) {
@@ -468,9 +629,17 @@ parse_entry__(struct flexmap_entry *entry, char *string,
         *key_given = false;
     }
 
-    while (ofputil_parse_key_value(&string, &key, &value)) {
+    for (;;) {
         const struct flexmap_proto_keyword *kw;
         unsigned int n;
+        char *error;
+
+        if (!flexmap_parse_key_value(&string, &key, &value, &error)) {
+            if (error) {
+                return error;
+            }
+            break;
+        }
 
         kw = flexmap_proto_keyword_find(key);
         if (kw) {
@@ -507,8 +676,8 @@ parse_entry__(struct flexmap_entry *entry, char *string,
                 return xasprintf("too many backends (max %d)",
                                  FLEXMAP_MAX_BACKENDS);
             }
-            char *error = parse_backend(&entry->backends[entry->n_backends],
-                                        value, port_map);
+            error = parse_backend(&entry->backends[entry->n_backends],
+                                  value, port_map);
             if (error) {
                 return error;
             }
@@ -637,8 +806,15 @@ void
 flexmap_backend_format(const struct flexmap_backend *b,
                        const struct ofputil_port_map *port_map, struct ds *s)
 {
+    bool unresolved = b->flags & FLEXMAP_BACKEND_UNRESOLVED;
+
     ds_put_format(s, "mac="ETH_ADDR_FMT",port=", ETH_ADDR_ARGS(b->mac));
-    ofputil_format_port(b->port, port_map, s);
+    /* An unresolved backend's port number may belong to another interface
+     * by now: never print that interface's name. */
+    ofputil_format_port(b->port, unresolved ? NULL : port_map, s);
+    if (unresolved) {
+        ds_put_cstr(s, ",unresolved");
+    }
     if (b->weight != 1) {
         ds_put_format(s, ",weight=%"PRIu16, b->weight);
     }
@@ -684,4 +860,34 @@ flexmap_entry_format_stats(const struct flexmap_entry *entry,
         }
         ds_put_char(s, ')');
     }
+}
+
+/* Reads the next line of map entries from 'file' into 'ds', the way
+ * ds_get_preprocessed_line() does (a "#" starts a comment; lines that are
+ * then blank are skipped; '*line_number' counts every line read), except
+ * that a line holding a NUL byte is an error: the parser would stop at it
+ * and silently drop the rest of the line.
+ *
+ * Returns 0 if successful, EOF at the end of 'file', or EINVAL if the line
+ * numbered '*line_number' holds a NUL byte. */
+int
+flexmap_get_line(struct ds *ds, FILE *file, int *line_number)
+{
+    while (!ds_get_line(ds, file)) {
+        char *line = ds_cstr(ds);
+        char *comment;
+
+        ++*line_number;
+        if (strlen(line) != ds->length) {
+            return EINVAL;
+        }
+        comment = strchr(line, '#');
+        if (comment) {
+            *comment = '\0';
+        }
+        if (line[strspn(line, " \t\r\n")]) {
+            return 0;
+        }
+    }
+    return EOF;
 }

@@ -36,7 +36,11 @@
  *
  * PROTO is one of ip, tcp, udp, sctp, ipv6, tcp6, udp6, sctp6; IPv6 keys use
  * ipv6_dst.  ARGS is mac=MAC,port=PORT[,weight=W][,tun_dst=IP,tun_id=ID].
- * "table=N" may be omitted (table 0).
+ * "table=N" may be omitted (table 0).  Each keyword may appear once (except
+ * backend), every "(" must be closed and followed by "," or the end, and
+ * values are checked as the switch would check them (a unicast MAC, a port
+ * a backend can be on, a unicast tun_dst), so that what parses is what the
+ * switch accepts, short of whether its ports exist.
  *
  * "ovs-ofctl dump-maps" prints the same syntax, preceded by the entry's
  * counters, "n_packets=N, n_bytes=M, ", and, for an entry with more than one
@@ -44,7 +48,10 @@
  * backend's ARGS.  The parser ignores n_packets, n_bytes and n_conns, with
  * any value, both at top level and in ARGS, so that dump-maps output feeds
  * back into add-maps unchanged.  (The key-only syntax of del-maps does not
- * accept them.)
+ * accept them.)  A backend that the switch reports as unresolved (see
+ * FLEXMAP_BACKEND_UNRESOLVED) prints as "port=N,unresolved", with N a
+ * number, never a name; the parser refuses it, so that such a dump cannot
+ * silently send the backend's traffic to whichever interface holds N now.
  *
  * Thread-safety
  * =============
@@ -54,6 +61,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include "openvswitch/types.h"
 #include "openvswitch/ofp-errors.h"
@@ -87,8 +95,21 @@ enum flexmap_key_kind {
 /* Backend flags. */
 enum flexmap_backend_flags {
     FLEXMAP_BACKEND_TUNNEL = 1 << 0,  /* tun_dst and tun_id are valid. */
+
+    /* Only in NXST_FLEXMAP replies: the interface that the backend was
+     * written for is gone, so the switch sends it nothing; 'port' is the
+     * OpenFlow port number that interface last had (another interface may
+     * hold it now).  The switch refuses it in NXT_FLEXMAP_MOD and the text
+     * parser refuses "unresolved". */
+    FLEXMAP_BACKEND_UNRESOLVED = 1 << 1,
 };
+
+/* The flags that an entry written to a switch may carry. */
 #define FLEXMAP_BACKEND_KNOWN_FLAGS FLEXMAP_BACKEND_TUNNEL
+
+/* The flags that an NXST_FLEXMAP reply may carry. */
+#define FLEXMAP_BACKEND_REPLY_FLAGS (FLEXMAP_BACKEND_KNOWN_FLAGS \
+                                     | FLEXMAP_BACKEND_UNRESOLVED)
 
 /* One backend of an entry, as OpenFlow sees it. */
 struct flexmap_backend {
@@ -129,6 +150,11 @@ bool flexmap_key_equal(const struct flexmap_key *,
 enum ofperr flexmap_key_check(const struct flexmap_key *);
 void flexmap_key_format(const struct flexmap_key *, struct ds *);
 
+/* Backends. */
+bool flexmap_backend_port_is_valid(ofp_port_t);
+bool flexmap_tun_dst_is_valid(const struct in6_addr *);
+enum ofperr flexmap_backend_check(const struct flexmap_backend *);
+
 /* Entries. */
 enum ofperr flexmap_entry_check(const struct flexmap_entry *);
 uint32_t flexmap_entry_weight_sum(const struct flexmap_entry *);
@@ -154,5 +180,8 @@ void flexmap_entry_format_stats(const struct flexmap_entry *,
                                 struct ds *);
 void flexmap_backend_format(const struct flexmap_backend *,
                             const struct ofputil_port_map *, struct ds *);
+
+/* Reading files of entries, one per line. */
+int flexmap_get_line(struct ds *, FILE *, int *line_number);
 
 #endif /* flexmap.h */

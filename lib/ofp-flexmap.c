@@ -33,8 +33,12 @@
 
 /* Wire lengths.
  *
- * Every length error in a flexmap message, including one that ofpraw_pull()
- * finds, is reported as OFPERR_NXFMFC_BAD_LEN. */
+ * A message whose length does not fit its OpenFlow layout (the fixed part
+ * and the multiple of 8 that ofp-msgs.h declares for it) gets
+ * OFPERR_OFPBRC_BAD_LEN, as every OpenFlow message does: the switch's
+ * message layer checks that before any flexmap code sees the message, and
+ * the decoders here say the same.  Lengths inside the body (a command's or
+ * an entry's 'len', 'n_commands', 'n_backends') get OFPERR_NXFMFC_BAD_LEN. */
 #define NXFM_CMD_LEN sizeof(struct nx_flexmap_cmd)
 #define NXFM_BACKEND_LEN sizeof(struct nx_flexmap_backend)
 #define NXFM_STATS_LEN sizeof(struct nx_flexmap_stats)
@@ -50,7 +54,8 @@ flexmap_stats_len(size_t n_backends)
 }
 
 /* Pulls the OpenFlow header from 'b' and checks that it is 'expected'.
- * Returns 0 if successful, otherwise an OFPERR_* value. */
+ * Returns 0 if successful, otherwise an OFPERR_* value, OFPERR_OFPBRC_BAD_LEN
+ * if the message's length does not fit its layout. */
 static enum ofperr
 flexmap_pull_raw(struct ofpbuf *b, enum ofpraw expected)
 {
@@ -59,7 +64,7 @@ flexmap_pull_raw(struct ofpbuf *b, enum ofpraw expected)
 
     error = ofpraw_pull(&raw, b);
     if (error) {
-        return error == OFPERR_OFPBRC_BAD_LEN ? OFPERR_NXFMFC_BAD_LEN : error;
+        return error;
     }
     return raw == expected ? 0 : OFPERR_OFPBRC_BAD_TYPE;
 }
@@ -135,23 +140,31 @@ flexmap_backend_to_wire(const struct flexmap_backend *b,
     }
 }
 
-/* Decodes 'nfb' into 'b'.  Returns 0 if successful, otherwise:
+/* Decodes 'nfb' into 'b', allowing the flags in 'allowed_flags'
+ * (FLEXMAP_BACKEND_KNOWN_FLAGS in a mod, FLEXMAP_BACKEND_REPLY_FLAGS in a
+ * stats reply).  Returns 0 if successful, otherwise:
  *
- *     OFPERR_NXFMFC_BAD_BACKEND    unknown flag, nonzero padding, zero or
- *                                  multicast MAC address, or nonzero tunnel
- *                                  fields without FLEXMAP_BACKEND_TUNNEL.
+ *     OFPERR_NXFMFC_BAD_BACKEND    a flag outside 'allowed_flags', nonzero
+ *                                  padding, nonzero tunnel fields without
+ *                                  FLEXMAP_BACKEND_TUNNEL, or what
+ *                                  flexmap_backend_check() refuses: a zero
+ *                                  or multicast MAC address, a tunnel
+ *                                  destination that is not unicast.
  *     OFPERR_NXFMFC_BAD_PORT       a port number that OpenFlow 1.0 numbering
- *                                  cannot represent. */
+ *                                  cannot represent, or that no backend may
+ *                                  be on (port 0, a reserved port other
+ *                                  than LOCAL). */
 static enum ofperr
 flexmap_backend_from_wire(const struct nx_flexmap_backend *nfb,
-                          struct flexmap_backend *b)
+                          uint16_t allowed_flags, struct flexmap_backend *b)
 {
     uint16_t flags = ntohs(nfb->flags);
+    struct flexmap_backend checked;
+    enum ofperr port_error;
+    enum ofperr error;
 
-    if (flags & ~FLEXMAP_BACKEND_KNOWN_FLAGS
-        || !is_all_zeros(nfb->pad, sizeof nfb->pad)
-        || eth_addr_is_zero(nfb->mac)
-        || eth_addr_is_multicast(nfb->mac)) {
+    if (flags & ~allowed_flags
+        || !is_all_zeros(nfb->pad, sizeof nfb->pad)) {
         return OFPERR_NXFMFC_BAD_BACKEND;
     }
     if (!(flags & FLEXMAP_BACKEND_TUNNEL)
@@ -161,9 +174,7 @@ flexmap_backend_from_wire(const struct nx_flexmap_backend *nfb,
     }
 
     memset(b, 0, sizeof *b);
-    if (ofputil_port_from_ofp11(nfb->port, &b->port)) {
-        return OFPERR_NXFMFC_BAD_PORT;
-    }
+    port_error = ofputil_port_from_ofp11(nfb->port, &b->port);
     b->mac = nfb->mac;
     b->weight = ntohs(nfb->weight);
     b->flags = flags;
@@ -171,7 +182,19 @@ flexmap_backend_from_wire(const struct nx_flexmap_backend *nfb,
         b->tun_id = nfb->tun_id;
         memcpy(&b->tun_dst, nfb->tun_dst, sizeof b->tun_dst);
     }
-    return 0;
+
+    /* The same checks as on an entry parsed from text; a backend's fields
+     * take precedence over its port number. */
+    checked = *b;
+    checked.flags &= ~FLEXMAP_BACKEND_UNRESOLVED;
+    if (port_error) {
+        checked.port = OFPP_LOCAL;
+    }
+    error = flexmap_backend_check(&checked);
+    if (error == OFPERR_NXFMFC_BAD_BACKEND) {
+        return error;
+    }
+    return port_error ? OFPERR_NXFMFC_BAD_PORT : error;
 }
 
 /* Decodes the 'n' backends in 'nfbs' into 'entry', whose table and key must
@@ -181,6 +204,7 @@ flexmap_backend_from_wire(const struct nx_flexmap_backend *nfb,
  * precedence. */
 static enum ofperr
 flexmap_backends_from_wire(const struct nx_flexmap_backend *nfbs, size_t n,
+                           uint16_t allowed_flags,
                            struct flexmap_entry *entry)
 {
     entry->n_backends = 0;
@@ -191,8 +215,10 @@ flexmap_backends_from_wire(const struct nx_flexmap_backend *nfbs, size_t n,
     }
 
     for (size_t i = 0; i < n; i++) {
-        enum ofperr error = flexmap_backend_from_wire(&nfbs[i],
-                                                      &entry->backends[i]);
+        enum ofperr error;
+
+        error = flexmap_backend_from_wire(&nfbs[i], allowed_flags,
+                                          &entry->backends[i]);
         if (error) {
             return error;
         }
@@ -411,7 +437,8 @@ flexmap_decode_cmd(struct ofpbuf *b, struct ofputil_flexmap_cmd *cmd)
     if (cmd->command == NXFMC_DELETE) {
         return n_backends ? OFPERR_NXFMFC_BAD_LEN : 0;
     }
-    return flexmap_backends_from_wire(nfbs, n_backends, entry);
+    return flexmap_backends_from_wire(nfbs, n_backends,
+                                      FLEXMAP_BACKEND_KNOWN_FLAGS, entry);
 }
 
 /* Decodes NXT_FLEXMAP_MOD 'oh' into a malloc()'d array '*cmdsp' of
@@ -419,8 +446,11 @@ flexmap_decode_cmd(struct ofpbuf *b, struct ofputil_flexmap_cmd *cmd)
  * value, with '*cmdsp' NULL and '*n_cmdsp' 0.
  *
  * The whole message's lengths are checked before any command's contents, so
- * that a length error always yields OFPERR_NXFMFC_BAD_LEN.  Then, command by
- * command, errors take this precedence:
+ * that a length error always yields a length error: OFPERR_OFPBRC_BAD_LEN if
+ * the message does not fit its layout (body shorter than struct
+ * nx_flexmap_mod or not a multiple of 8 bytes), otherwise
+ * OFPERR_NXFMFC_BAD_LEN if the commands do not fill it exactly.  Then,
+ * command by command, errors take this precedence:
  *
  *     OFPERR_NXFMFC_BAD_COMMAND          unknown command.
  *     OFPERR_NXFMFC_BAD_TABLE            table above 254 (255 is allowed
@@ -437,8 +467,8 @@ flexmap_decode_cmd(struct ofpbuf *b, struct ofputil_flexmap_cmd *cmd)
  *                                        with backends.
  *     OFPERR_NXFMFC_NO_BACKENDS          NXFMC_ADD without backends.
  *     OFPERR_NXFMFC_TOO_MANY_BACKENDS    more than 64 backends.
- *     OFPERR_NXFMFC_BAD_BACKEND          see flexmap_backend_from_wire().
- *     OFPERR_NXFMFC_BAD_PORT             port not representable.
+ *     OFPERR_NXFMFC_BAD_BACKEND or       backend by backend, see
+ *     OFPERR_NXFMFC_BAD_PORT             flexmap_backend_from_wire().
  *     OFPERR_NXFMFC_ZERO_WEIGHT          weights sum to zero.
  *
  * Nonzero padding in struct nx_flexmap_mod yields OFPERR_NXBRC_MUST_BE_ZERO,
@@ -463,7 +493,7 @@ ofputil_decode_flexmap_mod(const struct ofp_header *oh,
     }
     nfm = ofpbuf_try_pull(&b, sizeof *nfm);
     if (!nfm) {
-        return OFPERR_NXFMFC_BAD_LEN;
+        return OFPERR_OFPBRC_BAD_LEN;
     }
     n = ntohs(nfm->n_commands);
 
@@ -553,8 +583,8 @@ ofputil_encode_flexmap_stats_request(enum ofp_version version,
 
 /* Decodes NXST_FLEXMAP request 'oh' into '*table_id', which may be
  * FLEXMAP_ALL_TABLES.  Returns 0 if successful, otherwise an OFPERR_* value:
- * OFPERR_NXFMFC_BAD_LEN for a bad length, OFPERR_NXBRC_MUST_BE_ZERO for
- * nonzero padding. */
+ * OFPERR_OFPBRC_BAD_LEN for a body other than 8 bytes,
+ * OFPERR_NXBRC_MUST_BE_ZERO for nonzero padding. */
 enum ofperr
 ofputil_decode_flexmap_stats_request(const struct ofp_header *oh,
                                      uint8_t *table_id)
@@ -569,7 +599,7 @@ ofputil_decode_flexmap_stats_request(const struct ofp_header *oh,
     }
     nfsr = ofpbuf_try_pull(&b, sizeof *nfsr);
     if (!nfsr || b.size) {
-        return OFPERR_NXFMFC_BAD_LEN;
+        return OFPERR_OFPBRC_BAD_LEN;
     }
     if (!is_all_zeros(nfsr->pad, sizeof nfsr->pad)) {
         return OFPERR_NXBRC_MUST_BE_ZERO;
@@ -651,13 +681,17 @@ ofputil_append_flexmap_stats(struct ovs_list *replies,
  * Returns 0 if successful, EOF if no entries were left, otherwise an
  * OFPERR_* value, with this precedence:
  *
+ *     OFPERR_OFPBRC_BAD_LEN        the message's body is not a multiple of
+ *                                  8 bytes.
  *     OFPERR_NXFMFC_BAD_LEN        the entry is truncated, or its 'len' is
  *                                  not 48 + 64 * n_backends.
  *     OFPERR_NXBRC_MUST_BE_ZERO    nonzero padding in a backend's counters.
  *     OFPERR_NXFMFC_*              otherwise, an error that
  *                                  flexmap_entry_check() would report (or
  *                                  that decoding NXT_FLEXMAP_MOD would, for
- *                                  the key and backends).
+ *                                  the key and backends), except that a
+ *                                  backend may carry
+ *                                  FLEXMAP_BACKEND_UNRESOLVED.
  *
  * On success, 'fs->backend_stats' holds the counters of the entry's backends
  * and is zero beyond them. */
@@ -725,7 +759,8 @@ ofputil_decode_flexmap_stats_reply(struct ofputil_flexmap_stats *fs,
     if (error) {
         return error;
     }
-    error = flexmap_backends_from_wire(nfbs, n_backends, entry);
+    error = flexmap_backends_from_wire(nfbs, n_backends,
+                                       FLEXMAP_BACKEND_REPLY_FLAGS, entry);
     if (error) {
         return error;
     }

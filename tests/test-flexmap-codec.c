@@ -20,6 +20,7 @@
 #include <config.h>
 
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -809,6 +810,97 @@ static const struct {
     { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,weight=0),"
       "backend(mac=02:00:00:00:00:02,port=2,weight=0)",
       "backend weights sum to zero (at least one must be nonzero)" },
+    /* Parentheses: closed, and followed by a delimiter. */
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1",
+      "backend: missing `)'" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,x(y)",
+      "backend: missing `)'" },
+    { "tcp,nw_dst=10.0.0.1," B1 ",backend(",
+      "backend: missing `)'" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1)x",
+      "backend(...): unexpected `x' after `)'" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1))",
+      "backend(...): unexpected `)' after `)'" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1)"
+      "backend(mac=02:00:00:00:00:02,port=2)",
+      "backend(...): unexpected `b' after `)'" },
+    { "tcp),nw_dst=10.0.0.1," B1, "tcp: unexpected `)'" },
+    { "tcp,nw_dst=10.0.0.1,tp_dst=80(1)," B1,
+      "tp_dst: 80(1): unexpected `('" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=(1))",
+      "backend: port: (1): unexpected `('" },
+    { "tcp,nw_dst=10.0.0.1,=5," B1, "missing keyword before `='" },
+    { "tcp,nw_dst=10.0.0.1,(x)," B1, "missing keyword before `('" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,=1)",
+      "backend: missing keyword before `='" },
+    /* Every keyword at most once. */
+    { "tcp,nw_dst=10.0.0.1,tp_dst=80,tp_dst=81," B1,
+      "tp_dst: specified more than once" },
+    { "table=1,table=2,tcp,nw_dst=10.0.0.1," B1,
+      "table: specified more than once" },
+    { "tcp,tcp,nw_dst=10.0.0.1," B1, "tcp: protocol specified more than once" },
+    { "tcp6,ipv6_dst=2001:db8::1,ipv6_dst=2001:db8::2," B1,
+      "ipv6_dst: specified more than once" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=192.0.2.1,tun_id=1,tun_dst=192.0.2.2)",
+      "backend: tun_dst: specified more than once" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=192.0.2.1,tun_id=1,tun_id=2)",
+      "backend: tun_id: specified more than once" },
+    /* Tunnel destinations must be unicast. */
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=0.0.0.0,tun_id=1)",
+      "backend: tun_dst: 0.0.0.0: not a unicast address" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=0.1.2.3,tun_id=1)",
+      "backend: tun_dst: 0.1.2.3: not a unicast address" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=127.0.0.1,tun_id=1)",
+      "backend: tun_dst: 127.0.0.1: not a unicast address" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=224.0.0.1,tun_id=1)",
+      "backend: tun_dst: 224.0.0.1: not a unicast address" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=239.255.255.255,tun_id=1)",
+      "backend: tun_dst: 239.255.255.255: not a unicast address" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=240.0.0.1,tun_id=1)",
+      "backend: tun_dst: 240.0.0.1: not a unicast address" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=255.255.255.255,tun_id=1)",
+      "backend: tun_dst: 255.255.255.255: not a unicast address" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=::,tun_id=1)",
+      "backend: tun_dst: ::: not a unicast address" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=::1,tun_id=1)",
+      "backend: tun_dst: ::1: not a unicast address" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=ff02::1,tun_id=1)",
+      "backend: tun_dst: ff02::1: not a unicast address" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
+      "tun_dst=::ffff:224.0.0.5,tun_id=1)",
+      "backend: tun_dst: ::ffff:224.0.0.5: not a unicast address" },
+    /* Ports that name no interface. */
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=CONTROLLER)",
+      "backend: port: CONTROLLER: not a port a backend can be on (a port "
+      "number, a port name or LOCAL)" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=IN_PORT)",
+      "backend: port: IN_PORT: not a port a backend can be on (a port "
+      "number, a port name or LOCAL)" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=NONE)",
+      "backend: port: NONE: not a port a backend can be on (a port "
+      "number, a port name or LOCAL)" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=0)",
+      "backend: port: 0: not a port a backend can be on (a port "
+      "number, a port name or LOCAL)" },
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=65536)",
+      "backend: port: 65536: unknown port" },
+    /* What dump-maps prints for an unresolved backend does not load. */
+    { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=4,"
+      "unresolved)",
+      "backend: unresolved: the interface this backend was written for is "
+      "gone; name an existing port or leave the backend out" },
 };
 
 START_TEST(test_text_parse_error)
@@ -918,6 +1010,64 @@ START_TEST(test_entry_check)
     ck_assert_int_eq(flexmap_entry_check(e), OFPERR_NXFMFC_BAD_BACKEND);
     e->backends[1].mac = (struct eth_addr) ETH_ADDR_C(02, 00, 00, 00, 00, 9);
     ck_assert_int_eq(flexmap_entry_check(e), 0);
+
+    /* Reply-only flag. */
+    e->backends[1].flags = FLEXMAP_BACKEND_UNRESOLVED;
+    ck_assert_int_eq(flexmap_entry_check(e), OFPERR_NXFMFC_BAD_BACKEND);
+    e->backends[1].flags = 0;
+
+    /* Ports that name no interface. */
+    e->backends[1].port = OFPP_CONTROLLER;
+    ck_assert_int_eq(flexmap_entry_check(e), OFPERR_NXFMFC_BAD_PORT);
+    e->backends[1].port = u16_to_ofp(0);
+    ck_assert_int_eq(flexmap_entry_check(e), OFPERR_NXFMFC_BAD_PORT);
+    e->backends[1].port = OFPP_MAX;
+    ck_assert_int_eq(flexmap_entry_check(e), OFPERR_NXFMFC_BAD_PORT);
+    e->backends[1].port = OFPP_LOCAL;
+    ck_assert_int_eq(flexmap_entry_check(e), 0);
+    e->backends[1].port = u16_to_ofp(0xfeff);
+    ck_assert_int_eq(flexmap_entry_check(e), 0);
+
+    /* Tunnel destinations that are not unicast, on a tunnel backend. */
+    e->n_backends = 4;
+    e->backends[3] = e->backends[2];
+    e->backends[3].mac.ea[5] = 3;
+    e->backends[3].flags = FLEXMAP_BACKEND_TUNNEL;
+    e->backends[3].tun_id = htonll(5001);
+    static const char *const bad_tun_dsts[] = {
+        "0.0.0.0", "0.255.255.255", "127.0.0.1", "224.0.0.1",
+        "239.1.2.3", "240.0.0.0", "255.255.255.255", "::", "::1",
+        "ff02::1", "ff0e::1:2",
+    };
+    static const char *const good_tun_dsts[] = {
+        "1.0.0.0", "192.0.2.1", "169.254.1.1", "223.255.255.254",
+        "2001:db8::2", "fe80::1", "::2",
+    };
+    ck_assert(e->backends[3].flags & FLEXMAP_BACKEND_TUNNEL);
+    for (size_t i = 0; i < ARRAY_SIZE(bad_tun_dsts); i++) {
+        ovs_be32 ip4;
+
+        if (ip_parse(bad_tun_dsts[i], &ip4)) {
+            in6_addr_set_mapped_ipv4(&e->backends[3].tun_dst, ip4);
+        } else {
+            ck_assert(ipv6_parse(bad_tun_dsts[i], &e->backends[3].tun_dst));
+        }
+        ck_assert_msg(!flexmap_tun_dst_is_valid(&e->backends[3].tun_dst),
+                      "%s", bad_tun_dsts[i]);
+        ck_assert_int_eq(flexmap_entry_check(e), OFPERR_NXFMFC_BAD_BACKEND);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(good_tun_dsts); i++) {
+        ovs_be32 ip4;
+
+        if (ip_parse(good_tun_dsts[i], &ip4)) {
+            in6_addr_set_mapped_ipv4(&e->backends[3].tun_dst, ip4);
+        } else {
+            ck_assert(ipv6_parse(good_tun_dsts[i], &e->backends[3].tun_dst));
+        }
+        ck_assert_msg(flexmap_tun_dst_is_valid(&e->backends[3].tun_dst),
+                      "%s", good_tun_dsts[i]);
+        ck_assert_int_eq(flexmap_entry_check(e), 0);
+    }
 
     for (size_t i = 0; i < e->n_backends; i++) {
         e->backends[i].weight = 0;
@@ -1205,9 +1355,10 @@ START_TEST(test_bad_len_short_body)
     struct ofpbuf *msg = ofpraw_alloc(OFPRAW_NXT_FLEXMAP_MOD,
                                       OFP13_VERSION, 0);
 
-    /* Header only, no struct nx_flexmap_mod. */
+    /* Header only, no struct nx_flexmap_mod: the message does not fit its
+     * OpenFlow layout, as the switch's message layer reports it. */
     ofpmsg_update_length(msg);
-    assert_decode_error(msg, OFPERR_NXFMFC_BAD_LEN);
+    assert_decode_error(msg, OFPERR_OFPBRC_BAD_LEN);
     ofpbuf_delete(msg);
 }
 END_TEST
@@ -1221,11 +1372,11 @@ START_TEST(test_bad_len_trailing)
     assert_decode_error(msg, OFPERR_NXFMFC_BAD_LEN);
     ofpbuf_delete(msg);
 
-    /* Not a multiple of 8. */
+    /* Not a multiple of 8: does not fit the layout. */
     msg = encode_add(2);
     ofpbuf_put_zeros(msg, 4);
     ofpmsg_update_length(msg);
-    assert_decode_error(msg, OFPERR_NXFMFC_BAD_LEN);
+    assert_decode_error(msg, OFPERR_OFPBRC_BAD_LEN);
     ofpbuf_delete(msg);
 }
 END_TEST
@@ -1468,6 +1619,32 @@ START_TEST(test_bad_backend)
     assert_decode_error(msg, 0);
     *nfb = orig;
     assert_decode_error(msg, 0);
+
+    /* Only a reply may mark a backend unresolved. */
+    nfb->flags = htons(FLEXMAP_BACKEND_UNRESOLVED);
+    assert_decode_error(msg, OFPERR_NXFMFC_BAD_BACKEND);
+    *nfb = orig;
+
+    /* Tunnel destinations that are not unicast: unspecified, multicast,
+     * broadcast, IPv6 unspecified and multicast. */
+    static const char *const bad[] = {
+        "::ffff:0.0.0.0", "::ffff:224.0.0.1", "::ffff:255.255.255.255",
+        "::ffff:127.0.0.1", "::", "ff02::1",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        struct in6_addr a;
+
+        ck_assert(ipv6_parse(bad[i], &a));
+        nfb->flags = htons(FLEXMAP_BACKEND_TUNNEL);
+        nfb->tun_id = htonll(5001);
+        memcpy(nfb->tun_dst, &a, sizeof a);
+        assert_decode_error(msg, OFPERR_NXFMFC_BAD_BACKEND);
+        /* Over a bad port number, too. */
+        nfb->port = htonl(0x10000);
+        assert_decode_error(msg, OFPERR_NXFMFC_BAD_BACKEND);
+        *nfb = orig;
+    }
+    assert_decode_error(msg, 0);
     ofpbuf_delete(msg);
 }
 END_TEST
@@ -1479,6 +1656,18 @@ START_TEST(test_bad_port)
     msg_backend(msg, 0)->port = htonl(0x10000);
     assert_decode_error(msg, OFPERR_NXFMFC_BAD_PORT);
     msg_backend(msg, 0)->port = htonl(0xfffffffe);   /* OFPP11 LOCAL. */
+    assert_decode_error(msg, 0);
+
+    /* Ports that name no interface. */
+    msg_backend(msg, 0)->port = htonl(0xfffffffd);   /* CONTROLLER. */
+    assert_decode_error(msg, OFPERR_NXFMFC_BAD_PORT);
+    msg_backend(msg, 0)->port = htonl(0xfffffff8);   /* IN_PORT. */
+    assert_decode_error(msg, OFPERR_NXFMFC_BAD_PORT);
+    msg_backend(msg, 0)->port = htonl(0xffffffff);   /* ANY. */
+    assert_decode_error(msg, OFPERR_NXFMFC_BAD_PORT);
+    msg_backend(msg, 0)->port = htonl(0);
+    assert_decode_error(msg, OFPERR_NXFMFC_BAD_PORT);
+    msg_backend(msg, 0)->port = htonl(0xfeff);
     assert_decode_error(msg, 0);
     ofpbuf_delete(msg);
 }
@@ -1581,7 +1770,8 @@ START_TEST(test_stats_request)
         ofpbuf_delete(msg);
     }
 
-    /* Extra bytes. */
+    /* Extra bytes, or none: the body must be exactly 8 bytes, an error of
+     * the message's layout. */
     struct ofpbuf *msg = ofputil_encode_flexmap_stats_request(OFP10_VERSION,
                                                               1);
     uint8_t table_id;
@@ -1589,7 +1779,12 @@ START_TEST(test_stats_request)
     ofpmsg_update_length(msg);
     ck_assert_int_eq(ofputil_decode_flexmap_stats_request(msg->data,
                                                           &table_id),
-                     OFPERR_NXFMFC_BAD_LEN);
+                     OFPERR_OFPBRC_BAD_LEN);
+    msg->size -= 16;
+    ofpmsg_update_length(msg);
+    ck_assert_int_eq(ofputil_decode_flexmap_stats_request(msg->data,
+                                                          &table_id),
+                     OFPERR_OFPBRC_BAD_LEN);
     ofpbuf_delete(msg);
 }
 END_TEST
@@ -1620,7 +1815,7 @@ START_TEST(test_stats_request_bad_pad)
         ofpmsg_update_length(msg);
         ck_assert_int_eq(ofputil_decode_flexmap_stats_request(msg->data,
                                                               &table_id),
-                         OFPERR_NXFMFC_BAD_LEN);
+                         OFPERR_OFPBRC_BAD_LEN);
         ofpbuf_delete(msg);
     }
     ds_destroy(&s);
@@ -1946,6 +2141,93 @@ START_TEST(test_stats_reply_backend_stats_pad)
 }
 END_TEST
 
+/* A backend that the switch marks unresolved: kept through the wire,
+ * printed with its port number (never the name another interface holds
+ * now) and an "unresolved" mark, which the parser refuses. */
+START_TEST(test_stats_reply_unresolved)
+{
+    struct ofputil_flexmap_stats *fs = xzalloc(sizeof *fs);
+    struct ofputil_flexmap_stats *out = xzalloc(sizeof *out);
+    struct flexmap_entry *e = entry_new();
+    struct ds s = DS_EMPTY_INITIALIZER;
+    struct ovs_list replies;
+    struct ofpbuf *reply;
+    char *error;
+
+    parse_ok(&fs->entry, "table=1,tcp,nw_dst=203.0.113.10,tp_dst=80,"
+             "backend(mac=02:00:00:00:01:01,port=web1),"
+             "backend(mac=02:00:00:00:01:02,port=web2)");
+    fs->entry.backends[1].flags |= FLEXMAP_BACKEND_UNRESOLVED;
+
+    start_replies(&replies, OFP13_VERSION);
+    ofputil_append_flexmap_stats(&replies, fs);
+    finish_replies(&replies);
+    reply = ofpbuf_from_list(ovs_list_front(&replies));
+    struct ofpbuf b = ofpbuf_const_initializer(reply->data, reply->size);
+    ck_assert_int_eq(ofputil_decode_flexmap_stats_reply(out, &b), 0);
+    ck_assert(flexmap_entry_equal(&out->entry, &fs->entry));
+    ck_assert_uint_eq(out->entry.backends[1].flags,
+                      FLEXMAP_BACKEND_UNRESOLVED);
+
+    ofputil_flexmap_stats_format(out, &port_map, &s);
+    ck_assert_str_eq(ds_cstr(&s),
+                     "n_packets=0, n_bytes=0, table=1,tcp,"
+                     "nw_dst=203.0.113.10,tp_dst=80,"
+                     "backend(mac=02:00:00:00:01:01,port=web1,n_packets=0,"
+                     "n_bytes=0,n_conns=0),"
+                     "backend(mac=02:00:00:00:01:02,port=2,unresolved,"
+                     "n_packets=0,n_bytes=0,n_conns=0)");
+    error = flexmap_entry_parse(e, ds_cstr(&s), &port_map);
+    ck_assert_ptr_nonnull(error);
+    ck_assert_ptr_nonnull(strstr(error, "backend: unresolved: "));
+    free(error);
+
+    /* An unknown flag in a reply is still refused. */
+    struct nx_flexmap_stats *nfs = reply->msg;
+    struct nx_flexmap_backend *nfb
+        = ALIGNED_CAST(struct nx_flexmap_backend *, nfs + 1);
+    nfb[1].flags = htons(FLEXMAP_BACKEND_UNRESOLVED | 0x4);
+    ck_assert_int_eq(decode_first_reply(&replies),
+                     OFPERR_NXFMFC_BAD_BACKEND);
+
+    ofpbuf_list_delete(&replies);
+    ds_destroy(&s);
+    free(e);
+    free(out);
+    free(fs);
+}
+END_TEST
+
+/* flexmap_get_line(): comments and blank lines as
+ * ds_get_preprocessed_line() has them, a NUL byte refused. */
+START_TEST(test_get_line)
+{
+    static const char text[] = "a,b\n# comment\n\n  c # d\nx\0y\n"
+                               "\0\ne";
+    FILE *file = fmemopen((void *) text, sizeof text - 1, "r");
+    struct ds s = DS_EMPTY_INITIALIZER;
+    int line = 0;
+
+    ck_assert_ptr_nonnull(file);
+    ck_assert_int_eq(flexmap_get_line(&s, file, &line), 0);
+    ck_assert_str_eq(ds_cstr(&s), "a,b");
+    ck_assert_int_eq(line, 1);
+    ck_assert_int_eq(flexmap_get_line(&s, file, &line), 0);
+    ck_assert_str_eq(ds_cstr(&s), "  c ");
+    ck_assert_int_eq(line, 4);
+    ck_assert_int_eq(flexmap_get_line(&s, file, &line), EINVAL);
+    ck_assert_int_eq(line, 5);
+    ck_assert_int_eq(flexmap_get_line(&s, file, &line), EINVAL);
+    ck_assert_int_eq(line, 6);
+    ck_assert_int_eq(flexmap_get_line(&s, file, &line), 0);
+    ck_assert_str_eq(ds_cstr(&s), "e");
+    ck_assert_int_eq(line, 7);
+    ck_assert_int_eq(flexmap_get_line(&s, file, &line), EOF);
+    fclose(file);
+    ds_destroy(&s);
+}
+END_TEST
+
 START_TEST(test_stats_reply_format)
 {
     struct ofputil_flexmap_stats *fs = xzalloc(sizeof *fs);
@@ -2072,6 +2354,7 @@ flexmap_text_suite(void)
     tcase_add_test(tc, test_text_max_backends);
     tcase_add_test(tc, test_text_parse_key);
     tcase_add_test(tc, test_text_format_stats);
+    tcase_add_test(tc, test_get_line);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("text-errors");
@@ -2139,6 +2422,7 @@ ofp_flexmap_suite(void)
     tcase_add_test(tc, test_stats_reply_old_size);
     tcase_add_test(tc, test_stats_reply_backend_stats_pad);
     tcase_add_test(tc, test_stats_reply_format);
+    tcase_add_test(tc, test_stats_reply_unresolved);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
 
