@@ -54,12 +54,28 @@ VLOG_DEFINE_THIS_MODULE(ofproto_flexmap);
 
 BUILD_ASSERT_DECL(FLEXMAP_MAX_TABLE == FLEXMAP_MAX_TABLE_ID);
 
-/* One entry of a bridge's master tables, with OpenFlow port numbers. */
+/* The interface that a backend was written for.
+ *
+ * A backend follows the interface (by name) that its OpenFlow port number
+ * named when the entry was written, not the number: if that interface goes
+ * away and another one takes its number, the backend is unresolved (left out
+ * of the datapath's copy of the entry, so sent nothing) until an interface
+ * with its name comes back, whatever number that one gets, or the entry is
+ * written again. */
+struct fm_port_ref {
+    char *name;                 /* The interface's name. */
+    bool unresolved;            /* As last seen, for logging changes. */
+};
+
+/* One entry of a bridge's master tables, with OpenFlow port numbers: each
+ * backend's 'port' is the number that its interface ('ports[i].name') has,
+ * or last had if it is gone. */
 struct fm_entry {
     struct hmap_node node;      /* In flexmap_bridge's 'entries'. */
     uint8_t table_id;
     struct flexmap_key key;
     size_t n_backends;
+    struct fm_port_ref *ports;  /* One per backend. */
     struct flexmap_backend backends[];
 };
 
@@ -170,13 +186,54 @@ ofproto_flexmap_bridge_create(struct ofproto_dpif *ofproto)
 }
 
 static void
-fm_entry_to_flexmap_entry(const struct fm_entry *e, struct flexmap_entry *out)
+fm_entry_free(struct fm_entry *e)
+{
+    if (e) {
+        for (size_t i = 0; i < e->n_backends; i++) {
+            free(e->ports[i].name);
+        }
+        free(e->ports);
+        free(e);
+    }
+}
+
+/* Returns the name of the interface that OpenFlow port 'port' of 'fb' is,
+ * or NULL if there is none. */
+static const char *
+fm_port_name(const struct flexmap_bridge *fb, ofp_port_t port)
+{
+    const struct ofport *ofport = ofproto_get_port(&fb->ofproto->up, port);
+
+    return ofport ? netdev_get_name(ofport->netdev) : NULL;
+}
+
+/* Returns true if backend 'i' of 'e' is resolved: its port number is, right
+ * now, the interface it was written for. */
+static bool
+fm_backend_is_resolved(const struct flexmap_bridge *fb,
+                       const struct fm_entry *e, size_t i)
+{
+    const char *name = fm_port_name(fb, e->backends[i].port);
+
+    return name && !strcmp(name, e->ports[i].name);
+}
+
+/* Copies 'e' into 'out', marking unresolved backends with
+ * FLEXMAP_BACKEND_UNRESOLVED, as NXST_FLEXMAP reports them. */
+static void
+fm_entry_to_flexmap_entry(const struct flexmap_bridge *fb,
+                          const struct fm_entry *e, struct flexmap_entry *out)
 {
     out->table_id = e->table_id;
     out->key = e->key;
     out->n_backends = e->n_backends;
     memcpy(out->backends, e->backends,
            e->n_backends * sizeof *e->backends);
+    for (size_t i = 0; i < e->n_backends; i++) {
+        if (!fm_backend_is_resolved(fb, e, i)) {
+            out->backends[i].flags |= FLEXMAP_BACKEND_UNRESOLVED;
+        }
+    }
 }
 
 /* Tunnel next hops. */
@@ -429,12 +486,18 @@ fm_tnl_run(struct flexmap_bridge *fb, struct flexmap_cache *cache,
     fb->tnl_refresh = now + FM_TNL_REFRESH_MS;
 }
 
-/* The datapath port of backend 'b': its port's, or for a tunnel backend
- * its next hop's pseudo-port.  ODPP_NONE if there is none. */
+/* The datapath port of backend 'i' of 'e': its port's, or for a tunnel
+ * backend its next hop's pseudo-port.  ODPP_NONE if there is none, or if the
+ * backend is unresolved. */
 static odp_port_t
-fm_backend_odp_port(const struct flexmap_bridge *fb,
-                    const struct flexmap_backend *b)
+fm_backend_odp_port(const struct flexmap_bridge *fb, const struct fm_entry *e,
+                    size_t i)
 {
+    const struct flexmap_backend *b = &e->backends[i];
+
+    if (!fm_backend_is_resolved(fb, e, i)) {
+        return ODPP_NONE;
+    }
     if (b->flags & FLEXMAP_BACKEND_TUNNEL) {
         const struct fm_tnl *t = fm_tnl_find(fb, b);
 
@@ -443,9 +506,9 @@ fm_backend_odp_port(const struct flexmap_bridge *fb,
     return ofproto_dpif_ofp_to_odp_port(fb->ofproto, b->port);
 }
 
-/* Writes 'e' into 'cache' with the datapath's port numbers.  Backends whose
- * port is gone are left out; an entry with none left is removed from the
- * datapath (its packets then miss). */
+/* Writes 'e' into 'cache' with the datapath's port numbers.  Unresolved
+ * backends (their interface is gone) are left out; an entry with none left
+ * is removed from the datapath (its packets then miss). */
 static int
 fm_push(struct flexmap_bridge *fb, struct flexmap_cache *cache,
         const struct fm_entry *e)
@@ -456,7 +519,7 @@ fm_push(struct flexmap_bridge *fb, struct flexmap_cache *cache,
 
     for (size_t i = 0; i < e->n_backends; i++) {
         const struct flexmap_backend *b = &e->backends[i];
-        odp_port_t odp_port = fm_backend_odp_port(fb, b);
+        odp_port_t odp_port = fm_backend_odp_port(fb, e, i);
 
         if (odp_port == ODPP_NONE) {
             continue;
@@ -477,13 +540,63 @@ fm_push(struct flexmap_bridge *fb, struct flexmap_cache *cache,
     return flexmap_cache_put(cache, dp_table, &e->key, dp, n);
 }
 
+/* Follows the interfaces of the backends of 'e' after the bridge's ports
+ * changed: a backend whose interface is back under another OpenFlow port
+ * number takes that number (and its tunnel next hop, if it tunnels); one
+ * whose interface is gone stays unresolved.  Logs every change of state. */
+static void
+fm_resolve(struct flexmap_bridge *fb, struct flexmap_cache *cache,
+           struct fm_entry *e)
+{
+    for (size_t i = 0; i < e->n_backends; i++) {
+        struct flexmap_backend *b = &e->backends[i];
+        struct fm_port_ref *ref = &e->ports[i];
+        bool unresolved = !fm_backend_is_resolved(fb, e, i);
+
+        if (unresolved) {
+            const struct ofport *ofport
+                = shash_find_data(&fb->ofproto->up.port_by_name, ref->name);
+
+            if (ofport) {
+                struct flexmap_backend old = *b;
+
+                b->port = ofport->ofp_port;
+                if (b->flags & FLEXMAP_BACKEND_TUNNEL) {
+                    fm_tnl_ref(fb, b, cache);
+                    fm_tnl_unref(fb, &old, cache);
+                }
+                unresolved = false;
+            }
+        }
+
+        if (unresolved != ref->unresolved) {
+            static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 10);
+            struct ds s = DS_EMPTY_INITIALIZER;
+
+            flexmap_key_format(&e->key, &s);
+            VLOG_INFO_RL(&rl, "%s: table %"PRIu8" %s: backend "
+                         ETH_ADDR_FMT" on %s %s (OpenFlow port %"PRIu16")",
+                         fb->ofproto->up.name, e->table_id, ds_cstr(&s),
+                         ETH_ADDR_ARGS(b->mac), ref->name,
+                         unresolved ? "unresolved: interface gone"
+                                    : "resolved again",
+                         ofp_to_u16(b->port));
+            ds_destroy(&s);
+            ref->unresolved = unresolved;
+        }
+    }
+}
+
 static void
 fm_push_all(struct flexmap_bridge *fb, struct flexmap_cache *cache)
 {
     struct fm_entry *e;
 
     HMAP_FOR_EACH (e, node, &fb->entries) {
-        int error = fm_push(fb, cache, e);
+        int error;
+
+        fm_resolve(fb, cache, e);
+        error = fm_push(fb, cache, e);
         if (error) {
             static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
             VLOG_WARN_RL(&rl, "%s: could not push map entry to the "
@@ -503,7 +616,7 @@ fm_remove(struct flexmap_bridge *fb, struct flexmap_cache *cache,
     }
     fm_entry_ref_tnls(fb, e, cache, false);
     hmap_remove(&fb->entries, &e->node);
-    free(e);
+    fm_entry_free(e);
 }
 
 void
@@ -548,11 +661,45 @@ ofproto_flexmap_run(struct flexmap_bridge *fb)
     }
 }
 
+/* Takes out of the datapath, right away, every backend whose interface is
+ * gone, without waiting for ofproto_flexmap_run().
+ *
+ * The datapath may give a new port the number of one just deleted, and the
+ * port a bridge adds in the same reconfiguration would otherwise get the
+ * packets of the deleted port's backends until the next run.  When a new
+ * port is constructed, the deleted one is already gone from the bridge, so
+ * this pass finds its backends.  Tunnel next hops and backends that come
+ * back wait for the run, which may translate. */
+static void
+fm_withdraw_gone(struct flexmap_bridge *fb, struct flexmap_cache *cache)
+{
+    struct fm_entry *e;
+
+    HMAP_FOR_EACH (e, node, &fb->entries) {
+        for (size_t i = 0; i < e->n_backends; i++) {
+            if (!e->ports[i].unresolved && !fm_backend_is_resolved(fb, e, i)) {
+                if (fm_push(fb, cache, e)) {
+                    /* No room for the smaller copy: better a miss until
+                     * the run than the old copy. */
+                    flexmap_cache_del(cache, ofproto_flexmap_dp_table(
+                                          fb, e->table_id), &e->key);
+                }
+                break;
+            }
+        }
+    }
+}
+
 void
 ofproto_flexmap_ports_changed(struct flexmap_bridge *fb)
 {
     if (fb) {
+        struct flexmap_cache *cache = fb_cache(fb);
+
         fb->need_push = true;
+        if (cache && cache == fb->pushed_cache) {
+            fm_withdraw_gone(fb, cache);
+        }
     }
 }
 
@@ -624,6 +771,14 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
         e->n_backends = fe->n_backends;
         memcpy(e->backends, fe->backends,
                fe->n_backends * sizeof *fe->backends);
+        /* Each backend is for the interface its port is now
+         * (fm_check_cmd() checked that there is one). */
+        e->ports = xcalloc(fe->n_backends, sizeof *e->ports);
+        for (size_t i = 0; i < fe->n_backends; i++) {
+            const char *name = fm_port_name(fb, fe->backends[i].port);
+
+            e->ports[i].name = xstrdup(name ? name : "");
+        }
         /* Take the new entry's next hops before dropping the old one's,
          * so that a next hop both use stays as it is. */
         fm_entry_ref_tnls(fb, e, cache, true);
@@ -631,7 +786,7 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
         if (old) {
             hmap_replace(&fb->entries, &old->node, &e->node);
             fm_entry_ref_tnls(fb, old, cache, false);
-            free(old);
+            fm_entry_free(old);
         } else {
             hmap_insert(&fb->entries, &e->node,
                         fm_hash(fe->table_id, &fe->key));
@@ -822,22 +977,26 @@ fm_get_stats(const struct flexmap_bridge *fb, struct flexmap_cache *cache,
     }
 }
 
-/* Returns the index in datapath entry 'ce' of backend 'b' of 'fb', or -1
- * (its port is gone, so the datapath entry left it out). */
+/* Returns the index in datapath entry 'ce' of backend 'i' of 'e', or -1 (it
+ * is unresolved, so the datapath entry left it out). */
 static int
 fm_dp_backend_index(const struct flexmap_bridge *fb,
                     const struct flexmap_cache_entry *ce,
-                    const struct flexmap_backend *b)
+                    const struct fm_entry *e, size_t i)
 {
-    odp_port_t odp_port = fm_backend_odp_port(fb, b);
+    const struct flexmap_backend *b = &e->backends[i];
+    odp_port_t odp_port = fm_backend_odp_port(fb, e, i);
     size_t n = flexmap_cache_entry_n_backends(ce);
 
-    for (size_t i = 0; i < n; i++) {
+    if (odp_port == ODPP_NONE) {
+        return -1;
+    }
+    for (size_t j = 0; j < n; j++) {
         const struct flexmap_dp_backend *db
-            = flexmap_cache_entry_backend(ce, i);
+            = flexmap_cache_entry_backend(ce, j);
 
         if (db->port == odp_port && eth_addr_equals(db->mac, b->mac)) {
-            return i;
+            return j;
         }
     }
     return -1;
@@ -855,7 +1014,7 @@ fm_get_backend_stats(const struct flexmap_bridge *fb,
 
     memset(bstats, 0, e->n_backends * sizeof *bstats);
     for (size_t i = 0; ce && i < e->n_backends; i++) {
-        int idx = fm_dp_backend_index(fb, ce, &e->backends[i]);
+        int idx = fm_dp_backend_index(fb, ce, e, i);
 
         if (idx >= 0) {
             struct flexmap_cache_stats s;
@@ -896,7 +1055,7 @@ ofproto_flexmap_handle_stats_request(struct ofproto *ofproto,
     for (size_t i = 0; i < n; i++) {
         struct flexmap_cache_stats stats;
 
-        fm_entry_to_flexmap_entry(entries[i], &fs->entry);
+        fm_entry_to_flexmap_entry(fb, entries[i], &fs->entry);
         fm_get_stats(fb, cache, entries[i], &stats);
         fs->packet_count = stats.n_packets;
         fs->byte_count = stats.n_bytes;
@@ -939,6 +1098,7 @@ fb_port_map(const struct flexmap_bridge *fb, struct ofputil_port_map *map)
 struct fm_table_summary {
     size_t n_entries;
     size_t n_backends;
+    size_t n_unresolved;        /* Backends whose interface is gone. */
     uint64_t n_packets;
     uint64_t n_bytes;
 };
@@ -948,6 +1108,7 @@ flexmap_show_bridge(const struct flexmap_bridge *fb, struct ds *ds)
 {
     struct fm_table_summary tables[FLEXMAP_MAX_TABLE + 1];
     struct flexmap_cache *cache = fb_cache(fb);
+    size_t n_unresolved = 0;
     struct fm_entry *e;
 
     memset(tables, 0, sizeof tables);
@@ -960,6 +1121,12 @@ flexmap_show_bridge(const struct flexmap_bridge *fb, struct ds *ds)
         t->n_backends += e->n_backends;
         t->n_packets += stats.n_packets;
         t->n_bytes += stats.n_bytes;
+        for (size_t i = 0; i < e->n_backends; i++) {
+            if (!fm_backend_is_resolved(fb, e, i)) {
+                t->n_unresolved++;
+                n_unresolved++;
+            }
+        }
     }
 
     ds_put_format(ds, "%s: %"PRIuSIZE" map entries, datapath %s%s\n",
@@ -972,11 +1139,39 @@ flexmap_show_bridge(const struct flexmap_bridge *fb, struct ds *ds)
 
         if (t->n_entries) {
             ds_put_format(ds, "  table %"PRIuSIZE" (datapath table %#"PRIx32
-                          "): %"PRIuSIZE" entries, %"PRIuSIZE" backends, "
-                          "hits: %"PRIu64" packets, %"PRIu64" bytes\n",
+                          "): %"PRIuSIZE" entries, %"PRIuSIZE" backends",
                           i, ofproto_flexmap_dp_table(fb, i), t->n_entries,
-                          t->n_backends, t->n_packets, t->n_bytes);
+                          t->n_backends);
+            if (t->n_unresolved) {
+                ds_put_format(ds, " (%"PRIuSIZE" unresolved)",
+                              t->n_unresolved);
+            }
+            ds_put_format(ds, ", hits: %"PRIu64" packets, %"PRIu64" bytes\n",
+                          t->n_packets, t->n_bytes);
         }
+    }
+    if (n_unresolved) {
+        /* Sorted, so that the list reads the same every time. */
+        size_t n;
+        struct fm_entry **entries = fm_sorted(fb, FLEXMAP_ALL_TABLES, &n);
+
+        ds_put_format(ds, "  unresolved backends (interface gone, sent "
+                      "nothing): %"PRIuSIZE"\n", n_unresolved);
+        for (size_t i = 0; i < n; i++) {
+            e = entries[i];
+            for (size_t j = 0; j < e->n_backends; j++) {
+                if (!fm_backend_is_resolved(fb, e, j)) {
+                    ds_put_format(ds, "    table=%"PRIu8",", e->table_id);
+                    flexmap_key_format(&e->key, ds);
+                    ds_put_format(ds, " mac="ETH_ADDR_FMT" interface %s "
+                                  "(was OpenFlow port %"PRIu16")\n",
+                                  ETH_ADDR_ARGS(e->backends[j].mac),
+                                  e->ports[j].name,
+                                  ofp_to_u16(e->backends[j].port));
+                }
+            }
+        }
+        free(entries);
     }
     if (cache) {
         ds_put_format(ds, "  datapath map cache (all bridges): %"PRIuSIZE
@@ -1081,7 +1276,7 @@ flexmap_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
     if (e) {
         struct flexmap_entry fe;
 
-        fm_entry_to_flexmap_entry(e, &fe);
+        fm_entry_to_flexmap_entry(fb, e, &fe);
         ds_put_cstr(&ds, "entry: ");
         flexmap_entry_format(&fe, &map, &ds);
         ds_put_char(&ds, '\n');

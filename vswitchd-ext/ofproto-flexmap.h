@@ -25,6 +25,12 @@
  * numbers: at every change, and again in full when the bridge's ports change
  * (datapath port numbers may differ) or the datapath's cache is a new one.
  *
+ * A backend belongs to the interface that its port number named when the
+ * entry was written, kept by name: if that interface goes, the backend is
+ * unresolved (left out of the datapath, reported by NXST_FLEXMAP and
+ * flexmap/show) even if another interface takes the number, until an
+ * interface of that name comes back, under whatever number.
+ *
  * OpenFlow map table N of a bridge is datapath table (bridge id << 8) | N,
  * where the bridge id is unique in the process, so that bridges sharing one
  * datapath never share a table.
