@@ -717,8 +717,26 @@ flexmap_bridge_from_ofproto(struct ofproto *ofproto)
             : NULL);
 }
 
+/* Returns how many bits of a tunnel key a tunnel port of type 'type'
+ * carries: the rest of a flow's tun_id would be cut off when the header is
+ * built, and the packet would reach another tunnel key's network. */
+static unsigned int
+fm_tnl_key_bits(const char *type)
+{
+    if (!strcmp(type, "vxlan") || !strcmp(type, "geneve")
+        || !strcmp(type, "lisp")) {
+        return 24;
+    } else if (!strcmp(type, "gre") || !strcmp(type, "ip6gre")
+               || !strcmp(type, "erspan") || !strcmp(type, "ip6erspan")
+               || !strcmp(type, "gtpu")) {
+        return 32;
+    }
+    return 64;
+}
+
 /* Checks one decoded command against the bridge: ports must exist, and a
- * tunnel backend's must be a flow-based tunnel. */
+ * tunnel backend's must be a flow-based tunnel whose key can hold its
+ * tun_id. */
 static enum ofperr
 fm_check_cmd(const struct flexmap_bridge *fb,
              const struct ofputil_flexmap_cmd *cmd)
@@ -741,6 +759,11 @@ fm_check_cmd(const struct flexmap_bridge *fb,
                 = port ? netdev_get_tunnel_config(port->netdev) : NULL;
 
             if (!cfg || !cfg->ip_dst_flow || !cfg->out_key_flow) {
+                return OFPERR_NXFMFC_TUNNEL_UNSUPPORTED;
+            }
+            unsigned int bits = fm_tnl_key_bits(
+                netdev_get_type(port->netdev));
+            if (bits < 64 && ntohll(b->tun_id) >> bits) {
                 return OFPERR_NXFMFC_TUNNEL_UNSUPPORTED;
             }
         }
