@@ -103,16 +103,36 @@ flexmap_proto_is_valid(uint8_t proto)
             || proto == IPPROTO_SCTP);
 }
 
+/* Returns true if 'ip' (IPv4 as IPv4-mapped) is a unicast address that
+ * packets can be sent to from another host, as a map key or a tunnel
+ * destination must be.  Refused are, for IPv4, 0.0.0.0/8 (this network),
+ * 127.0.0.0/8 (loopback), 224.0.0.0/4 (multicast) and 240.0.0.0/4
+ * (reserved, with the broadcast address 255.255.255.255); for IPv6, ::
+ * (unspecified), ::1 (loopback) and ff00::/8 (multicast). */
+bool
+flexmap_ip_is_unicast(const struct in6_addr *ip)
+{
+    if (IN6_IS_ADDR_V4MAPPED(ip)) {
+        uint8_t first = ntohl(in6_addr_get_mapped_ipv4(ip)) >> 24;
+
+        return first != 0 && first != 127 && first < 224;
+    }
+    return (!ipv6_addr_equals(ip, &in6addr_any)
+            && !ipv6_addr_equals(ip, &in6addr_loopback)
+            && !ipv6_addr_is_multicast(ip));
+}
+
 /* Checks that 'key' is well formed: its protocol is 0, TCP, UDP or SCTP, a
- * port is given only with a protocol, and the padding is zero.  Returns 0 if
- * so, otherwise OFPERR_NXFMFC_BAD_KEY.  (The address family follows from the
- * address, so any address is valid.) */
+ * port is given only with a protocol, the padding is zero and the address is
+ * unicast (see flexmap_ip_is_unicast()).  Returns 0 if so, otherwise
+ * OFPERR_NXFMFC_BAD_KEY.  (The address family follows from the address.) */
 enum ofperr
 flexmap_key_check(const struct flexmap_key *key)
 {
     if (!flexmap_proto_is_valid(key->proto)
         || (!key->proto && key->port)
-        || key->pad) {
+        || key->pad
+        || !flexmap_ip_is_unicast(&key->ip)) {
         return OFPERR_NXFMFC_BAD_KEY;
     }
     return 0;
@@ -183,32 +203,13 @@ flexmap_backend_port_is_valid(ofp_port_t port)
             || port == OFPP_LOCAL);
 }
 
-/* Returns true if 'tun_dst' (IPv4 as IPv4-mapped) is an address a tunnel
- * can be sent to: a unicast address.  Refused are, for IPv4, 0.0.0.0/8
- * (this network), 127.0.0.0/8 (loopback), 224.0.0.0/4 (multicast) and
- * 240.0.0.0/4 (reserved, with the broadcast address 255.255.255.255); for
- * IPv6, :: (unspecified), ::1 (loopback) and ff00::/8 (multicast). */
-bool
-flexmap_tun_dst_is_valid(const struct in6_addr *tun_dst)
-{
-    if (IN6_IS_ADDR_V4MAPPED(tun_dst)) {
-        uint32_t ip = ntohl(in6_addr_get_mapped_ipv4(tun_dst));
-        uint8_t first = ip >> 24;
-
-        return first != 0 && first != 127 && first < 224;
-    }
-    return (!ipv6_addr_equals(tun_dst, &in6addr_any)
-            && !ipv6_addr_equals(tun_dst, &in6addr_loopback)
-            && !ipv6_addr_is_multicast(tun_dst));
-}
-
 /* Checks backend 'b' as the switch would on an add, except for whether its
  * port exists and can tunnel.  Returns 0 if it is well formed, otherwise:
  *
  *     OFPERR_NXFMFC_BAD_BACKEND    a flag outside FLEXMAP_BACKEND_KNOWN_FLAGS,
  *                                  a zero or multicast MAC address, or a
  *                                  tunnel destination that is not unicast
- *                                  (see flexmap_tun_dst_is_valid()).
+ *                                  (see flexmap_ip_is_unicast()).
  *     OFPERR_NXFMFC_BAD_PORT       a port that no backend may be on (see
  *                                  flexmap_backend_port_is_valid()). */
 enum ofperr
@@ -218,7 +219,7 @@ flexmap_backend_check(const struct flexmap_backend *b)
         || eth_addr_is_zero(b->mac)
         || eth_addr_is_multicast(b->mac)
         || (b->flags & FLEXMAP_BACKEND_TUNNEL
-            && !flexmap_tun_dst_is_valid(&b->tun_dst))) {
+            && !flexmap_ip_is_unicast(&b->tun_dst))) {
         return OFPERR_NXFMFC_BAD_BACKEND;
     }
     if (!flexmap_backend_port_is_valid(b->port)) {
@@ -554,7 +555,7 @@ parse_backend(struct flexmap_backend *b, char *args,
                 return xasprintf("backend: tun_dst: %s: invalid IP address",
                                  value);
             }
-            if (!flexmap_tun_dst_is_valid(&b->tun_dst)) {
+            if (!flexmap_ip_is_unicast(&b->tun_dst)) {
                 return xasprintf("backend: tun_dst: %s: not a unicast "
                                  "address", value);
             }
@@ -701,8 +702,14 @@ parse_entry__(struct flexmap_entry *entry, char *string,
             }
             entry->table_id = n;
         } else if (seen == &have_nw_dst) {
+            struct in6_addr mapped;
+
             if (!ip_parse(value, &ip4)) {
                 return xasprintf("nw_dst: %s: invalid IPv4 address", value);
+            }
+            in6_addr_set_mapped_ipv4(&mapped, ip4);
+            if (!flexmap_ip_is_unicast(&mapped)) {
+                return xasprintf("nw_dst: %s: not a unicast address", value);
             }
         } else if (seen == &have_ipv6_dst) {
             if (!ipv6_parse(value, &ip6)) {
@@ -710,6 +717,9 @@ parse_entry__(struct flexmap_entry *entry, char *string,
             } else if (IN6_IS_ADDR_V4MAPPED(&ip6)) {
                 return xasprintf("ipv6_dst: %s: IPv4-mapped address not "
                                  "allowed (use ip and nw_dst)", value);
+            } else if (!flexmap_ip_is_unicast(&ip6)) {
+                return xasprintf("ipv6_dst: %s: not a unicast address",
+                                 value);
             }
         } else {
             if (!parse_uint_range(value, 1, UINT16_MAX, &n)) {

@@ -148,11 +148,11 @@ uint32_t flexmap_key_hash(const struct flexmap_key *, uint32_t basis);
 bool flexmap_key_equal(const struct flexmap_key *,
                        const struct flexmap_key *);
 enum ofperr flexmap_key_check(const struct flexmap_key *);
+bool flexmap_ip_is_unicast(const struct in6_addr *);
 void flexmap_key_format(const struct flexmap_key *, struct ds *);
 
 /* Backends. */
 bool flexmap_backend_port_is_valid(ofp_port_t);
-bool flexmap_tun_dst_is_valid(const struct in6_addr *);
 enum ofperr flexmap_backend_check(const struct flexmap_backend *);
 
 /* Entries. */

@@ -810,6 +810,18 @@ static const struct {
     { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,weight=0),"
       "backend(mac=02:00:00:00:00:02,port=2,weight=0)",
       "backend weights sum to zero (at least one must be nonzero)" },
+    /* Keys must be unicast addresses. */
+    { "tcp,nw_dst=0.0.0.0," B1, "nw_dst: 0.0.0.0: not a unicast address" },
+    { "tcp,nw_dst=127.0.0.1," B1,
+      "nw_dst: 127.0.0.1: not a unicast address" },
+    { "tcp,nw_dst=224.0.0.251," B1,
+      "nw_dst: 224.0.0.251: not a unicast address" },
+    { "udp,nw_dst=255.255.255.255," B1,
+      "nw_dst: 255.255.255.255: not a unicast address" },
+    { "tcp6,ipv6_dst=::," B1, "ipv6_dst: ::: not a unicast address" },
+    { "tcp6,ipv6_dst=::1," B1, "ipv6_dst: ::1: not a unicast address" },
+    { "udp6,ipv6_dst=ff02::fb," B1,
+      "ipv6_dst: ff02::fb: not a unicast address" },
     /* Parentheses: closed, and followed by a delimiter. */
     { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1",
       "backend: missing `)'" },
@@ -838,7 +850,8 @@ static const struct {
       "tp_dst: specified more than once" },
     { "table=1,table=2,tcp,nw_dst=10.0.0.1," B1,
       "table: specified more than once" },
-    { "tcp,tcp,nw_dst=10.0.0.1," B1, "tcp: protocol specified more than once" },
+    { "tcp,tcp,nw_dst=10.0.0.1," B1,
+      "tcp: protocol specified more than once" },
     { "tcp6,ipv6_dst=2001:db8::1,ipv6_dst=2001:db8::2," B1,
       "ipv6_dst: specified more than once" },
     { "tcp,nw_dst=10.0.0.1,backend(mac=02:00:00:00:00:01,port=1,"
@@ -975,6 +988,28 @@ START_TEST(test_key_check)
     flexmap_key_init_ipv4(&key, htonl(0x0a000001), IPPROTO_UDP, 0);
     key.pad = 2;
     ck_assert_int_eq(flexmap_key_check(&key), OFPERR_NXFMFC_BAD_KEY);
+
+    /* Addresses that are not unicast. */
+    static const ovs_be32 bad4[] = {
+        CONSTANT_HTONL(0), CONSTANT_HTONL(0x00010203),
+        CONSTANT_HTONL(0x7f000001), CONSTANT_HTONL(0xe0000001),
+        CONSTANT_HTONL(0xefffffff), CONSTANT_HTONL(0xf0000000),
+        CONSTANT_HTONL(0xffffffff),
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad4); i++) {
+        flexmap_key_init_ipv4(&key, bad4[i], IPPROTO_TCP, htons(80));
+        ck_assert_int_eq(flexmap_key_check(&key), OFPERR_NXFMFC_BAD_KEY);
+    }
+    static const char *const bad6[] = { "::", "::1", "ff02::1", "ff0e::5" };
+    for (size_t i = 0; i < ARRAY_SIZE(bad6); i++) {
+        struct in6_addr ip6;
+
+        ck_assert(ipv6_parse(bad6[i], &ip6));
+        flexmap_key_init_ipv6(&key, &ip6, IPPROTO_TCP, htons(80));
+        ck_assert_int_eq(flexmap_key_check(&key), OFPERR_NXFMFC_BAD_KEY);
+    }
+    flexmap_key_init_ipv4(&key, htonl(0xdfffffff), IPPROTO_TCP, htons(80));
+    ck_assert_int_eq(flexmap_key_check(&key), 0);
 }
 END_TEST
 
@@ -1052,7 +1087,7 @@ START_TEST(test_entry_check)
         } else {
             ck_assert(ipv6_parse(bad_tun_dsts[i], &e->backends[3].tun_dst));
         }
-        ck_assert_msg(!flexmap_tun_dst_is_valid(&e->backends[3].tun_dst),
+        ck_assert_msg(!flexmap_ip_is_unicast(&e->backends[3].tun_dst),
                       "%s", bad_tun_dsts[i]);
         ck_assert_int_eq(flexmap_entry_check(e), OFPERR_NXFMFC_BAD_BACKEND);
     }
@@ -1064,7 +1099,7 @@ START_TEST(test_entry_check)
         } else {
             ck_assert(ipv6_parse(good_tun_dsts[i], &e->backends[3].tun_dst));
         }
-        ck_assert_msg(flexmap_tun_dst_is_valid(&e->backends[3].tun_dst),
+        ck_assert_msg(flexmap_ip_is_unicast(&e->backends[3].tun_dst),
                       "%s", good_tun_dsts[i]);
         ck_assert_int_eq(flexmap_entry_check(e), 0);
     }
@@ -1521,6 +1556,26 @@ START_TEST(test_bad_key)
     nfc->family = NXFM_FAMILY_IPV6;
     memcpy(nfc->ip, &mapped, sizeof mapped);
     assert_decode_error(msg, OFPERR_NXFMFC_BAD_KEY);
+
+    /* Addresses that are not unicast. */
+    memset(nfc->ip, 0, sizeof nfc->ip);
+    assert_decode_error(msg, OFPERR_NXFMFC_BAD_KEY);             /* :: */
+    nfc->ip[0] = 0xff;
+    nfc->ip[1] = 0x02;
+    nfc->ip[15] = 1;
+    assert_decode_error(msg, OFPERR_NXFMFC_BAD_KEY);             /* ff02::1 */
+    nfc->ip[0] = 0x20;
+    nfc->ip[1] = 0x01;
+    assert_decode_error(msg, 0);                                 /* 2001::1 */
+    nfc->family = NXFM_FAMILY_IPV4;
+    memset(nfc->ip, 0, sizeof nfc->ip);
+    assert_decode_error(msg, OFPERR_NXFMFC_BAD_KEY);             /* 0.0.0.0 */
+    memset(nfc->ip, 0xff, 4);
+    assert_decode_error(msg, OFPERR_NXFMFC_BAD_KEY);     /* 255.255.255.255 */
+    nfc->ip[0] = 224;
+    assert_decode_error(msg, OFPERR_NXFMFC_BAD_KEY);     /* 224.255.255.255 */
+    nfc->ip[0] = 203;
+    assert_decode_error(msg, 0);
     ofpbuf_delete(msg);
 
     /* Same on a delete. */
