@@ -29,10 +29,26 @@
  * =============
  *
  * flexmap_dp_create() and flexmap_dp_destroy() are called from the main
- * thread.  flexmap_dp_action_parse() and flexmap_dp_execute() run in PMD and
- * handler threads and allocate nothing.  flexmap_dp_execute()'s 'lane' is
- * the calling thread's static tx queue id, used as flexmap-cache.h's
- * "Lanes" say: on a dedicated lane it takes no lock. */
+ * thread.  flexmap_dp_action_parse(), flexmap_dp_execute(),
+ * flexmap_dp_enter() and flexmap_dp_leave() run in any thread that executes
+ * datapath actions (PMD threads, the main thread for non-PMD ports and
+ * packet-outs).  Only flexmap_dp_enter() allocates: a thread's frame for a
+ * nesting depth, the first time the thread reaches it.  flexmap_dp_execute()'s
+ * 'lane' is the calling thread's static tx queue id, used as flexmap-cache.h's
+ * "Lanes" say: on a dedicated lane it takes no lock.
+ *
+ * Nesting
+ * =======
+ *
+ * The miss actions of OVS_ACTION_ATTR_FLEXMAP may hold another one, so
+ * dpif-netdev executes them recursively: dp_execute_cb() ->
+ * dp_execute_flexmap_action() -> odp_execute_actions() -> dp_execute_cb().
+ * The state of one level (a batch per output port, about 10 kB) lives in the
+ * thread's frame for that depth, not on the stack, and a thread nests at most
+ * FLEXMAP_DP_MAX_DEPTH levels: deeper packets are dropped and counted
+ * (coverage counter flexmap_drop_too_deep).  Translation never emits more
+ * than FLEXMAP_MAX_NESTING levels, which this bound covers; only actions
+ * written by hand (dpctl/add-flow) go deeper. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -100,6 +116,20 @@ struct flexmap_dp_tnl_out {
 bool flexmap_dp_output_tunnel(const struct flexmap_cache *,
                               struct flexmap_dp_output *,
                               struct flexmap_dp_tnl_out *);
+
+/* The state of one level of nested flexmap execution. */
+struct flexmap_dp_frame {
+    struct dp_packet_batch packets;     /* A copy, if the caller keeps its
+                                         * packets. */
+    struct flexmap_dp_split split;
+    struct flexmap_dp_tnl_out tnl;
+};
+
+/* The deepest nesting of OVS_ACTION_ATTR_FLEXMAP a thread executes. */
+#define FLEXMAP_DP_MAX_DEPTH 16
+
+struct flexmap_dp_frame *flexmap_dp_enter(const struct dp_packet_batch *);
+void flexmap_dp_leave(void);
 
 /* Appends flexmap lines to a PMD's "dpif-netdev/pmd-stats-show" output. */
 void flexmap_dp_format_pmd_stats(struct ds *, struct pmd_perf_stats *);
