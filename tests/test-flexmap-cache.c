@@ -1384,6 +1384,18 @@ now_ns(void)
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* How many times longer than normal timed tests run: FLEXMAP_TEST_TIME_SCALE
+ * (default 1), which the sanitizer runs raise because their code runs
+ * several times slower, so that the tests still reach their counts. */
+static long long int
+time_scale(void)
+{
+    const char *s = getenv("FLEXMAP_TEST_TIME_SCALE");
+    int n = s ? atoi(s) : 1;
+
+    return n > 0 ? n : 1;
+}
+
 START_TEST(test_scale_1m)
 {
     const uint32_t n = 1000000;
@@ -1660,9 +1672,10 @@ START_TEST(test_concurrent_churn)
     }
 
     reader = ovs_thread_create("flexmap-reader", conc_reader, st);
-    /* At least 1.5 s and 4,000 puts (the reader's figures below need
-     * both), but no more than 30 s: on a busy machine puts are slow. */
-    deadline = now_ns() + 1500000000LL;
+    /* At least 1.5 s (times the time scale) and 4,000 puts (the reader's
+     * figures below need both), but no more than 30 s more: on a busy
+     * machine puts are slow. */
+    deadline = now_ns() + 1500000000LL * time_scale();
     long long int give_up = deadline + 28500000000LL;
     for (uint32_t op = 0; ; op++) {
         int k = random_range(CONC_KEYS);
