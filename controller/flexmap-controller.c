@@ -2264,7 +2264,7 @@ fc_sent_add(struct fc_switch *sw, const struct ofpbuf *msg, const char *flow,
     sent->barrier = false;
     sent->flow = nullable_xstrdup(flow);
     sent->n_keys = n_keys;
-    memcpy(sent->keys, keys, n_keys * sizeof *keys);
+    nullable_memcpy(sent->keys, keys, n_keys * sizeof *keys);
     hmap_insert(&sw->sent, &sent->node, hash_int(ntohl(sent->xid), 0));
     ovs_list_push_back(&sw->sent_order, &sent->list_node);
 }

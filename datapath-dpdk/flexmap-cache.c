@@ -1880,7 +1880,8 @@ flexmap_cache_tnl_set(struct flexmap_cache *cache, uint32_t id,
     for (int i = 0; i < FLEXMAP_TNL_N_ECN; i++) {
         a->len[i] = resolved ? variants[i].size : 0;
         a->ofs[i] = n;
-        memcpy(&a->actions[n], variants[i].data, a->len[i]);
+        /* An empty variant's data may be NULL. */
+        nullable_memcpy(&a->actions[n], variants[i].data, a->len[i]);
         n += ROUND_UP(a->len[i], 8) / 8;
     }
 
