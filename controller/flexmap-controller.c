@@ -320,6 +320,16 @@ struct fc_claims {
     char *(*parse)(const char *, struct in6_addr *, char **text);
 };
 
+/* Container interfaces.  A switch's uplink and tunnel port carry every
+ * tenant's traffic: no container may sit on them.  Any other interface
+ * belongs to one tenant: the tenant that had it already (in this run of
+ * the controller), else the tenant of the container with the lowest UUID
+ * there.  'port_tenants' maps "<switch UUID> <iface>" to the owning
+ * tenant's UUID (malloc()'d); 'port_refused' holds the UUIDs of the
+ * containers refused for their interface. */
+static struct shash port_tenants = SHASH_INITIALIZER(&port_tenants);
+static struct sset port_refused = SSET_INITIALIZER(&port_refused);
+
 static char *fc_ip_parse(const char *, struct in6_addr *, char **text);
 static char *fc_mac_parse(const char *, struct in6_addr *, char **text);
 static struct fc_claims ip_claims = {
@@ -1029,6 +1039,140 @@ fc_macs_refresh(struct hmapx *changed)
     free(rows);
 }
 
+/* Returns why switch row 'sw' carries every tenant's traffic on 'iface',
+ * or NULL if it does not. */
+static const char *
+fc_shared_port(const struct flexrec_switch *sw, const char *iface)
+{
+    if (sw->uplink && !strcmp(sw->uplink, iface)) {
+        return "uplink";
+    } else if (sw->tunnel_port && !strcmp(sw->tunnel_port, iface)) {
+        return "tunnel port";
+    }
+    return NULL;
+}
+
+static char *
+fc_port_key(const struct flexrec_container *c)
+{
+    return xasprintf(UUID_FMT" %s", UUID_ARGS(&c->switch_->header_.uuid),
+                     c->iface);
+}
+
+/* Returns why container 'c' may not use its interface (malloc()'d), or
+ * NULL. */
+static char *
+fc_container_port_problem(const struct flexrec_container *c)
+{
+    const char *shared;
+    const struct uuid *owner;
+    char *key;
+
+    if (!c->switch_ || !c->tenant) {
+        return NULL;
+    }
+    shared = fc_shared_port(c->switch_, c->iface);
+    if (shared) {
+        return xasprintf("%s is the %s of switch %s (no container may sit "
+                         "on it)", c->iface, shared, c->switch_->name);
+    }
+    key = fc_port_key(c);
+    owner = shash_find_data(&port_tenants, key);
+    free(key);
+    if (owner && !uuid_equals(owner, &c->tenant->header_.uuid)) {
+        const struct flexrec_tenant *t = flexrec_tenant_get_for_uuid(idl,
+                                                                     owner);
+        return xasprintf("%s on switch %s belongs to tenant %s already",
+                         c->iface, c->switch_->name, t ? t->name : "?");
+    }
+    return NULL;
+}
+
+/* Picks the tenant of every container interface again (see
+ * 'port_tenants') and adds to 'changed' the containers refused or
+ * accepted anew. */
+static void
+fc_ports_refresh(struct hmapx *changed)
+{
+    struct pick {
+        struct uuid tenant;
+        struct uuid lowest;     /* Container that picked 'tenant'. */
+        bool keep;              /* 'tenant' had it already. */
+    };
+    struct shash picks = SHASH_INITIALIZER(&picks);
+    struct sset refused = SSET_INITIALIZER(&refused);
+    const struct flexrec_container *c;
+    struct shash_node *node;
+
+    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+        if (!c->switch_ || !c->tenant || !fc_container_mac(c, NULL)
+            || fc_shared_port(c->switch_, c->iface)) {
+            continue;
+        }
+
+        char *key = fc_port_key(c);
+        const struct uuid *old = shash_find_data(&port_tenants, key);
+        const struct uuid *tenant = &c->tenant->header_.uuid;
+        struct pick *p = shash_find_data(&picks, key);
+
+        if (!p) {
+            p = xmalloc(sizeof *p);
+            p->tenant = *tenant;
+            p->lowest = c->header_.uuid;
+            p->keep = old && uuid_equals(old, tenant);
+            shash_add_nocopy(&picks, key, p);
+        } else {
+            free(key);
+            if (p->keep) {
+                continue;
+            } else if (old && uuid_equals(old, tenant)) {
+                p->keep = true;
+                p->tenant = *tenant;
+            } else if (uuid_compare_3way(&c->header_.uuid, &p->lowest) < 0) {
+                p->tenant = *tenant;
+                p->lowest = c->header_.uuid;
+            }
+        }
+    }
+    shash_clear_free_data(&port_tenants);
+    SHASH_FOR_EACH (node, &picks) {
+        struct pick *p = node->data;
+
+        shash_add(&port_tenants, node->name,
+                  xmemdup(&p->tenant, sizeof p->tenant));
+    }
+    shash_destroy_free_data(&picks);
+
+    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+        char *problem = fc_container_port_problem(c);
+        char uuid[UUID_LEN + 1];
+
+        snprintf(uuid, sizeof uuid, UUID_FMT, UUID_ARGS(&c->header_.uuid));
+        if (problem) {
+            sset_add(&refused, uuid);
+            free(problem);
+        }
+        if (!!problem != sset_contains(&port_refused, uuid)) {
+            hmapx_add(changed, CONST_CAST(struct flexrec_container *, c));
+        }
+    }
+    sset_swap(&refused, &port_refused);
+    sset_destroy(&refused);
+}
+
+/* Returns the canonical spelling of container 'c''s MAC, storing it in
+ * '*mac', if the switch may deliver to 'c': it owns its MAC and its
+ * interface.  Otherwise returns NULL. */
+static const char *
+fc_container_built(const struct flexrec_container *c, struct eth_addr *mac)
+{
+    char uuid[UUID_LEN + 1];
+
+    snprintf(uuid, sizeof uuid, UUID_FMT, UUID_ARGS(&c->header_.uuid));
+    return (sset_contains(&port_refused, uuid) ? NULL
+            : fc_container_mac(c, mac));
+}
+
 /* Returns the gateway MAC, canonically spelled, or NULL if there is none
  * or if Global:gateway_mac is no unicast MAC (then there is no pipeline:
  * nothing answers from it). */
@@ -1243,7 +1387,7 @@ fc_mapping_val(const struct flexrec_mapping *m, const struct flexmap_key *key,
         struct shash_node *port;
         struct eth_addr mac;
 
-        if (c->tenant != m->ip->tenant || !fc_container_mac(c, &mac)) {
+        if (c->tenant != m->ip->tenant || !fc_container_built(c, &mac)) {
             continue;           /* Refused. */
         }
         b = &e.backends[e.n_backends];
@@ -1575,6 +1719,13 @@ fc_container_check(const struct flexrec_container *c)
         ds_put_cstr(&s, problem);
         free(problem);
     }
+    if (!s.length) {
+        problem = fc_container_port_problem(c);
+        if (problem) {
+            ds_put_cstr(&s, problem);
+            free(problem);
+        }
+    }
     if (sw && fc_port(sw, c->iface) == OFPP_NONE) {
         ds_put_format(&s, "%sswitch %s has no interface %s",
                       s.length ? "; " : "", c->switch_->name, c->iface);
@@ -1691,6 +1842,7 @@ fc_process_changes(bool full)
     }
     if (full || flexrec_container_track_get_first(idl)) {
         fc_macs_refresh(&containers);
+        fc_ports_refresh(&containers);
     }
     if (full || flexrec_global_track_get_first(idl)) {
         fc_global_check();
@@ -2053,7 +2205,7 @@ fc_container_flows(const struct fc_switch *sw, const char *gw,
     FLEXREC_CONTAINER_FOR_EACH (c, idl) {
         ofp_port_t port = fc_port(sw, c->iface);
         uint16_t p = ofp_to_u16(port);
-        const char *mac = fc_container_mac(c, NULL);
+        const char *mac = fc_container_built(c, NULL);
 
         if (c->switch_ != sw->row || port == OFPP_NONE || !mac) {
             continue;

@@ -840,6 +840,15 @@ cmd_switch_uplink(struct ctl_context *ctx)
         free(error);
         return;
     }
+    const struct flexrec_container *c;
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        if (c->switch_ == sw && !strcmp(c->iface, ctx->argv[2])) {
+            ctl_error(ctx, "%s on switch %s is container %s's, not an "
+                      "uplink", ctx->argv[2], sw->name, c->name);
+            free(mac);
+            return;
+        }
+    }
     flexrec_switch_set_uplink(sw, ctx->argv[2]);
     flexrec_switch_set_router_mac(sw, mac);
     free(mac);
@@ -860,6 +869,36 @@ cmd_switch_return(struct ctl_context *ctx)
         flexrec_switch_set_return_path(sw, strcmp(path, "gateway")
                                            ? path : NULL);
     }
+}
+
+/* Returns NULL if a container of tenant 't' may sit on interface 'iface'
+ * of switch 'sw', otherwise why not (malloc()'d): the switch's uplink and
+ * tunnel port carry every tenant's traffic, and one interface belongs to
+ * one tenant.  'self' is the container being moved, if any. */
+static char *
+container_port_error(struct ctl_context *ctx,
+                     const struct flexrec_switch *sw, const char *iface,
+                     const struct flexrec_tenant *t,
+                     const struct flexrec_container *self)
+{
+    const struct flexrec_container *c;
+
+    if (sw->uplink && !strcmp(sw->uplink, iface)) {
+        return xasprintf("%s is the uplink of switch %s", iface, sw->name);
+    }
+    if (sw->tunnel_port && !strcmp(sw->tunnel_port, iface)) {
+        return xasprintf("%s is the tunnel port of switch %s", iface,
+                         sw->name);
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        if (c != self && c->switch_ == sw && !strcmp(c->iface, iface)
+            && c->tenant != t) {
+            return xasprintf("%s on switch %s is container %s's, of tenant "
+                             "%s", iface, sw->name, c->name,
+                             c->tenant ? c->tenant->name : "?");
+        }
+    }
+    return NULL;
 }
 
 static void
@@ -903,6 +942,13 @@ cmd_container_add(struct ctl_context *ctx)
             free(mac);
             return;
         }
+    }
+    error = container_port_error(ctx, sw, ctx->argv[5], t, NULL);
+    if (error) {
+        ctl_error(ctx, "%s", error);
+        free(error);
+        free(mac);
+        return;
     }
     struct flexrec_container *new = flexrec_container_insert(ctx->txn);
     flexrec_container_set_name(new, name);
@@ -978,6 +1024,14 @@ cmd_container_move(struct ctl_context *ctx)
     }
     if (!sw) {
         ctl_error(ctx, "no switch named %s", ctx->argv[2]);
+        return;
+    }
+    char *error = container_port_error(ctx, sw,
+                                       ctx->argc > 3 ? ctx->argv[3] : c->iface,
+                                       c->tenant, c);
+    if (error) {
+        ctl_error(ctx, "%s", error);
+        free(error);
         return;
     }
     flexrec_container_set_switch_(c, sw);
