@@ -288,15 +288,16 @@ static struct shash problems = SHASH_INITIALIZER(&problems);
  * parses every value into one canonical form and lets one row own it:
  *
  *   1. the row that owned it already (in this run of the controller);
- *   2. else a row whose status:error does not say that it lost the
- *      value to another row before (see fc_claim_lost_before()), so that
- *      a restart of the controller keeps the choice;
- *   3. else a row that spells the value canonically, as flexmap-ctl
- *      writes it;
- *   4. else the row with the lowest UUID.
+ *   2. else the row that spells the value canonically, as flexmap-ctl
+ *      writes it (at most one row can: the column is unique);
+ *   3. else the row with the lowest UUID.
  *
- * The other rows are refused, and so is a value that makes no sense
- * there (see fc_ip_parse() and fc_mac_parse()). */
+ * Nothing that any client may write (such as a status) takes part.  The
+ * primary rewrites an owner's value in its canonical spelling (see
+ * fc_respell()), so that from then on no other row can be canonical and a
+ * restart of the controller keeps the choice.  The other rows are
+ * refused, and so is a value that makes no sense there (see fc_ip_parse()
+ * and fc_mac_parse()). */
 struct fc_claim {
     struct hmap_node uuid_node;     /* In fc_claims' 'by_uuid'. */
     struct hmap_node value_node;    /* In fc_claims' 'owners', if owner. */
@@ -310,7 +311,6 @@ struct fc_claim {
     bool canonical;                 /* Spelled canonically in the row? */
     bool owner;
     bool was_owner;                 /* Scratch for fc_claims_refresh(). */
-    bool had_error;                 /* Scratch for fc_claims_refresh(). */
     bool seen;                      /* Scratch for fc_claims_refresh(). */
 };
 
@@ -329,6 +329,10 @@ struct fc_claims {
  * containers refused for their interface. */
 static struct shash port_tenants = SHASH_INITIALIZER(&port_tenants);
 static struct sset port_refused = SSET_INITIALIZER(&port_refused);
+
+/* Some owner spells its value otherwise than canonically: the primary is to
+ * rewrite it (see fc_respell()). */
+static bool respell_needed;
 
 static char *fc_ip_parse(const char *, struct in6_addr *, char **text);
 static char *fc_mac_parse(const char *, struct in6_addr *, char **text);
@@ -800,27 +804,14 @@ static bool
 fc_claim_better(const struct fc_claim *a, const struct fc_claim *b)
 {
     return (a->was_owner != b->was_owner ? a->was_owner
-            : a->had_error != b->had_error ? !a->had_error
             : a->canonical != b->canonical ? a->canonical
             : uuid_compare_3way(&a->uuid, &b->uuid) < 0);
-}
-
-/* Returns true if a row whose status column is 'status' lost its claim
- * before: the controller said so in status:error (see
- * fc_claim_problem()). */
-static bool
-fc_claim_lost_before(const struct smap *status)
-{
-    const char *error = smap_get(status, "error");
-
-    return error && strstr(error, "belongs to ") && strstr(error, " already");
 }
 
 /* One row that claims a value, for fc_claims_refresh(). */
 struct fc_claim_row {
     const struct ovsdb_idl_row *row;
     const char *spelling;       /* The value as the row spells it. */
-    const struct smap *status;  /* The row's status column. */
 };
 
 /* Brings 'claims' up to date with the 'n' rows in 'rows', every row that
@@ -844,7 +835,12 @@ fc_claims_refresh(struct fc_claims *claims, const struct fc_claim_row *rows,
                                           rows[i].row));
         }
         if (!c->spelling || strcmp(c->spelling, rows[i].spelling)) {
-            /* New, or changed (a container's MAC may change). */
+            /* New, or changed (a container's MAC may change, and the
+             * primary respells values).  A new spelling of the same value
+             * keeps the row's ownership. */
+            struct in6_addr old_value = c->value;
+            bool same = false;
+
             free(c->spelling);
             free(c->text);
             free(c->parse_error);
@@ -853,11 +849,14 @@ fc_claims_refresh(struct fc_claims *claims, const struct fc_claim_row *rows,
             c->parse_error = claims->parse(rows[i].spelling, &c->value,
                                            &c->text);
             c->canonical = c->text && !strcmp(c->text, rows[i].spelling);
-            c->owner = false;
-            hmapx_add(changed, CONST_CAST(struct ovsdb_idl_row *,
-                                          rows[i].row));
+            same = c->owner && c->text && ipv6_addr_equals(&old_value,
+                                                           &c->value);
+            if (!same) {
+                c->owner = false;
+                hmapx_add(changed, CONST_CAST(struct ovsdb_idl_row *,
+                                              rows[i].row));
+            }
         }
-        c->had_error = fc_claim_lost_before(rows[i].status);
         c->seen = true;
     }
 
@@ -890,6 +889,9 @@ fc_claims_refresh(struct fc_claims *claims, const struct fc_claim_row *rows,
     }
     HMAP_FOR_EACH (c, value_node, &claims->owners) {
         c->owner = true;
+        if (!c->canonical) {
+            respell_needed = true;
+        }
     }
     for (size_t i = 0; i < n; i++) {
         c = fc_claim_find(claims, &rows[i].row->uuid);
@@ -999,8 +1001,7 @@ fc_ips_refresh(struct hmapx *changed)
     rows = xmalloc(MAX(n, 1) * sizeof *rows);
     n = 0;
     FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
-        rows[n++] = (struct fc_claim_row) { &ip->header_, ip->address,
-                                            &ip->status };
+        rows[n++] = (struct fc_claim_row) { &ip->header_, ip->address };
     }
     fc_claims_refresh(&ip_claims, rows, n, changed);
     free(rows);
@@ -1032,8 +1033,7 @@ fc_macs_refresh(struct hmapx *changed)
     rows = xmalloc(MAX(n, 1) * sizeof *rows);
     n = 0;
     FLEXREC_CONTAINER_FOR_EACH (c, idl) {
-        rows[n++] = (struct fc_claim_row) { &c->header_, c->mac,
-                                            &c->status };
+        rows[n++] = (struct fc_claim_row) { &c->header_, c->mac };
     }
     fc_claims_refresh(&mac_claims, rows, n, changed);
     free(rows);
@@ -3013,8 +3013,44 @@ fc_problems_sweep(void)
     }
 }
 
-/* Writes the queued status:error changes and, when the switches have
- * caught up, Global:cur_cfg. */
+/* In the open status transaction, rewrites every owned public address and
+ * container MAC that is not canonically spelled into its canonical
+ * spelling, so that no other row can spell it canonically and win it
+ * after a restart. */
+static void
+fc_respell(void)
+{
+    const struct fc_claim *c;
+
+    HMAP_FOR_EACH (c, value_node, &ip_claims.owners) {
+        const struct flexrec_public_ip *ip;
+
+        if (c->canonical
+            || !(ip = flexrec_public_ip_get_for_uuid(idl, &c->uuid))
+            || strcmp(ip->address, c->spelling)) {
+            continue;
+        }
+        VLOG_INFO("public address %s: respelled %s", ip->address, c->text);
+        flexrec_public_ip_verify_address(ip);
+        flexrec_public_ip_set_address(ip, c->text);
+    }
+    HMAP_FOR_EACH (c, value_node, &mac_claims.owners) {
+        const struct flexrec_container *ct;
+
+        if (c->canonical
+            || !(ct = flexrec_container_get_for_uuid(idl, &c->uuid))
+            || strcmp(ct->mac, c->spelling)) {
+            continue;
+        }
+        VLOG_INFO("container %s: MAC %s respelled %s", ct->name, ct->mac,
+                  c->text);
+        flexrec_container_verify_mac(ct);
+        flexrec_container_set_mac(ct, c->text);
+    }
+}
+
+/* Writes the queued status:error changes, the canonical spelling of owned
+ * values, and, when the switches have caught up, Global:cur_cfg. */
 static void
 fc_status_run(void)
 {
@@ -3043,13 +3079,20 @@ fc_status_run(void)
     const struct flexrec_global *g = flexrec_global_first(idl);
     bool cfg_ready = fc_cfg_ready(g, false);
     if (!is_primary || election_txn
-        || (shash_is_empty(&status_updates) && !cfg_ready)) {
+        || (shash_is_empty(&status_updates) && !cfg_ready
+            && !respell_needed)) {
         return;
     }
 
     status_txn = ovsdb_idl_txn_create(idl);
     ovsdb_idl_txn_add_comment(status_txn,
                               "flexmap-controller: status");
+    if (respell_needed) {
+        /* If this fails (a client changed the value meanwhile), the
+         * change brings another try. */
+        fc_respell();
+        respell_needed = false;
+    }
     if (cfg_ready) {
         fc_cfg_ready(g, true);
     }
