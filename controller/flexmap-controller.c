@@ -3411,6 +3411,13 @@ fc_handle_refusal(struct fc_switch *sw, const struct ofp_header *oh)
                 fc_slot_list(sw, slot);
             }
         }
+        /* The barrier that follows the batch no longer says that the
+         * switch holds what the database says: another one follows the
+         * commands sent again. */
+        if (sw->sent_cfg > sw->acked_cfg) {
+            sw->sent_cfg = sw->acked_cfg;
+            sw->barrier_xid = htonl(0);
+        }
     }
     fc_sent_remove(sw, sent);
 }
