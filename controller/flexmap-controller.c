@@ -206,6 +206,7 @@ struct fc_switch {
     ovs_be32 dump_xid;          /* Of the map table dump. */
     ovs_be32 flow_dump_xid;     /* Of the dump of our rules. */
     bool primary;               /* We claimed the primary role on it. */
+    bool role_claimed;          /* A role request went out on it. */
     bool managed;               /* In the database when its dump began:
                                  * what it holds in our map table and
                                  * under our cookie is ours. */
@@ -2819,17 +2820,24 @@ fc_send_role(struct fc_switch *sw, enum ofp12_controller_role role,
 
 /* Claims the primary role on 'sw' if this controller is the primary,
  * otherwise the secondary role, so that the switch neither takes
- * modifications from nor sends packet-ins to a standby. */
+ * modifications from nor sends packet-ins to a standby.  A switch that is
+ * not identified yet, or not in the database, gets no role request: a
+ * primary claim would demote the controller that does program it. */
 static void
 fc_switch_claim_role(struct fc_switch *sw)
 {
+    if (!sw->identified || !sw->row) {
+        return;
+    }
     if (is_primary) {
         fc_send_role(sw, OFPCR12_ROLE_PRIMARY, generation);
+        sw->role_claimed = true;
     } else {
         const struct flexrec_global *g = flexrec_global_first(idl);
 
         if (g) {
             fc_send_role(sw, OFPCR12_ROLE_SECONDARY, g->election_id);
+            sw->role_claimed = true;
         }
     }
 }
@@ -3510,7 +3518,6 @@ fc_switch_run(struct fc_switch *sw)
         sw->version = rconn_get_version(sw->rconn);
         fc_send(sw, ofpraw_alloc(OFPRAW_OFPT_FEATURES_REQUEST,
                                  sw->version, 0));
-        fc_switch_claim_role(sw);
         fc_send(sw, ofputil_encode_port_desc_stats_request(sw->version,
                                                            OFPP_ANY));
         sw->handshaken = true;
@@ -3523,6 +3530,10 @@ fc_switch_run(struct fc_switch *sw)
         }
         fc_handle_msg(sw, msg->data);
         ofpbuf_delete(msg);
+    }
+    if (!sw->role_claimed) {
+        /* Once identified and in the database. */
+        fc_switch_claim_role(sw);
     }
     if (sw->identified) {
         fc_switch_sync(sw);
