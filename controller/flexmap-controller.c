@@ -77,6 +77,7 @@
 #include "command-line.h"
 #include "daemon.h"
 #include "dirs.h"
+#include "coverage.h"
 #include "dp-packet.h"
 #include "fatal-signal.h"
 #include "flexmap.h"
@@ -118,6 +119,8 @@
 #include "util.h"
 
 VLOG_DEFINE_THIS_MODULE(flexmap_controller);
+
+COVERAGE_DEFINE(flexmap_controller_rule_recompute);
 
 /* Cookie of every pipeline rule the controller keeps. */
 #define FC_COOKIE UINT64_C(0xf1e0f1e0)
@@ -1664,12 +1667,12 @@ fc_switch_ready(const struct fc_switch *sw)
 }
 
 /* Returns true if tracked row 'row' is new, deleted, or changed in another
- * column than 'status' and 'other' (NULL if none), which the controller
- * writes itself. */
+ * column than the 'n_ignored' in 'ignored' (those the controller writes
+ * itself, and the bookkeeping of flexmap-ctl --wait). */
 static bool
 fc_row_changed(const struct ovsdb_idl_row *row,
-               const struct ovsdb_idl_column *status,
-               const struct ovsdb_idl_column *other)
+               const struct ovsdb_idl_column *const ignored[],
+               size_t n_ignored)
 {
     const struct ovsdb_idl_table_class *tc = row->table->class_;
 
@@ -1678,12 +1681,30 @@ fc_row_changed(const struct ovsdb_idl_row *row,
         return true;
     }
     for (size_t i = 0; i < tc->n_columns; i++) {
-        if (&tc->columns[i] != status && &tc->columns[i] != other
-            && ovsdb_idl_track_is_updated(row, &tc->columns[i])) {
+        bool ignore = false;
+
+        for (size_t j = 0; j < n_ignored; j++) {
+            if (&tc->columns[i] == ignored[j]) {
+                ignore = true;
+                break;
+            }
+        }
+        if (!ignore && ovsdb_idl_track_is_updated(row, &tc->columns[i])) {
             return true;
         }
     }
     return false;
+}
+
+/* fc_row_changed() of a row of a table whose only column the controller
+ * writes is 'status'. */
+static bool
+fc_row_changed_but_status(const struct ovsdb_idl_row *row,
+                          const struct ovsdb_idl_column *status)
+{
+    const struct ovsdb_idl_column *ignored[] = { status };
+
+    return fc_row_changed(row, ignored, ARRAY_SIZE(ignored));
 }
 
 /* Returns the connected switch of row 'row' whose ports are known, or
@@ -1821,8 +1842,11 @@ fc_process_changes(bool full)
 
     const struct flexrec_switch *row;
     FLEXREC_SWITCH_FOR_EACH_TRACKED (row, idl) {
-        if (fc_row_changed(&row->header_, &flexrec_switch_col_status,
-                           &flexrec_switch_col_cur_cfg)) {
+        static const struct ovsdb_idl_column *const ignored[] = {
+            &flexrec_switch_col_status, &flexrec_switch_col_cur_cfg,
+        };
+
+        if (fc_row_changed(&row->header_, ignored, ARRAY_SIZE(ignored))) {
             full = true;        /* Switches come and go rarely. */
         }
     }
@@ -1899,18 +1923,27 @@ fc_process_changes(bool full)
         return;
     }
 
-    if (flexrec_global_track_get_first(idl)) {
-        flows = true;
+    /* Every flexmap-ctl --wait bumps next_cfg: that changes no rule. */
+    const struct flexrec_global *g;
+    FLEXREC_GLOBAL_FOR_EACH_TRACKED (g, idl) {
+        static const struct ovsdb_idl_column *const ignored[] = {
+            &flexrec_global_col_next_cfg, &flexrec_global_col_cur_cfg,
+            &flexrec_global_col_election_id, &flexrec_global_col_status,
+        };
+
+        if (fc_row_changed(&g->header_, ignored, ARRAY_SIZE(ignored))) {
+            flows = true;
+        }
     }
     FLEXREC_PUBLIC_IP_FOR_EACH_TRACKED (ip, idl) {
-        if (fc_row_changed(&ip->header_, &flexrec_public_ip_col_status,
-                           NULL)) {
+        if (fc_row_changed_but_status(&ip->header_,
+                                      &flexrec_public_ip_col_status)) {
             hmapx_add(&ips, CONST_CAST(void *, ip));
         }
     }
     FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, idl) {
-        if (fc_row_changed(&c->header_, &flexrec_container_col_status,
-                           NULL)) {
+        if (fc_row_changed_but_status(&c->header_,
+                                      &flexrec_container_col_status)) {
             hmapx_add(&containers, CONST_CAST(void *, c));
         }
     }
@@ -1918,8 +1951,8 @@ fc_process_changes(bool full)
         flows = true;           /* Responders, delivery, the way out. */
     }
     FLEXREC_MAPPING_FOR_EACH_TRACKED (m, idl) {
-        if (fc_row_changed(&m->header_, &flexrec_mapping_col_status,
-                           NULL)) {
+        if (fc_row_changed_but_status(&m->header_,
+                                      &flexrec_mapping_col_status)) {
             hmapx_add(&changed, CONST_CAST(void *, m));
         }
     }
@@ -2664,6 +2697,7 @@ fc_switch_sync(struct fc_switch *sw)
         fc_switch_full(sw);
     }
     if (sw->flows_dirty) {
+        COVERAGE_INC(flexmap_controller_rule_recompute);
         n_flow_adds = fc_sync_flows(sw, &n_flow_dels);
     }
     if (!cmds) {
