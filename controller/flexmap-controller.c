@@ -77,6 +77,7 @@
 #include "command-line.h"
 #include "daemon.h"
 #include "dirs.h"
+#include "coverage.h"
 #include "dp-packet.h"
 #include "fatal-signal.h"
 #include "flexmap.h"
@@ -118,6 +119,8 @@
 #include "util.h"
 
 VLOG_DEFINE_THIS_MODULE(flexmap_controller);
+
+COVERAGE_DEFINE(flexmap_controller_rule_recompute);
 
 /* Cookie of every pipeline rule the controller keeps. */
 #define FC_COOKIE UINT64_C(0xf1e0f1e0)
@@ -206,6 +209,7 @@ struct fc_switch {
     ovs_be32 dump_xid;          /* Of the map table dump. */
     ovs_be32 flow_dump_xid;     /* Of the dump of our rules. */
     bool primary;               /* We claimed the primary role on it. */
+    bool role_claimed;          /* A role request went out on it. */
     bool managed;               /* In the database when its dump began:
                                  * what it holds in our map table and
                                  * under our cookie is ours. */
@@ -288,15 +292,16 @@ static struct shash problems = SHASH_INITIALIZER(&problems);
  * parses every value into one canonical form and lets one row own it:
  *
  *   1. the row that owned it already (in this run of the controller);
- *   2. else a row whose status:error does not say that it lost the
- *      value to another row before (see fc_claim_lost_before()), so that
- *      a restart of the controller keeps the choice;
- *   3. else a row that spells the value canonically, as flexmap-ctl
- *      writes it;
- *   4. else the row with the lowest UUID.
+ *   2. else the row that spells the value canonically, as flexmap-ctl
+ *      writes it (at most one row can: the column is unique);
+ *   3. else the row with the lowest UUID.
  *
- * The other rows are refused, and so is a value that makes no sense
- * there (see fc_ip_parse() and fc_mac_parse()). */
+ * Nothing that any client may write (such as a status) takes part.  The
+ * primary rewrites an owner's value in its canonical spelling (see
+ * fc_respell()), so that from then on no other row can be canonical and a
+ * restart of the controller keeps the choice.  The other rows are
+ * refused, and so is a value that makes no sense there (see fc_ip_parse()
+ * and fc_mac_parse()). */
 struct fc_claim {
     struct hmap_node uuid_node;     /* In fc_claims' 'by_uuid'. */
     struct hmap_node value_node;    /* In fc_claims' 'owners', if owner. */
@@ -310,7 +315,6 @@ struct fc_claim {
     bool canonical;                 /* Spelled canonically in the row? */
     bool owner;
     bool was_owner;                 /* Scratch for fc_claims_refresh(). */
-    bool had_error;                 /* Scratch for fc_claims_refresh(). */
     bool seen;                      /* Scratch for fc_claims_refresh(). */
 };
 
@@ -319,6 +323,20 @@ struct fc_claims {
     struct hmap owners;             /* Winning claims, by value. */
     char *(*parse)(const char *, struct in6_addr *, char **text);
 };
+
+/* Container interfaces.  A switch's uplink and tunnel port carry every
+ * tenant's traffic: no container may sit on them.  Any other interface
+ * belongs to one tenant: the tenant that had it already (in this run of
+ * the controller), else the tenant of the container with the lowest UUID
+ * there.  'port_tenants' maps "<switch UUID> <iface>" to the owning
+ * tenant's UUID (malloc()'d); 'port_refused' holds the UUIDs of the
+ * containers refused for their interface. */
+static struct shash port_tenants = SHASH_INITIALIZER(&port_tenants);
+static struct sset port_refused = SSET_INITIALIZER(&port_refused);
+
+/* Some owner spells its value otherwise than canonically: the primary is to
+ * rewrite it (see fc_respell()). */
+static bool respell_needed;
 
 static char *fc_ip_parse(const char *, struct in6_addr *, char **text);
 static char *fc_mac_parse(const char *, struct in6_addr *, char **text);
@@ -790,27 +808,14 @@ static bool
 fc_claim_better(const struct fc_claim *a, const struct fc_claim *b)
 {
     return (a->was_owner != b->was_owner ? a->was_owner
-            : a->had_error != b->had_error ? !a->had_error
             : a->canonical != b->canonical ? a->canonical
             : uuid_compare_3way(&a->uuid, &b->uuid) < 0);
-}
-
-/* Returns true if a row whose status column is 'status' lost its claim
- * before: the controller said so in status:error (see
- * fc_claim_problem()). */
-static bool
-fc_claim_lost_before(const struct smap *status)
-{
-    const char *error = smap_get(status, "error");
-
-    return error && strstr(error, "belongs to ") && strstr(error, " already");
 }
 
 /* One row that claims a value, for fc_claims_refresh(). */
 struct fc_claim_row {
     const struct ovsdb_idl_row *row;
     const char *spelling;       /* The value as the row spells it. */
-    const struct smap *status;  /* The row's status column. */
 };
 
 /* Brings 'claims' up to date with the 'n' rows in 'rows', every row that
@@ -834,7 +839,12 @@ fc_claims_refresh(struct fc_claims *claims, const struct fc_claim_row *rows,
                                           rows[i].row));
         }
         if (!c->spelling || strcmp(c->spelling, rows[i].spelling)) {
-            /* New, or changed (a container's MAC may change). */
+            /* New, or changed (a container's MAC may change, and the
+             * primary respells values).  A new spelling of the same value
+             * keeps the row's ownership. */
+            struct in6_addr old_value = c->value;
+            bool same = false;
+
             free(c->spelling);
             free(c->text);
             free(c->parse_error);
@@ -843,11 +853,14 @@ fc_claims_refresh(struct fc_claims *claims, const struct fc_claim_row *rows,
             c->parse_error = claims->parse(rows[i].spelling, &c->value,
                                            &c->text);
             c->canonical = c->text && !strcmp(c->text, rows[i].spelling);
-            c->owner = false;
-            hmapx_add(changed, CONST_CAST(struct ovsdb_idl_row *,
-                                          rows[i].row));
+            same = c->owner && c->text && ipv6_addr_equals(&old_value,
+                                                           &c->value);
+            if (!same) {
+                c->owner = false;
+                hmapx_add(changed, CONST_CAST(struct ovsdb_idl_row *,
+                                              rows[i].row));
+            }
         }
-        c->had_error = fc_claim_lost_before(rows[i].status);
         c->seen = true;
     }
 
@@ -880,6 +893,9 @@ fc_claims_refresh(struct fc_claims *claims, const struct fc_claim_row *rows,
     }
     HMAP_FOR_EACH (c, value_node, &claims->owners) {
         c->owner = true;
+        if (!c->canonical) {
+            respell_needed = true;
+        }
     }
     for (size_t i = 0; i < n; i++) {
         c = fc_claim_find(claims, &rows[i].row->uuid);
@@ -989,8 +1005,7 @@ fc_ips_refresh(struct hmapx *changed)
     rows = xmalloc(MAX(n, 1) * sizeof *rows);
     n = 0;
     FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
-        rows[n++] = (struct fc_claim_row) { &ip->header_, ip->address,
-                                            &ip->status };
+        rows[n++] = (struct fc_claim_row) { &ip->header_, ip->address };
     }
     fc_claims_refresh(&ip_claims, rows, n, changed);
     free(rows);
@@ -1022,11 +1037,144 @@ fc_macs_refresh(struct hmapx *changed)
     rows = xmalloc(MAX(n, 1) * sizeof *rows);
     n = 0;
     FLEXREC_CONTAINER_FOR_EACH (c, idl) {
-        rows[n++] = (struct fc_claim_row) { &c->header_, c->mac,
-                                            &c->status };
+        rows[n++] = (struct fc_claim_row) { &c->header_, c->mac };
     }
     fc_claims_refresh(&mac_claims, rows, n, changed);
     free(rows);
+}
+
+/* Returns why switch row 'sw' carries every tenant's traffic on 'iface',
+ * or NULL if it does not. */
+static const char *
+fc_shared_port(const struct flexrec_switch *sw, const char *iface)
+{
+    if (sw->uplink && !strcmp(sw->uplink, iface)) {
+        return "uplink";
+    } else if (sw->tunnel_port && !strcmp(sw->tunnel_port, iface)) {
+        return "tunnel port";
+    }
+    return NULL;
+}
+
+static char *
+fc_port_key(const struct flexrec_container *c)
+{
+    return xasprintf(UUID_FMT" %s", UUID_ARGS(&c->switch_->header_.uuid),
+                     c->iface);
+}
+
+/* Returns why container 'c' may not use its interface (malloc()'d), or
+ * NULL. */
+static char *
+fc_container_port_problem(const struct flexrec_container *c)
+{
+    const char *shared;
+    const struct uuid *owner;
+    char *key;
+
+    if (!c->switch_ || !c->tenant) {
+        return NULL;
+    }
+    shared = fc_shared_port(c->switch_, c->iface);
+    if (shared) {
+        return xasprintf("%s is the %s of switch %s (no container may sit "
+                         "on it)", c->iface, shared, c->switch_->name);
+    }
+    key = fc_port_key(c);
+    owner = shash_find_data(&port_tenants, key);
+    free(key);
+    if (owner && !uuid_equals(owner, &c->tenant->header_.uuid)) {
+        const struct flexrec_tenant *t = flexrec_tenant_get_for_uuid(idl,
+                                                                     owner);
+        return xasprintf("%s on switch %s belongs to tenant %s already",
+                         c->iface, c->switch_->name, t ? t->name : "?");
+    }
+    return NULL;
+}
+
+/* Picks the tenant of every container interface again (see
+ * 'port_tenants') and adds to 'changed' the containers refused or
+ * accepted anew. */
+static void
+fc_ports_refresh(struct hmapx *changed)
+{
+    struct pick {
+        struct uuid tenant;
+        struct uuid lowest;     /* Container that picked 'tenant'. */
+        bool keep;              /* 'tenant' had it already. */
+    };
+    struct shash picks = SHASH_INITIALIZER(&picks);
+    struct sset refused = SSET_INITIALIZER(&refused);
+    const struct flexrec_container *c;
+    struct shash_node *node;
+
+    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+        if (!c->switch_ || !c->tenant || !fc_container_mac(c, NULL)
+            || fc_shared_port(c->switch_, c->iface)) {
+            continue;
+        }
+
+        char *key = fc_port_key(c);
+        const struct uuid *old = shash_find_data(&port_tenants, key);
+        const struct uuid *tenant = &c->tenant->header_.uuid;
+        struct pick *p = shash_find_data(&picks, key);
+
+        if (!p) {
+            p = xmalloc(sizeof *p);
+            p->tenant = *tenant;
+            p->lowest = c->header_.uuid;
+            p->keep = old && uuid_equals(old, tenant);
+            shash_add_nocopy(&picks, key, p);
+        } else {
+            free(key);
+            if (p->keep) {
+                continue;
+            } else if (old && uuid_equals(old, tenant)) {
+                p->keep = true;
+                p->tenant = *tenant;
+            } else if (uuid_compare_3way(&c->header_.uuid, &p->lowest) < 0) {
+                p->tenant = *tenant;
+                p->lowest = c->header_.uuid;
+            }
+        }
+    }
+    shash_clear_free_data(&port_tenants);
+    SHASH_FOR_EACH (node, &picks) {
+        struct pick *p = node->data;
+
+        shash_add(&port_tenants, node->name,
+                  xmemdup(&p->tenant, sizeof p->tenant));
+    }
+    shash_destroy_free_data(&picks);
+
+    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+        char *problem = fc_container_port_problem(c);
+        char uuid[UUID_LEN + 1];
+
+        snprintf(uuid, sizeof uuid, UUID_FMT, UUID_ARGS(&c->header_.uuid));
+        if (problem) {
+            sset_add(&refused, uuid);
+            free(problem);
+        }
+        if (!!problem != sset_contains(&port_refused, uuid)) {
+            hmapx_add(changed, CONST_CAST(struct flexrec_container *, c));
+        }
+    }
+    sset_swap(&refused, &port_refused);
+    sset_destroy(&refused);
+}
+
+/* Returns the canonical spelling of container 'c''s MAC, storing it in
+ * '*mac', if the switch may deliver to 'c': it owns its MAC and its
+ * interface.  Otherwise returns NULL. */
+static const char *
+fc_container_built(const struct flexrec_container *c, struct eth_addr *mac)
+{
+    char uuid[UUID_LEN + 1];
+
+    snprintf(uuid, sizeof uuid, UUID_FMT, UUID_ARGS(&c->header_.uuid));
+    return (sset_contains(&port_refused, uuid) ? NULL
+            : fc_container_mac(c, mac));
 }
 
 /* Returns the gateway MAC, canonically spelled, or NULL if there is none
@@ -1243,7 +1391,7 @@ fc_mapping_val(const struct flexrec_mapping *m, const struct flexmap_key *key,
         struct shash_node *port;
         struct eth_addr mac;
 
-        if (c->tenant != m->ip->tenant || !fc_container_mac(c, &mac)) {
+        if (c->tenant != m->ip->tenant || !fc_container_built(c, &mac)) {
             continue;           /* Refused. */
         }
         b = &e.backends[e.n_backends];
@@ -1519,12 +1667,12 @@ fc_switch_ready(const struct fc_switch *sw)
 }
 
 /* Returns true if tracked row 'row' is new, deleted, or changed in another
- * column than 'status' and 'other' (NULL if none), which the controller
- * writes itself. */
+ * column than the 'n_ignored' in 'ignored' (those the controller writes
+ * itself, and the bookkeeping of flexmap-ctl --wait). */
 static bool
 fc_row_changed(const struct ovsdb_idl_row *row,
-               const struct ovsdb_idl_column *status,
-               const struct ovsdb_idl_column *other)
+               const struct ovsdb_idl_column *const ignored[],
+               size_t n_ignored)
 {
     const struct ovsdb_idl_table_class *tc = row->table->class_;
 
@@ -1533,12 +1681,30 @@ fc_row_changed(const struct ovsdb_idl_row *row,
         return true;
     }
     for (size_t i = 0; i < tc->n_columns; i++) {
-        if (&tc->columns[i] != status && &tc->columns[i] != other
-            && ovsdb_idl_track_is_updated(row, &tc->columns[i])) {
+        bool ignore = false;
+
+        for (size_t j = 0; j < n_ignored; j++) {
+            if (&tc->columns[i] == ignored[j]) {
+                ignore = true;
+                break;
+            }
+        }
+        if (!ignore && ovsdb_idl_track_is_updated(row, &tc->columns[i])) {
             return true;
         }
     }
     return false;
+}
+
+/* fc_row_changed() of a row of a table whose only column the controller
+ * writes is 'status'. */
+static bool
+fc_row_changed_but_status(const struct ovsdb_idl_row *row,
+                          const struct ovsdb_idl_column *status)
+{
+    const struct ovsdb_idl_column *ignored[] = { status };
+
+    return fc_row_changed(row, ignored, ARRAY_SIZE(ignored));
 }
 
 /* Returns the connected switch of row 'row' whose ports are known, or
@@ -1574,6 +1740,13 @@ fc_container_check(const struct flexrec_container *c)
     if (problem) {
         ds_put_cstr(&s, problem);
         free(problem);
+    }
+    if (!s.length) {
+        problem = fc_container_port_problem(c);
+        if (problem) {
+            ds_put_cstr(&s, problem);
+            free(problem);
+        }
     }
     if (sw && fc_port(sw, c->iface) == OFPP_NONE) {
         ds_put_format(&s, "%sswitch %s has no interface %s",
@@ -1669,8 +1842,11 @@ fc_process_changes(bool full)
 
     const struct flexrec_switch *row;
     FLEXREC_SWITCH_FOR_EACH_TRACKED (row, idl) {
-        if (fc_row_changed(&row->header_, &flexrec_switch_col_status,
-                           &flexrec_switch_col_cur_cfg)) {
+        static const struct ovsdb_idl_column *const ignored[] = {
+            &flexrec_switch_col_status, &flexrec_switch_col_cur_cfg,
+        };
+
+        if (fc_row_changed(&row->header_, ignored, ARRAY_SIZE(ignored))) {
             full = true;        /* Switches come and go rarely. */
         }
     }
@@ -1691,6 +1867,7 @@ fc_process_changes(bool full)
     }
     if (full || flexrec_container_track_get_first(idl)) {
         fc_macs_refresh(&containers);
+        fc_ports_refresh(&containers);
     }
     if (full || flexrec_global_track_get_first(idl)) {
         fc_global_check();
@@ -1746,18 +1923,27 @@ fc_process_changes(bool full)
         return;
     }
 
-    if (flexrec_global_track_get_first(idl)) {
-        flows = true;
+    /* Every flexmap-ctl --wait bumps next_cfg: that changes no rule. */
+    const struct flexrec_global *g;
+    FLEXREC_GLOBAL_FOR_EACH_TRACKED (g, idl) {
+        static const struct ovsdb_idl_column *const ignored[] = {
+            &flexrec_global_col_next_cfg, &flexrec_global_col_cur_cfg,
+            &flexrec_global_col_election_id, &flexrec_global_col_status,
+        };
+
+        if (fc_row_changed(&g->header_, ignored, ARRAY_SIZE(ignored))) {
+            flows = true;
+        }
     }
     FLEXREC_PUBLIC_IP_FOR_EACH_TRACKED (ip, idl) {
-        if (fc_row_changed(&ip->header_, &flexrec_public_ip_col_status,
-                           NULL)) {
+        if (fc_row_changed_but_status(&ip->header_,
+                                      &flexrec_public_ip_col_status)) {
             hmapx_add(&ips, CONST_CAST(void *, ip));
         }
     }
     FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, idl) {
-        if (fc_row_changed(&c->header_, &flexrec_container_col_status,
-                           NULL)) {
+        if (fc_row_changed_but_status(&c->header_,
+                                      &flexrec_container_col_status)) {
             hmapx_add(&containers, CONST_CAST(void *, c));
         }
     }
@@ -1765,8 +1951,8 @@ fc_process_changes(bool full)
         flows = true;           /* Responders, delivery, the way out. */
     }
     FLEXREC_MAPPING_FOR_EACH_TRACKED (m, idl) {
-        if (fc_row_changed(&m->header_, &flexrec_mapping_col_status,
-                           NULL)) {
+        if (fc_row_changed_but_status(&m->header_,
+                                      &flexrec_mapping_col_status)) {
             hmapx_add(&changed, CONST_CAST(void *, m));
         }
     }
@@ -2053,7 +2239,7 @@ fc_container_flows(const struct fc_switch *sw, const char *gw,
     FLEXREC_CONTAINER_FOR_EACH (c, idl) {
         ofp_port_t port = fc_port(sw, c->iface);
         uint16_t p = ofp_to_u16(port);
-        const char *mac = fc_container_mac(c, NULL);
+        const char *mac = fc_container_built(c, NULL);
 
         if (c->switch_ != sw->row || port == OFPP_NONE || !mac) {
             continue;
@@ -2511,6 +2697,7 @@ fc_switch_sync(struct fc_switch *sw)
         fc_switch_full(sw);
     }
     if (sw->flows_dirty) {
+        COVERAGE_INC(flexmap_controller_rule_recompute);
         n_flow_adds = fc_sync_flows(sw, &n_flow_dels);
     }
     if (!cmds) {
@@ -2667,17 +2854,24 @@ fc_send_role(struct fc_switch *sw, enum ofp12_controller_role role,
 
 /* Claims the primary role on 'sw' if this controller is the primary,
  * otherwise the secondary role, so that the switch neither takes
- * modifications from nor sends packet-ins to a standby. */
+ * modifications from nor sends packet-ins to a standby.  A switch that is
+ * not identified yet, or not in the database, gets no role request: a
+ * primary claim would demote the controller that does program it. */
 static void
 fc_switch_claim_role(struct fc_switch *sw)
 {
+    if (!sw->identified || !sw->row) {
+        return;
+    }
     if (is_primary) {
         fc_send_role(sw, OFPCR12_ROLE_PRIMARY, generation);
+        sw->role_claimed = true;
     } else {
         const struct flexrec_global *g = flexrec_global_first(idl);
 
         if (g) {
             fc_send_role(sw, OFPCR12_ROLE_SECONDARY, g->election_id);
+            sw->role_claimed = true;
         }
     }
 }
@@ -2861,8 +3055,44 @@ fc_problems_sweep(void)
     }
 }
 
-/* Writes the queued status:error changes and, when the switches have
- * caught up, Global:cur_cfg. */
+/* In the open status transaction, rewrites every owned public address and
+ * container MAC that is not canonically spelled into its canonical
+ * spelling, so that no other row can spell it canonically and win it
+ * after a restart. */
+static void
+fc_respell(void)
+{
+    const struct fc_claim *c;
+
+    HMAP_FOR_EACH (c, value_node, &ip_claims.owners) {
+        const struct flexrec_public_ip *ip;
+
+        if (c->canonical
+            || !(ip = flexrec_public_ip_get_for_uuid(idl, &c->uuid))
+            || strcmp(ip->address, c->spelling)) {
+            continue;
+        }
+        VLOG_INFO("public address %s: respelled %s", ip->address, c->text);
+        flexrec_public_ip_verify_address(ip);
+        flexrec_public_ip_set_address(ip, c->text);
+    }
+    HMAP_FOR_EACH (c, value_node, &mac_claims.owners) {
+        const struct flexrec_container *ct;
+
+        if (c->canonical
+            || !(ct = flexrec_container_get_for_uuid(idl, &c->uuid))
+            || strcmp(ct->mac, c->spelling)) {
+            continue;
+        }
+        VLOG_INFO("container %s: MAC %s respelled %s", ct->name, ct->mac,
+                  c->text);
+        flexrec_container_verify_mac(ct);
+        flexrec_container_set_mac(ct, c->text);
+    }
+}
+
+/* Writes the queued status:error changes, the canonical spelling of owned
+ * values, and, when the switches have caught up, Global:cur_cfg. */
 static void
 fc_status_run(void)
 {
@@ -2891,13 +3121,20 @@ fc_status_run(void)
     const struct flexrec_global *g = flexrec_global_first(idl);
     bool cfg_ready = fc_cfg_ready(g, false);
     if (!is_primary || election_txn
-        || (shash_is_empty(&status_updates) && !cfg_ready)) {
+        || (shash_is_empty(&status_updates) && !cfg_ready
+            && !respell_needed)) {
         return;
     }
 
     status_txn = ovsdb_idl_txn_create(idl);
     ovsdb_idl_txn_add_comment(status_txn,
                               "flexmap-controller: status");
+    if (respell_needed) {
+        /* If this fails (a client changed the value meanwhile), the
+         * change brings another try. */
+        fc_respell();
+        respell_needed = false;
+    }
     if (cfg_ready) {
         fc_cfg_ready(g, true);
     }
@@ -3216,6 +3453,13 @@ fc_handle_refusal(struct fc_switch *sw, const struct ofp_header *oh)
                 fc_slot_list(sw, slot);
             }
         }
+        /* The barrier that follows the batch no longer says that the
+         * switch holds what the database says: another one follows the
+         * commands sent again. */
+        if (sw->sent_cfg > sw->acked_cfg) {
+            sw->sent_cfg = sw->acked_cfg;
+            sw->barrier_xid = htonl(0);
+        }
     }
     fc_sent_remove(sw, sent);
 }
@@ -3308,7 +3552,6 @@ fc_switch_run(struct fc_switch *sw)
         sw->version = rconn_get_version(sw->rconn);
         fc_send(sw, ofpraw_alloc(OFPRAW_OFPT_FEATURES_REQUEST,
                                  sw->version, 0));
-        fc_switch_claim_role(sw);
         fc_send(sw, ofputil_encode_port_desc_stats_request(sw->version,
                                                            OFPP_ANY));
         sw->handshaken = true;
@@ -3321,6 +3564,10 @@ fc_switch_run(struct fc_switch *sw)
         }
         fc_handle_msg(sw, msg->data);
         ofpbuf_delete(msg);
+    }
+    if (!sw->role_claimed) {
+        /* Once identified and in the database. */
+        fc_switch_claim_role(sw);
     }
     if (sw->identified) {
         fc_switch_sync(sw);

@@ -84,6 +84,18 @@ static bool do_flexmap_ctl(const char *args, struct ctl_command *, size_t n,
                            struct ovsdb_idl *);
 static void wait_for_cfg(struct ovsdb_idl *, int64_t next_cfg);
 
+/* With --wait: a row that the transaction wrote, whose status is read once
+ * the switches have the change. */
+struct written_row {
+    const struct ovsdb_idl_table_class *table;
+    struct uuid uuid;           /* Temporary UUID if 'inserted'. */
+    bool inserted;
+};
+static void note_written_rows(struct ovsdb_idl *, struct written_row **,
+                              size_t *n);
+static void check_applied(struct ovsdb_idl *, const struct written_row *,
+                          size_t n);
+
 int
 main(int argc, char *argv[])
 {
@@ -333,7 +345,8 @@ Options:\n\
   --dry-run                   do not commit changes to database\n\
   --wait                      after a change, wait until every switch in\n\
                               the database holds it (exit status 2 if the\n\
-                              timeout passes first)\n\
+                              timeout passes first, or if the controller or\n\
+                              a switch refused part of it)\n\
   --oneline                   print exactly one line of output per command\n",
            program_name, program_name, ctl_get_db_cmd_usage(),
            ctl_list_db_tables_usage(), ctl_default_db());
@@ -840,6 +853,15 @@ cmd_switch_uplink(struct ctl_context *ctx)
         free(error);
         return;
     }
+    const struct flexrec_container *c;
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        if (c->switch_ == sw && !strcmp(c->iface, ctx->argv[2])) {
+            ctl_error(ctx, "%s on switch %s is container %s's, not an "
+                      "uplink", ctx->argv[2], sw->name, c->name);
+            free(mac);
+            return;
+        }
+    }
     flexrec_switch_set_uplink(sw, ctx->argv[2]);
     flexrec_switch_set_router_mac(sw, mac);
     free(mac);
@@ -860,6 +882,36 @@ cmd_switch_return(struct ctl_context *ctx)
         flexrec_switch_set_return_path(sw, strcmp(path, "gateway")
                                            ? path : NULL);
     }
+}
+
+/* Returns NULL if a container of tenant 't' may sit on interface 'iface'
+ * of switch 'sw', otherwise why not (malloc()'d): the switch's uplink and
+ * tunnel port carry every tenant's traffic, and one interface belongs to
+ * one tenant.  'self' is the container being moved, if any. */
+static char *
+container_port_error(struct ctl_context *ctx,
+                     const struct flexrec_switch *sw, const char *iface,
+                     const struct flexrec_tenant *t,
+                     const struct flexrec_container *self)
+{
+    const struct flexrec_container *c;
+
+    if (sw->uplink && !strcmp(sw->uplink, iface)) {
+        return xasprintf("%s is the uplink of switch %s", iface, sw->name);
+    }
+    if (sw->tunnel_port && !strcmp(sw->tunnel_port, iface)) {
+        return xasprintf("%s is the tunnel port of switch %s", iface,
+                         sw->name);
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        if (c != self && c->switch_ == sw && !strcmp(c->iface, iface)
+            && c->tenant != t) {
+            return xasprintf("%s on switch %s is container %s's, of tenant "
+                             "%s", iface, sw->name, c->name,
+                             c->tenant ? c->tenant->name : "?");
+        }
+    }
+    return NULL;
 }
 
 static void
@@ -903,6 +955,13 @@ cmd_container_add(struct ctl_context *ctx)
             free(mac);
             return;
         }
+    }
+    error = container_port_error(ctx, sw, ctx->argv[5], t, NULL);
+    if (error) {
+        ctl_error(ctx, "%s", error);
+        free(error);
+        free(mac);
+        return;
     }
     struct flexrec_container *new = flexrec_container_insert(ctx->txn);
     flexrec_container_set_name(new, name);
@@ -978,6 +1037,14 @@ cmd_container_move(struct ctl_context *ctx)
     }
     if (!sw) {
         ctl_error(ctx, "no switch named %s", ctx->argv[2]);
+        return;
+    }
+    char *error = container_port_error(ctx, sw,
+                                       ctx->argc > 3 ? ctx->argv[3] : c->iface,
+                                       c->tenant, c);
+    if (error) {
+        ctl_error(ctx, "%s", error);
+        free(error);
         return;
     }
     flexrec_container_set_switch_(c, sw);
@@ -1347,10 +1414,27 @@ run_prerequisites(struct ctl_command *commands, size_t n_commands,
         }
     }
     if (wait_for_switches) {
-        ovsdb_idl_add_column(idl, &flexrec_global_col_next_cfg);
-        ovsdb_idl_add_column(idl, &flexrec_global_col_cur_cfg);
-        ovsdb_idl_add_column(idl, &flexrec_switch_col_name);
-        ovsdb_idl_add_column(idl, &flexrec_switch_col_cur_cfg);
+        /* The statuses say what the controller or a switch refused. */
+        static const struct ovsdb_idl_column *columns[] = {
+            &flexrec_global_col_next_cfg,
+            &flexrec_global_col_cur_cfg,
+            &flexrec_global_col_status,
+            &flexrec_switch_col_name,
+            &flexrec_switch_col_cur_cfg,
+            &flexrec_switch_col_status,
+            &flexrec_public_ip_col_address,
+            &flexrec_public_ip_col_status,
+            &flexrec_container_col_name,
+            &flexrec_container_col_status,
+            &flexrec_mapping_col_ip,
+            &flexrec_mapping_col_proto,
+            &flexrec_mapping_col_port,
+            &flexrec_mapping_col_status,
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(columns); i++) {
+            ovsdb_idl_add_column(idl, columns[i]);
+        }
     }
     for (struct ctl_command *c = commands; c < &commands[n_commands]; c++) {
         if (c->syntax->prerequisites) {
@@ -1569,6 +1653,8 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
     struct ctl_command *c;
     struct shash_node *node;
     char *error = NULL;
+    struct written_row *written_rows = NULL;
+    size_t n_written_rows = 0;
 
     txn = the_idl_txn = ovsdb_idl_txn_create(idl);
     if (dry_run) {
@@ -1620,7 +1706,20 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
         }
     }
 
+    if (wait_for_switches) {
+        note_written_rows(idl, &written_rows, &n_written_rows);
+    }
+
     status = ovsdb_idl_txn_commit_block(txn);
+    for (size_t i = 0; i < n_written_rows; i++) {
+        struct written_row *w = &written_rows[i];
+        const struct uuid *real;
+
+        if (w->inserted && status == TXN_SUCCESS
+            && (real = ovsdb_idl_txn_get_insert_uuid(txn, &w->uuid))) {
+            w->uuid = *real;
+        }
+    }
     if (status == TXN_UNCHANGED || status == TXN_SUCCESS) {
         for (c = commands; c < &commands[n_commands]; c++) {
             if (c->syntax->postprocess) {
@@ -1668,7 +1767,9 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
 
     if (next_cfg) {
         wait_for_cfg(idl, next_cfg);
+        check_applied(idl, written_rows, n_written_rows);
     }
+    free(written_rows);
 
     for (c = commands; c < &commands[n_commands]; c++) {
         print_output(c);
@@ -1683,6 +1784,8 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
 
 try_again:
     /* The transaction must be rerun once the database changes. */
+    free(written_rows);
+    written_rows = NULL;
     if (txn) {
         ovsdb_idl_txn_abort(txn);
         ovsdb_idl_txn_destroy(txn);
@@ -1759,6 +1862,120 @@ wait_for_cfg(struct ovsdb_idl *idl, int64_t next_cfg)
         poll_block();
     }
     svec_destroy(&late);
+}
+
+/* Adds to '*rows' the rows of the tables with a status column that the
+ * open transaction inserts or changes. */
+static void
+note_written_rows(struct ovsdb_idl *idl, struct written_row **rows,
+                  size_t *n)
+{
+    static const struct ovsdb_idl_table_class *classes[] = {
+        &flexrec_table_global, &flexrec_table_switch,
+        &flexrec_table_public_ip, &flexrec_table_container,
+        &flexrec_table_mapping,
+    };
+    size_t allocated = *n;
+
+    for (size_t i = 0; i < ARRAY_SIZE(classes); i++) {
+        const struct ovsdb_idl_row *row;
+
+        for (row = ovsdb_idl_first_row(idl, classes[i]); row;
+             row = ovsdb_idl_next_row(row)) {
+            if (!row->written || !row->new_datum) {
+                continue;
+            }
+            if (*n >= allocated) {
+                *rows = x2nrealloc(*rows, &allocated, sizeof **rows);
+            }
+            (*rows)[(*n)++] = (struct written_row) {
+                .table = classes[i],
+                .uuid = row->uuid,
+                .inserted = !row->old_datum,
+            };
+        }
+    }
+}
+
+/* Appends to 's' the status:error in 'status' of the row that 'what'
+ * names, if there is one, and returns true if there is. */
+static bool
+applied_error(struct ds *s, const char *what, const struct smap *status)
+{
+    const char *error = smap_get(status, "error");
+
+    if (error) {
+        ds_put_format(s, "  %s: %s\n", what, error);
+    }
+    return error != NULL;
+}
+
+/* With --wait, once the switches have the change: exits with status 2,
+ * listing them, if any of the 'n' rows in 'rows' that the transaction
+ * wrote, or any Switch row, carries an error in its status (the
+ * controller refused the row, or a switch refused what it asks for). */
+static void
+check_applied(struct ovsdb_idl *idl, const struct written_row *rows,
+              size_t n)
+{
+    struct ds s = DS_EMPTY_INITIALIZER;
+    const struct flexrec_switch *sw;
+    char *what;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct uuid *uuid = &rows[i].uuid;
+
+        if (rows[i].table == &flexrec_table_global) {
+            const struct flexrec_global *g
+                = flexrec_global_get_for_uuid(idl, uuid);
+
+            if (g) {
+                applied_error(&s, "Global", &g->status);
+            }
+        } else if (rows[i].table == &flexrec_table_public_ip) {
+            const struct flexrec_public_ip *ip
+                = flexrec_public_ip_get_for_uuid(idl, uuid);
+
+            if (ip) {
+                what = xasprintf("public address %s", ip->address);
+                applied_error(&s, what, &ip->status);
+                free(what);
+            }
+        } else if (rows[i].table == &flexrec_table_container) {
+            const struct flexrec_container *c
+                = flexrec_container_get_for_uuid(idl, uuid);
+
+            if (c) {
+                what = xasprintf("container %s", c->name);
+                applied_error(&s, what, &c->status);
+                free(what);
+            }
+        } else if (rows[i].table == &flexrec_table_mapping) {
+            const struct flexrec_mapping *m
+                = flexrec_mapping_get_for_uuid(idl, uuid);
+
+            if (m) {
+                struct ds key = DS_EMPTY_INITIALIZER;
+
+                ds_put_cstr(&key, "mapping ");
+                mapping_format_key(m, &key);
+                applied_error(&s, ds_cstr(&key), &m->status);
+                ds_destroy(&key);
+            }
+        }
+    }
+    FLEXREC_SWITCH_FOR_EACH (sw, idl) {
+        what = xasprintf("switch %s", sw->name);
+        applied_error(&s, what, &sw->status);
+        free(what);
+    }
+    if (s.length) {
+        ovs_error(0, "the change is committed, but not applied everywhere:");
+        fputs(ds_cstr(&s), stderr);
+        ds_destroy(&s);
+        flexmap_ctl_exit(2);
+    }
+    ds_destroy(&s);
 }
 
 static const struct ctl_command_syntax flexmap_commands[] = {
