@@ -722,37 +722,27 @@ fc_unicast_mac(const char *s, const char *what, struct eth_addr *mac)
 }
 
 /* Parses public or tunnel address 's' into '*addr' (IPv4 as IPv4-mapped)
- * and its canonical spelling '*text' (malloc()'d).  Returns NULL, or why
- * 's' is refused (malloc()'d): not an address, not unicast (unspecified,
- * loopback, multicast, broadcast), or IPv4-mapped IPv6 (flexmap-ctl
- * refuses those too: an IPv4 address is written a.b.c.d). */
+ * and its canonical spelling '*text' (malloc()'d), as flexmap_ip_parse()
+ * does for flexmap-ctl and the switch alike.  Returns NULL, or why 's' is
+ * refused (malloc()'d). */
 static char *
 fc_ip_parse(const char *s, struct in6_addr *addr, char **text)
 {
     struct ds ds = DS_EMPTY_INITIALIZER;
-    ovs_be32 ip4;
 
-    if (ip_parse(s, &ip4)) {
-        if (!ip4 || ip_is_multicast(ip4) || ip4 == OVS_BE32_MAX
-            || (ntohl(ip4) >> 24) == 127) {
-            return xasprintf("%s is not a unicast address", s);
-        }
-        in6_addr_set_mapped_ipv4(addr, ip4);
-        ds_put_format(&ds, IP_FMT, IP_ARGS(ip4));
-    } else if (ipv6_parse(s, addr)) {
-        if (IN6_IS_ADDR_V4MAPPED(addr)) {
-            return xasprintf("%s is an IPv4-mapped IPv6 address (write an "
-                             "IPv4 address as a.b.c.d)", s);
-        } else if (!ipv6_addr_is_set(addr) || ipv6_addr_is_multicast(addr)
-                   || IN6_IS_ADDR_LOOPBACK(addr)) {
-            return xasprintf("%s is not a unicast address", s);
-        }
-        ipv6_format_addr(addr, &ds);
-    } else {
+    switch (flexmap_ip_parse(s, addr, &ds)) {
+    case FLEXMAP_IP_OK:
+        *text = ds_steal_cstr(&ds);
+        return NULL;
+    case FLEXMAP_IP_NOT_AN_ADDRESS:
         return xasprintf("%s is not an IPv4 or IPv6 address", s);
+    case FLEXMAP_IP_MAPPED:
+        return xasprintf("%s is an IPv4-mapped IPv6 address (write an "
+                         "IPv4 address as a.b.c.d)", s);
+    case FLEXMAP_IP_NOT_UNICAST:
+        return xasprintf("%s is not a unicast address", s);
     }
-    *text = ds_steal_cstr(&ds);
-    return NULL;
+    OVS_NOT_REACHED();
 }
 
 /* Parses container MAC 's' for fc_claims: into the first 6 bytes of

@@ -39,6 +39,7 @@
 #include "bitmap.h"
 #include "command-line.h"
 #include "db-ctl-base.h"
+#include "flexmap.h"
 #include "fatal-signal.h"
 #include "flexmap/controller/flexmap-idl.h"
 #include "openvswitch/dynamic-string.h"
@@ -381,32 +382,22 @@ flexmap_ctl_exit(int status)
 static char * OVS_WARN_UNUSED_RESULT
 ip_canonical(const char *s, char **out)
 {
-    char buf[INET6_ADDRSTRLEN];
-    struct in6_addr a6;
-    struct in_addr a4;
+    struct ds ds = DS_EMPTY_INITIALIZER;
+    struct in6_addr ip;
 
-    if (inet_pton(AF_INET, s, &a4) == 1) {
-        uint32_t h = ntohl(a4.s_addr);
-
-        if (!h || h == UINT32_MAX || (h >> 28) == 0xe || (h >> 24) == 127) {
-            return xasprintf("%s: not a unicast address", s);
-        }
-        inet_ntop(AF_INET, &a4, buf, sizeof buf);
-    } else if (inet_pton(AF_INET6, s, &a6) == 1) {
-        if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-            return xasprintf("%s: write an IPv4 address as a.b.c.d, not as "
-                             "an IPv4-mapped IPv6 address", s);
-        }
-        if (IN6_IS_ADDR_UNSPECIFIED(&a6) || IN6_IS_ADDR_MULTICAST(&a6)
-            || IN6_IS_ADDR_LOOPBACK(&a6)) {
-            return xasprintf("%s: not a unicast address", s);
-        }
-        inet_ntop(AF_INET6, &a6, buf, sizeof buf);
-    } else {
+    switch (flexmap_ip_parse(s, &ip, &ds)) {
+    case FLEXMAP_IP_OK:
+        *out = ds_steal_cstr(&ds);
+        return NULL;
+    case FLEXMAP_IP_NOT_AN_ADDRESS:
         return xasprintf("%s: not an IPv4 or IPv6 address", s);
+    case FLEXMAP_IP_MAPPED:
+        return xasprintf("%s: write an IPv4 address as a.b.c.d, not as "
+                         "an IPv4-mapped IPv6 address", s);
+    case FLEXMAP_IP_NOT_UNICAST:
+        return xasprintf("%s: not a unicast address", s);
     }
-    *out = xstrdup(buf);
-    return NULL;
+    OVS_NOT_REACHED();
 }
 
 static char * OVS_WARN_UNUSED_RESULT

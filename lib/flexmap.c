@@ -122,6 +122,34 @@ flexmap_ip_is_unicast(const struct in6_addr *ip)
             && !ipv6_addr_is_multicast(ip));
 }
 
+/* Parses 's', a public address or a tunnel endpoint as users and the
+ * database write them (IPv4 as a.b.c.d, or IPv6), into '*ip' (IPv4 as
+ * IPv4-mapped).  An address must be unicast (flexmap_ip_is_unicast()), and
+ * IPv4 is never written IPv4-mapped, so that an address has one spelling:
+ * if 'canonical' is nonnull, that spelling is appended to it (a.b.c.d, or
+ * IPv6 as inet_ntop() writes it, lowercase with zeros compressed).
+ * Returns FLEXMAP_IP_OK, or why 's' is refused. */
+enum flexmap_ip_parse_error
+flexmap_ip_parse(const char *s, struct in6_addr *ip, struct ds *canonical)
+{
+    ovs_be32 ip4;
+
+    if (ip_parse(s, &ip4)) {
+        in6_addr_set_mapped_ipv4(ip, ip4);
+    } else if (!ipv6_parse(s, ip)) {
+        return FLEXMAP_IP_NOT_AN_ADDRESS;
+    } else if (IN6_IS_ADDR_V4MAPPED(ip)) {
+        return FLEXMAP_IP_MAPPED;
+    }
+    if (!flexmap_ip_is_unicast(ip)) {
+        return FLEXMAP_IP_NOT_UNICAST;
+    }
+    if (canonical) {
+        ipv6_format_mapped(ip, canonical);
+    }
+    return FLEXMAP_IP_OK;
+}
+
 /* Checks that 'key' is well formed: its protocol is 0, TCP, UDP or SCTP, a
  * port is given only with a protocol, the padding is zero and the address is
  * unicast (see flexmap_ip_is_unicast()).  Returns 0 if so, otherwise

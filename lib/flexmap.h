@@ -149,6 +149,17 @@ bool flexmap_key_equal(const struct flexmap_key *,
                        const struct flexmap_key *);
 enum ofperr flexmap_key_check(const struct flexmap_key *);
 bool flexmap_ip_is_unicast(const struct in6_addr *);
+
+/* Why flexmap_ip_parse() refuses an address. */
+enum flexmap_ip_parse_error {
+    FLEXMAP_IP_OK,
+    FLEXMAP_IP_NOT_AN_ADDRESS,  /* Neither a.b.c.d nor an IPv6 address. */
+    FLEXMAP_IP_MAPPED,          /* IPv4-mapped IPv6: write it a.b.c.d. */
+    FLEXMAP_IP_NOT_UNICAST,     /* See flexmap_ip_is_unicast(). */
+};
+enum flexmap_ip_parse_error flexmap_ip_parse(const char *,
+                                             struct in6_addr *,
+                                             struct ds *canonical);
 void flexmap_key_format(const struct flexmap_key *, struct ds *);
 
 /* Backends. */
