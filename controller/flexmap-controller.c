@@ -1190,15 +1190,30 @@ fc_gateway_mac(void)
     return text;
 }
 
+/* Parses 's', Global:other_config:tunnel-key (NULL if unset), into '*key'
+ * (0 if unset).  Returns false if 's' is not a VXLAN key, 0 to
+ * 16777215. */
+static bool
+fc_tunnel_key_parse(const char *s, ovs_be64 *key)
+{
+    unsigned long long int value = 0;
+
+    if (s && (!str_to_ullong(s, 0, &value) || value > 0xffffff)) {
+        return false;
+    }
+    *key = htonll(value);
+    return true;
+}
+
 /* Checks the Global row: its gateway MAC and its tunnel key. */
 static void
 fc_global_check(void)
 {
     const struct flexrec_global *g = flexrec_global_first(idl);
     struct ds s = DS_EMPTY_INITIALIZER;
-    unsigned long long int key;
     struct eth_addr mac;
     const char *tunnel_key;
+    ovs_be64 key;
     char *error;
 
     if (!g) {
@@ -1210,8 +1225,7 @@ fc_global_check(void)
         free(error);
     }
     tunnel_key = smap_get(&g->other_config, "tunnel-key");
-    if (tunnel_key
-        && (!str_to_ullong(tunnel_key, 0, &key) || key > 0xffffff)) {
+    if (!fc_tunnel_key_parse(tunnel_key, &key)) {
         ds_put_format(&s, "%sother_config:tunnel-key=%s is not a VXLAN key "
                       "(0 to 16777215), using 0", s.length ? "; " : "",
                       tunnel_key);
@@ -1291,25 +1305,19 @@ fc_mapping_problem(const struct flexrec_mapping *m)
 }
 
 /* The VXLAN key of tunnel backends: Global:other_config:tunnel-key,
- * default 0. */
+ * default 0.  A key out of range is reported in Global's status
+ * (fc_global_check()) and tunnels use 0. */
 static ovs_be64
 fc_tunnel_key(void)
 {
     const struct flexrec_global *g = flexrec_global_first(idl);
-    unsigned long long int key = 0;
+    ovs_be64 key;
 
-    if (g) {
-        const char *s = smap_get(&g->other_config, "tunnel-key");
-
-        if (s && (!str_to_ullong(s, 0, &key) || key > 0xffffff)) {
-            static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
-
-            VLOG_WARN_RL(&rl, "Global:other_config:tunnel-key=%s is not a "
-                         "VXLAN key (0 to 16777215), using 0", s);
-            key = 0;
-        }
+    if (!g || !fc_tunnel_key_parse(smap_get(&g->other_config, "tunnel-key"),
+                                   &key)) {
+        key = 0;
     }
-    return htonll(key);
+    return key;
 }
 
 /* Returns the OpenFlow port number of the port named 'name' on 'sw', or
