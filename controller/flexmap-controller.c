@@ -3443,13 +3443,15 @@ fc_handle_refusal(struct fc_switch *sw, const struct ofp_header *oh)
             fc_recheck_key(&slot->key);
         }
     } else {
+        /* The switch applied none of the batch: send every command again,
+         * each in a message of its own.  A key whose delete was in the
+         * batch has no slot any more: it comes back as a stale slot with
+         * nothing wanted, which sends the delete again. */
         for (size_t i = 0; i < sent->n_keys; i++) {
-            struct fc_slot *slot = fc_slot_find(sw, &sent->keys[i]);
+            struct fc_slot *slot = fc_slot_get(sw, &sent->keys[i]);
 
-            if (slot) {
-                slot->stale = slot->solo = true;
-                fc_slot_list(sw, slot);
-            }
+            slot->stale = slot->solo = true;
+            fc_slot_list(sw, slot);
         }
         /* The barrier that follows the batch no longer says that the
          * switch holds what the database says: another one follows the
