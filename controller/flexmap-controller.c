@@ -1705,6 +1705,39 @@ fc_row_changed_but_status(const struct ovsdb_idl_row *row,
     return fc_row_changed(row, ignored, ARRAY_SIZE(ignored));
 }
 
+/* Returns true if a Public_IP row came, went or changed in another column
+ * than its status, which the controller writes itself: only then may an
+ * address have changed hands. */
+static bool
+fc_ips_changed(void)
+{
+    const struct flexrec_public_ip *ip;
+
+    FLEXREC_PUBLIC_IP_FOR_EACH_TRACKED (ip, idl) {
+        if (fc_row_changed_but_status(&ip->header_,
+                                      &flexrec_public_ip_col_status)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The same for Container rows: only then may a MAC or a port have changed
+ * hands. */
+static bool
+fc_containers_changed(void)
+{
+    const struct flexrec_container *c;
+
+    FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, idl) {
+        if (fc_row_changed_but_status(&c->header_,
+                                      &flexrec_container_col_status)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Returns the connected switch of row 'row' whose ports are known, or
  * NULL. */
 static struct fc_switch *
@@ -1860,10 +1893,10 @@ fc_process_changes(bool full)
     /* Who owns which address and MAC ('ips' and 'containers' get the rows
      * whose ownership changed), and what is wrong with the rows that do
      * not depend on a switch. */
-    if (full || flexrec_public_ip_track_get_first(idl)) {
+    if (full || fc_ips_changed()) {
         fc_ips_refresh(&ips);
     }
-    if (full || flexrec_container_track_get_first(idl)) {
+    if (full || fc_containers_changed()) {
         fc_macs_refresh(&containers);
         fc_ports_refresh(&containers);
     }
