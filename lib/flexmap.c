@@ -392,10 +392,27 @@ parse_uint_range(const char *s, unsigned int min, unsigned int max,
 /* The delimiters between key-value pairs. */
 #define FLEXMAP_DELIMS ", \t\r\n"
 
+/* Returns the character after the quoted string that starts at 'p' (a '"',
+ * as ofputil_format_port() quotes a port name that is not a plain word, with
+ * backslash escapes), or the terminating null byte if the quote is not
+ * closed (the port parser refuses such a value). */
+static char *
+flexmap_skip_quoted(char *p)
+{
+    for (p++; *p && *p != '"'; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+        }
+    }
+    return *p ? p + 1 : p;
+}
+
 /* Parses the next key-value pair from '*stringp', like
  * ofputil_parse_key_value(), of the forms KEY, KEY=VALUE (or KEY:VALUE) and
  * KEY(VALUE), but strictly: a "(" must be closed by its ")" and followed by
- * a delimiter or the end, and a key must not be empty.
+ * a delimiter or the end, a VALUE holds no parenthesis, and a key must not
+ * be empty.  Delimiters and parentheses inside a quoted string (a port
+ * name) are part of the value.
  *
  * Returns true with '*keyp' and '*valuep' (empty if there is none) set to
  * substrings of '*stringp', which this function modifies, and '*stringp'
@@ -436,7 +453,9 @@ flexmap_parse_key_value(char **stringp, char **keyp, char **valuep,
         char *p;
 
         for (p = value; *p; p++) {
-            if (*p == '(') {
+            if (*p == '"') {
+                p = flexmap_skip_quoted(p) - 1;
+            } else if (*p == '(') {
                 level++;
             } else if (*p == ')' && !--level) {
                 break;
@@ -454,10 +473,21 @@ flexmap_parse_key_value(char **stringp, char **keyp, char **valuep,
         }
         *stringp = p;
     } else if (delim == '=' || delim == ':') {
-        size_t value_len = strcspn(value, FLEXMAP_DELIMS);
-        char *paren = strpbrk(value, "()");
+        char *paren = NULL;
+        size_t value_len;
+        char *end;
 
-        if (paren && paren < value + value_len) {
+        for (end = value; *end && !strchr(FLEXMAP_DELIMS, *end); ) {
+            if (*end == '"') {
+                end = flexmap_skip_quoted(end);
+                continue;
+            } else if (!paren && (*end == '(' || *end == ')')) {
+                paren = end;
+            }
+            end++;
+        }
+        value_len = end - value;
+        if (paren) {
             value[value_len] = '\0';
             *errorp = xasprintf("%s: %s: unexpected `%c'", key, value,
                                 *paren);

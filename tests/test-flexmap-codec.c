@@ -262,6 +262,38 @@ msg_add_backend(struct ofpbuf *msg)
 
 /* Text tests. */
 
+/* A port name that is not a plain word is quoted by the formatter (as OVS
+ * quotes port names in flows); its parentheses, commas and spaces are part
+ * of the name, and the entry parses back. */
+START_TEST(test_text_quoted_port_names)
+{
+    struct ofputil_port_map map = OFPUTIL_PORT_MAP_INITIALIZER(&map);
+    struct flexmap_entry *a = entry_new(), *b = entry_new();
+    char *error, *text;
+
+    ofputil_port_map_put(&map, u16_to_ofp(11), "veth(1)");
+    ofputil_port_map_put(&map, u16_to_ofp(12), "a b,c");
+    error = flexmap_entry_parse(
+        a, "table=1,tcp,nw_dst=203.0.113.10,tp_dst=80,"
+        "backend(mac=02:00:00:00:01:01,port=11),"
+        "backend(mac=02:00:00:00:01:02,port=12)", &map);
+    ck_assert_msg(!error, "%s", error);
+    text = format_entry(a, &map);
+    ck_assert_msg(strstr(text, "port=\"veth(1)\"")
+                  && strstr(text, "port=\"a b,c\""), "%s", text);
+    error = flexmap_entry_parse(b, text, &map);
+    ck_assert_msg(!error, "\"%s\": %s", text, error);
+    ck_assert(flexmap_entry_equal(a, b));
+    ck_assert_uint_eq(ofp_to_u16(b->backends[0].port), 11);
+    ck_assert_uint_eq(ofp_to_u16(b->backends[1].port), 12);
+
+    free(text);
+    free(a);
+    free(b);
+    ofputil_port_map_destroy(&map);
+}
+END_TEST
+
 START_TEST(test_text_example_v4)
 {
     struct flexmap_entry *e = entry_new();
@@ -2398,6 +2430,7 @@ flexmap_text_suite(void)
 
     tc = tcase_create("text-round-trip");
     tcase_add_test(tc, test_text_example_v4);
+    tcase_add_test(tc, test_text_quoted_port_names);
     tcase_add_test(tc, test_text_example_v6_tunnel);
     tcase_add_test(tc, test_text_any_proto);
     tcase_add_test(tc, test_text_each_protocol);
