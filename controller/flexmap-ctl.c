@@ -69,6 +69,7 @@ static bool oneline;
 static bool dry_run;
 static bool wait_for_switches;  /* --wait: until the switches have it. */
 static bool force_wait;         /* "sync": wait even if nothing changes. */
+static bool whole_writes;       /* No partial updates: see do_flexmap_ctl(). */
 static unsigned int timeout;
 static long long int deadline = LLONG_MAX;  /* Of --timeout, in msec. */
 static struct table_style table_style = TABLE_STYLE_DEFAULT;
@@ -1490,6 +1491,53 @@ written(const struct ovsdb_idl_row *row, size_t idx)
     return row->written && bitmap_is_set(row->written, idx);
 }
 
+/* Returns true if this transaction updates column 'idx' of 'row' partially,
+ * as db-ctl-base's "add", or "set" of a map key, does when it is the last
+ * command: ovsdb_idl_txn_write_partial_set() and _map() keep the update
+ * aside (row->set_op_lists and map_op_lists), and neither row->written
+ * nor the row shows it until it is committed. */
+static bool
+partially_written(const struct ovsdb_idl_row *row, size_t idx)
+{
+    return ((row->set_op_written && bitmap_is_set(row->set_op_written, idx))
+            || (row->map_op_written
+                && bitmap_is_set(row->map_op_written, idx)));
+}
+
+/* Returns true if this transaction updates partially a column whose value
+ * check_written() checks and spells canonically (it checks the updates of
+ * Global's other_config, whose keys it only reads, as they are).  Every one
+ * of them is a string or a set of at most one string, so a partial update
+ * of one is the "add" of a value. */
+static bool
+checked_column_partially_written(struct ovsdb_idl *idl)
+{
+    static const struct {
+        const struct ovsdb_idl_table_class *table;
+        const struct ovsdb_idl_column *column;
+    } checked[] = {
+        {&flexrec_table_global, &flexrec_global_col_gateway_mac},
+        {&flexrec_table_switch, &flexrec_switch_col_datapath_id},
+        {&flexrec_table_switch, &flexrec_switch_col_router_mac},
+        {&flexrec_table_switch, &flexrec_switch_col_tunnel_ip},
+        {&flexrec_table_container, &flexrec_container_col_mac},
+        {&flexrec_table_public_ip, &flexrec_public_ip_col_address},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(checked); i++) {
+        size_t idx = checked[i].column - checked[i].table->columns;
+        const struct ovsdb_idl_row *row;
+
+        for (row = ovsdb_idl_first_row(idl, checked[i].table); row;
+             row = ovsdb_idl_next_row(row)) {
+            if (partially_written(row, idx)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 /* The generic commands (set, create, add...) write what they are given.
  * Checks what this transaction writes into the columns whose values the
  * task commands check, as they check them (MACs that must be unicast,
@@ -1646,6 +1694,7 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
     char *error = NULL;
     struct written_row *written_rows = NULL;
     size_t n_written_rows = 0;
+    bool rerun = false;
 
     txn = the_idl_txn = ovsdb_idl_txn_create(idl);
     if (dry_run) {
@@ -1671,7 +1720,8 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
     }
     ctl_context_init(&ctx, NULL, idl, txn, symtab, NULL);
     for (c = commands; c < &commands[n_commands]; c++) {
-        ctl_context_init_command(&ctx, c, c == &commands[n_commands - 1]);
+        ctl_context_init_command(&ctx, c, (c == &commands[n_commands - 1]
+                                           && !whole_writes));
         if (c->syntax->run) {
             (c->syntax->run)(&ctx);
         }
@@ -1685,6 +1735,16 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
         }
     }
     ctl_context_done(&ctx, NULL);
+    if (!whole_writes && checked_column_partially_written(idl)) {
+        /* The last command, "add" to a column that check_written() checks,
+         * updates it partially, which check_written() cannot see or spell
+         * canonically.  Run the commands again, the last one writing whole
+         * columns as the others do: the value is checked, and an "add" to
+         * a column that holds its one value already fails as it would
+         * elsewhere in the transaction. */
+        whole_writes = rerun = true;
+        goto try_again;
+    }
     check_written(idl);
 
     SHASH_FOR_EACH (node, &symtab->sh) {
@@ -1774,7 +1834,8 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
     return true;
 
 try_again:
-    /* The transaction must be rerun once the database changes. */
+    /* The transaction must be rerun once the database changes (or at once,
+     * if 'rerun', with whole-column writes). */
     free(written_rows);
     written_rows = NULL;
     if (txn) {
@@ -1789,6 +1850,9 @@ try_again:
         free(c->table);
     }
     free(error);
+    if (rerun) {
+        return do_flexmap_ctl(args, commands, n_commands, idl);
+    }
     return false;
 }
 
