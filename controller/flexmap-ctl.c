@@ -1937,7 +1937,11 @@ note_written_rows(struct ovsdb_idl *idl, struct written_row **rows,
 
         for (row = ovsdb_idl_first_row(idl, classes[i]); row;
              row = ovsdb_idl_next_row(row)) {
-            if (!row->written || !row->new_datum) {
+            if ((!row->written && !row->set_op_written
+                 && !row->map_op_written) || !row->new_datum) {
+                /* Unchanged, or deleted.  A row that only partial updates
+                 * change (the last "add", or "set" of a map key, as "set
+                 * Mapping M backends:C=0") counts too. */
                 continue;
             }
             if (*n >= allocated) {
