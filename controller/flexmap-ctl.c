@@ -497,33 +497,76 @@ tenant_find(struct ctl_context *ctx, const char *id)
     return row ? CONTAINER_OF(row, struct flexrec_tenant, header_) : NULL;
 }
 
-/* Returns the row of public address 'address' (canonically spelled),
- * however the row spells it, or NULL.  A row that another client wrote in
- * another spelling is found too, as flexmap-controller would see it. */
+/* Parses 's', an IPv4 address as a.b.c.d or an IPv6 address, into '*ip'
+ * (IPv4 as IPv4-mapped) and '*family' (AF_INET or AF_INET6, so that
+ * "::ffff:192.0.2.7" and "192.0.2.7" stay two addresses, as ip_canonical()
+ * keeps them), without judging it: unlike ip_canonical(), it takes
+ * multicast, loopback and the like too.  Returns false if 's' is neither. */
+static bool
+ip_parse_any(const char *s, int *family, struct in6_addr *ip)
+{
+    ovs_be32 ip4;
+
+    if (ip_parse(s, &ip4)) {
+        in6_addr_set_mapped_ipv4(ip, ip4);
+        *family = AF_INET;
+        return true;
+    } else if (ipv6_parse(s, ip)) {
+        *family = AF_INET6;
+        return true;
+    }
+    return false;
+}
+
+/* Returns the row of public address 'address', however the row spells it,
+ * or NULL: the row spelled exactly 'address' if there is one, otherwise
+ * one that holds the same address in another spelling (a row that another
+ * client wrote, as flexmap-controller would see it).  Neither 'address'
+ * nor the row need be an address that ip_canonical() takes: a row that an
+ * older flexmap-ctl or another client wrote can be named all the same. */
 static const struct flexrec_public_ip *
 ip_find(struct ctl_context *ctx, const char *address)
 {
     const struct ovsdb_idl_row *row = row_find(ctx, &flexrec_table_public_ip,
                                                address);
     const struct flexrec_public_ip *ip;
+    struct in6_addr a, b;
+    int fa, fb;
 
     if (row) {
         return CONTAINER_OF(row, struct flexrec_public_ip, header_);
     }
+    if (!ip_parse_any(address, &fa, &a)) {
+        return NULL;
+    }
     FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
-        char *canonical, *error = ip_canonical(ip->address, &canonical);
-
-        if (!error) {
-            bool same = !strcmp(canonical, address);
-
-            free(canonical);
-            if (same) {
-                return ip;
-            }
+        if (ip_parse_any(ip->address, &fb, &b) && fa == fb
+            && ipv6_addr_equals(&a, &b)) {
+            return ip;
         }
-        free(error);
     }
     return NULL;
+}
+
+/* For the commands that name an address to delete it or what it maps
+ * (ip-del, map-del): stores in '*ipp' the row of address 'arg', found as
+ * ip_find() finds it, before ip_canonical() judges 'arg', so that an
+ * address that it refuses now (127.0.0.5, 224.1.1.1...) but that an older
+ * flexmap-ctl or another client wrote can still be deleted.  Stores in
+ * '*address' (owned by the caller) the spelling to report: the row's, or
+ * without a row the canonical one.  Returns the error of ip_canonical() if
+ * there is no row and 'arg' is not an address that ip-add takes. */
+static char * OVS_WARN_UNUSED_RESULT
+ip_lookup(struct ctl_context *ctx, const char *arg,
+          const struct flexrec_public_ip **ipp, char **address)
+{
+    *ipp = ip_find(ctx, arg);
+    if (*ipp) {
+        *address = xstrdup((*ipp)->address);
+        return NULL;
+    }
+    *address = NULL;
+    return ip_canonical(arg, address);
 }
 
 static const struct flexrec_switch *
@@ -703,14 +746,13 @@ cmd_ip_del(struct ctl_context *ctx)
     const struct flexrec_public_ip *ip;
     const struct flexrec_mapping *m;
     char *address;
-    char *error = ip_canonical(ctx->argv[1], &address);
+    char *error = ip_lookup(ctx, ctx->argv[1], &ip, &address);
 
     if (error) {
         ctl_error(ctx, "%s", error);
         free(error);
         return;
     }
-    ip = ip_find(ctx, address);
     if (!ip) {
         if (!shash_find(&ctx->options, "--if-exists")) {
             ctl_error(ctx, "nobody owns %s", address);
@@ -1163,7 +1205,7 @@ cmd_map_del(struct ctl_context *ctx)
     int64_t port;
     char *error;
 
-    error = ip_canonical(ctx->argv[1], &address);
+    error = ip_lookup(ctx, ctx->argv[1], &ip, &address);
     if (!error) {
         error = parse_proto_port(ctx->argv[2], &proto, &port);
     }
@@ -1172,7 +1214,6 @@ cmd_map_del(struct ctl_context *ctx)
         free(error);
         goto out;
     }
-    ip = ip_find(ctx, address);
     if (ip) {
         m = mapping_find(ctx->idl, ip, proto, port);
     }
