@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include "coverage.h"
 #include "dp-packet.h"
 #include "dpif.h"
 #include "flexmap-cache.h"
@@ -46,11 +47,15 @@
 #include "ovs-rcu.h"
 #include "packets.h"
 #include "seq.h"
+#include "simap.h"
 #include "timeval.h"
 #include "unixctl.h"
 #include "util.h"
 
 VLOG_DEFINE_THIS_MODULE(ofproto_flexmap);
+
+COVERAGE_DEFINE(flexmap_ports_changed);
+COVERAGE_DEFINE(flexmap_ports_walk);
 
 BUILD_ASSERT_DECL(FLEXMAP_MAX_TABLE == FLEXMAP_MAX_TABLE_ID);
 
@@ -65,6 +70,10 @@ BUILD_ASSERT_DECL(FLEXMAP_MAX_TABLE == FLEXMAP_MAX_TABLE_ID);
 struct fm_port_ref {
     char *name;                 /* The interface's name. */
     bool unresolved;            /* As last seen, for logging changes. */
+    bool unfit;                 /* Unresolved because the interface with
+                                 * its name cannot carry it (a tunnel
+                                 * backend on a port that is not a
+                                 * flow-based tunnel holding its key). */
 };
 
 /* One entry of a bridge's master tables, with OpenFlow port numbers: each
@@ -102,6 +111,12 @@ struct flexmap_bridge {
     struct hmap entries;        /* Contains "struct fm_entry"s. */
     bool need_push;             /* Push every entry at next run. */
     struct flexmap_cache *pushed_cache; /* Cache the entries are in. */
+
+    /* The bridge's ports as of the last push of every entry or the last
+     * withdraw walk (fm_withdraw_gone()): name -> fm_port_snap() of the
+     * port, so that a port event can tell in O(ports) whether some entry
+     * may have to be withdrawn. */
+    struct simap ports;
 
     struct hmap tnls;           /* Contains "struct fm_tnl"s. */
     uint64_t tnl_seq;           /* tnl_conf_seq at the last refresh. */
@@ -180,6 +195,7 @@ ofproto_flexmap_bridge_create(struct ofproto_dpif *ofproto)
     fb->id = id;
     hmap_init(&fb->entries);
     hmap_init(&fb->tnls);
+    simap_init(&fb->ports);
     fb->need_push = true;
     ovs_list_push_back(&all_bridges, &fb->node);
     return fb;
@@ -207,15 +223,96 @@ fm_port_name(const struct flexmap_bridge *fb, ofp_port_t port)
     return ofport ? netdev_get_name(ofport->netdev) : NULL;
 }
 
+/* Returns how many bits of a tunnel key a tunnel port of type 'type'
+ * carries: the rest of a flow's tun_id would be cut off when the header is
+ * built, and the packet would reach another tunnel key's network (or, for
+ * ERSPAN, whose header has a 10-bit session id where the key goes, be
+ * dropped). */
+static unsigned int
+fm_tnl_key_bits(const char *type)
+{
+    if (!strcmp(type, "vxlan") || !strcmp(type, "geneve")
+        || !strcmp(type, "lisp")) {
+        return 24;
+    } else if (!strcmp(type, "gre") || !strcmp(type, "ip6gre")
+               || !strcmp(type, "gtpu")) {
+        return 32;
+    } else if (!strcmp(type, "erspan") || !strcmp(type, "ip6erspan")) {
+        return 10;
+    }
+    return 64;
+}
+
+/* Returns how many key bits 'port' carries if it is a tunnel whose remote
+ * address and key come from the flow (options:remote_ip=flow,
+ * options:key=flow), otherwise 0. */
+static unsigned int
+fm_port_flow_tnl_bits(const struct ofport *port)
+{
+    const struct netdev_tunnel_config *cfg
+        = netdev_get_tunnel_config(port->netdev);
+
+    return (cfg && cfg->ip_dst_flow && cfg->out_key_flow
+            ? fm_tnl_key_bits(netdev_get_type(port->netdev))
+            : 0);
+}
+
+/* Checks that 'port' (possibly NULL) can carry backend 'b': it must exist,
+ * and for a tunnel backend be a flow-based tunnel whose key holds the
+ * backend's tun_id.  Returns 0 if so, otherwise the error that a command
+ * writing 'b' gets.  Used when an entry is written and when a backend's
+ * interface comes back, possibly as another type of port. */
+static enum ofperr
+fm_check_backend_port(const struct ofport *port,
+                      const struct flexmap_backend *b)
+{
+    if (!port) {
+        return OFPERR_NXFMFC_BAD_PORT;
+    }
+    if (b->flags & FLEXMAP_BACKEND_TUNNEL) {
+        unsigned int bits = fm_port_flow_tnl_bits(port);
+
+        if (!bits || (bits < 64 && ntohll(b->tun_id) >> bits)) {
+            return OFPERR_NXFMFC_TUNNEL_UNSUPPORTED;
+        }
+    }
+    return 0;
+}
+
 /* Returns true if backend 'i' of 'e' is resolved: its port number is, right
- * now, the interface it was written for. */
+ * now, the interface it was written for, and that interface can carry it
+ * (fm_check_backend_port()). */
 static bool
 fm_backend_is_resolved(const struct flexmap_bridge *fb,
                        const struct fm_entry *e, size_t i)
 {
-    const char *name = fm_port_name(fb, e->backends[i].port);
+    const struct flexmap_backend *b = &e->backends[i];
+    const struct ofport *port = ofproto_get_port(&fb->ofproto->up, b->port);
 
-    return name && !strcmp(name, e->ports[i].name);
+    return (port && !strcmp(netdev_get_name(port->netdev), e->ports[i].name)
+            && !fm_check_backend_port(port, b));
+}
+
+/* What the port snapshot of a bridge keeps of 'port': its OpenFlow number
+ * and, for a flow-based tunnel, how many key bits it carries (a port
+ * replaced by one of another type under the same name and number changes
+ * what its backends may send). */
+static unsigned int
+fm_port_snap(const struct ofport *port)
+{
+    return ofp_to_u16(port->ofp_port) | (fm_port_flow_tnl_bits(port) << 16);
+}
+
+/* Takes a snapshot of the ports of 'fb' into 'fb->ports'. */
+static void
+fm_snap_ports(struct flexmap_bridge *fb)
+{
+    const struct shash_node *node;
+
+    simap_clear(&fb->ports);
+    SHASH_FOR_EACH (node, &fb->ofproto->up.port_by_name) {
+        simap_put(&fb->ports, node->name, fm_port_snap(node->data));
+    }
 }
 
 /* Copies 'e' into 'out', marking unresolved backends with
@@ -543,7 +640,9 @@ fm_push(struct flexmap_bridge *fb, struct flexmap_cache *cache,
 /* Follows the interfaces of the backends of 'e' after the bridge's ports
  * changed: a backend whose interface is back under another OpenFlow port
  * number takes that number (and its tunnel next hop, if it tunnels); one
- * whose interface is gone stays unresolved.  Logs every change of state. */
+ * whose interface is gone, or is back as a port that cannot carry it (for
+ * a tunnel backend, not a flow-based tunnel whose key holds its tun_id),
+ * stays unresolved.  Logs every change of state. */
 static void
 fm_resolve(struct flexmap_bridge *fb, struct flexmap_cache *cache,
            struct fm_entry *e)
@@ -552,12 +651,15 @@ fm_resolve(struct flexmap_bridge *fb, struct flexmap_cache *cache,
         struct flexmap_backend *b = &e->backends[i];
         struct fm_port_ref *ref = &e->ports[i];
         bool unresolved = !fm_backend_is_resolved(fb, e, i);
+        bool unfit = false;
 
         if (unresolved) {
             const struct ofport *ofport
                 = shash_find_data(&fb->ofproto->up.port_by_name, ref->name);
 
-            if (ofport) {
+            if (ofport && fm_check_backend_port(ofport, b)) {
+                unfit = true;
+            } else if (ofport) {
                 struct flexmap_backend old = *b;
 
                 b->port = ofport->ofp_port;
@@ -569,20 +671,31 @@ fm_resolve(struct flexmap_bridge *fb, struct flexmap_cache *cache,
             }
         }
 
-        if (unresolved != ref->unresolved) {
+        if (unresolved != ref->unresolved || unfit != ref->unfit) {
             static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(10, 10);
             struct ds s = DS_EMPTY_INITIALIZER;
 
             flexmap_key_format(&e->key, &s);
-            VLOG_INFO_RL(&rl, "%s: table %"PRIu8" %s: backend "
-                         ETH_ADDR_FMT" on %s %s (OpenFlow port %"PRIu16")",
-                         fb->ofproto->up.name, e->table_id, ds_cstr(&s),
-                         ETH_ADDR_ARGS(b->mac), ref->name,
-                         unresolved ? "unresolved: interface gone"
-                                    : "resolved again",
-                         ofp_to_u16(b->port));
+            if (unfit) {
+                VLOG_INFO_RL(&rl, "%s: table %"PRIu8" %s: backend "
+                             ETH_ADDR_FMT" on %s unresolved: interface %s "
+                             "is not a flow-based tunnel that carries its "
+                             "key %#"PRIx64" (OpenFlow port %"PRIu16")",
+                             fb->ofproto->up.name, e->table_id, ds_cstr(&s),
+                             ETH_ADDR_ARGS(b->mac), ref->name, ref->name,
+                             ntohll(b->tun_id), ofp_to_u16(b->port));
+            } else {
+                VLOG_INFO_RL(&rl, "%s: table %"PRIu8" %s: backend "
+                             ETH_ADDR_FMT" on %s %s (OpenFlow port %"PRIu16
+                             ")", fb->ofproto->up.name, e->table_id,
+                             ds_cstr(&s), ETH_ADDR_ARGS(b->mac), ref->name,
+                             unresolved ? "unresolved: interface gone"
+                                        : "resolved again",
+                             ofp_to_u16(b->port));
+            }
             ds_destroy(&s);
             ref->unresolved = unresolved;
+            ref->unfit = unfit;
         }
     }
 }
@@ -637,6 +750,7 @@ ofproto_flexmap_bridge_destroy(struct flexmap_bridge *fb)
     }
     hmap_destroy(&fb->entries);
     hmap_destroy(&fb->tnls);
+    simap_destroy(&fb->ports);
     ovs_list_remove(&fb->node);
     id_pool_free_id(bridge_ids, fb->id);
     /* Translation threads may still read 'fb->id'. */
@@ -653,6 +767,7 @@ ofproto_flexmap_run(struct flexmap_bridge *fb)
             /* Next hops first: entries name them. */
             fm_tnl_run(fb, cache, cache != fb->pushed_cache);
             fm_push_all(fb, cache);
+            fm_snap_ports(fb);
             fb->pushed_cache = cache;
             fb->need_push = false;
         } else if (cache) {
@@ -669,12 +784,16 @@ ofproto_flexmap_run(struct flexmap_bridge *fb)
  * packets of the deleted port's backends until the next run.  When a new
  * port is constructed, the deleted one is already gone from the bridge, so
  * this pass finds its backends.  Tunnel next hops and backends that come
- * back wait for the run, which may translate. */
+ * back wait for the run, which may translate.
+ *
+ * Walks every entry: ofproto_flexmap_ports_changed() calls it only when
+ * fm_ports_need_walk() says that it may find something. */
 static void
 fm_withdraw_gone(struct flexmap_bridge *fb, struct flexmap_cache *cache)
 {
     struct fm_entry *e;
 
+    COVERAGE_INC(flexmap_ports_walk);
     HMAP_FOR_EACH (e, node, &fb->entries) {
         for (size_t i = 0; i < e->n_backends; i++) {
             if (!e->ports[i].unresolved && !fm_backend_is_resolved(fb, e, i)) {
@@ -690,15 +809,66 @@ fm_withdraw_gone(struct flexmap_bridge *fb, struct flexmap_cache *cache)
     }
 }
 
+/* Returns true if a port of 'fb' as of its snapshot ('fb->ports', taken at
+ * the last push of every entry or withdraw walk) is gone, renumbered or
+ * replaced by another kind of port, and a port has come that the snapshot
+ * does not have as it is now: then a backend pushed since may be unresolved
+ * now, and its datapath port number may be another port's.  O(ports).
+ *
+ * A port that is destructed is still in the bridge, so destructs alone
+ * (deleting ports, tearing the bridge down) never need a walk: packets to
+ * a datapath port that is gone are dropped until the run, as long as no
+ * new port may have taken its number.  Nor do ports added while none is
+ * gone. */
+static bool
+fm_ports_need_walk(const struct flexmap_bridge *fb)
+{
+    const struct shash *ports = &fb->ofproto->up.port_by_name;
+    const struct simap_node *sn;
+    const struct shash_node *node;
+    bool lost = false;
+
+    SIMAP_FOR_EACH (sn, &fb->ports) {
+        const struct ofport *port = shash_find_data(ports, sn->name);
+
+        if (!port) {
+            lost = true;
+            break;
+        } else if (fm_port_snap(port) != sn->data) {
+            /* That port is itself one the snapshot lacks. */
+            return true;
+        }
+    }
+    if (!lost) {
+        return false;
+    }
+    SHASH_FOR_EACH (node, ports) {
+        const struct simap_node *old = simap_find(&fb->ports, node->name);
+
+        if (!old || old->data != fm_port_snap(node->data)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Called by ofproto-dpif whenever a port of the bridge is constructed or
+ * destructed.  The run pushes every entry again; a walk of the entries, to
+ * withdraw right away the backends whose port number another interface may
+ * now hold, happens only if the ports changed in a way that needs it (see
+ * fm_ports_need_walk()), so that adding ports or tearing the bridge down
+ * costs O(ports) per port rather than O(entries). */
 void
 ofproto_flexmap_ports_changed(struct flexmap_bridge *fb)
 {
     if (fb) {
         struct flexmap_cache *cache = fb_cache(fb);
 
+        COVERAGE_INC(flexmap_ports_changed);
         fb->need_push = true;
-        if (cache && cache == fb->pushed_cache) {
+        if (cache && cache == fb->pushed_cache && fm_ports_need_walk(fb)) {
             fm_withdraw_gone(fb, cache);
+            fm_snap_ports(fb);
         }
     }
 }
@@ -717,23 +887,6 @@ flexmap_bridge_from_ofproto(struct ofproto *ofproto)
             : NULL);
 }
 
-/* Returns how many bits of a tunnel key a tunnel port of type 'type'
- * carries: the rest of a flow's tun_id would be cut off when the header is
- * built, and the packet would reach another tunnel key's network. */
-static unsigned int
-fm_tnl_key_bits(const char *type)
-{
-    if (!strcmp(type, "vxlan") || !strcmp(type, "geneve")
-        || !strcmp(type, "lisp")) {
-        return 24;
-    } else if (!strcmp(type, "gre") || !strcmp(type, "ip6gre")
-               || !strcmp(type, "erspan") || !strcmp(type, "ip6erspan")
-               || !strcmp(type, "gtpu")) {
-        return 32;
-    }
-    return 64;
-}
-
 /* Checks one decoded command against the bridge: ports must exist, and a
  * tunnel backend's must be a flow-based tunnel whose key can hold its
  * tun_id. */
@@ -746,26 +899,11 @@ fm_check_cmd(const struct flexmap_bridge *fb,
     }
     for (size_t i = 0; i < cmd->entry.n_backends; i++) {
         const struct flexmap_backend *b = &cmd->entry.backends[i];
+        enum ofperr error = fm_check_backend_port(
+            ofproto_get_port(&fb->ofproto->up, b->port), b);
 
-        if (!ofp_port_to_ofport(fb->ofproto, b->port)) {
-            return OFPERR_NXFMFC_BAD_PORT;
-        }
-        if (b->flags & FLEXMAP_BACKEND_TUNNEL) {
-            /* The port must be a tunnel whose remote address and key come
-             * from the flow (options:remote_ip=flow, options:key=flow). */
-            struct ofport *port = ofproto_get_port(&fb->ofproto->up,
-                                                   b->port);
-            const struct netdev_tunnel_config *cfg
-                = port ? netdev_get_tunnel_config(port->netdev) : NULL;
-
-            if (!cfg || !cfg->ip_dst_flow || !cfg->out_key_flow) {
-                return OFPERR_NXFMFC_TUNNEL_UNSUPPORTED;
-            }
-            unsigned int bits = fm_tnl_key_bits(
-                netdev_get_type(port->netdev));
-            if (bits < 64 && ntohll(b->tun_id) >> bits) {
-                return OFPERR_NXFMFC_TUNNEL_UNSUPPORTED;
-            }
+        if (error) {
+            return error;
         }
         /* A backend is its MAC behind its port: twice in one pool makes no
          * sense and would confuse connection affinity. */
