@@ -19,6 +19,7 @@
 #include "flexmap-affinity.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 #include "packets.h"
 #include "util.h"
@@ -30,7 +31,8 @@
  * takes the consistent-hash choice, which is its old backend unless the pool
  * changed meanwhile.  So a timeout only has to outlast the idle periods of
  * connections that must survive pool changes, and it costs nothing but
- * slots, which LRU eviction reclaims anyway when they are needed.
+ * slots: a bucket full of live connections takes no new one until one of
+ * them goes idle (see "When full" in the header).
  *
  *   - TCP established, 900 s: IPVS's default.  Longer than the idle timeouts
  *     of common cloud load balancers (AWS NLB 350 s) and than typical
@@ -126,7 +128,7 @@ struct flexmap_affinity {
         atomic_uint64_t n_lookups;
         atomic_uint64_t n_hits;
         atomic_uint64_t n_inserts;
-        atomic_uint64_t n_evictions;
+        atomic_uint64_t n_full;
         atomic_uint64_t n_expirations;
     );
 };
@@ -277,6 +279,29 @@ fa_unpack(const uint64_t ew[8], uint64_t w, struct flexmap_affinity_info *info)
 
 /* Creation and destruction. */
 
+/* Returns 'size' bytes of zeroed, page-aligned memory that the kernel
+ * commits only as it is first touched: a table sized for a million
+ * connections costs its owner memory in proportion to the connections it
+ * has seen, and each page is placed on the NUMA node of the thread that
+ * first writes it, the owner's. */
+static void *
+fa_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    if (p == MAP_FAILED) {
+        out_of_memory();
+    }
+    return p;
+}
+
+static void
+fa_unmap(void *p, size_t size)
+{
+    munmap(p, size);
+}
+
 struct flexmap_affinity *
 flexmap_affinity_create(size_t capacity,
                         const struct flexmap_affinity_params *params)
@@ -294,11 +319,9 @@ flexmap_affinity_create(size_t capacity,
     }
     n_buckets = cap / FLEXMAP_AFFINITY_WAYS;
 
-    /* Zeroed here, so that the thread calling this touches every page
-     * first. */
     aff = xzalloc_cacheline(sizeof *aff);
-    aff->buckets = xzalloc_cacheline(n_buckets * sizeof *aff->buckets);
-    aff->entries = xzalloc_cacheline(cap * sizeof *aff->entries);
+    aff->buckets = fa_map(n_buckets * sizeof *aff->buckets);
+    aff->entries = fa_map(cap * sizeof *aff->entries);
     aff->capacity = cap;
     aff->mask = n_buckets - 1;
     atomic_init(&aff->timeouts[FA_EMPTY], 0);
@@ -306,7 +329,7 @@ flexmap_affinity_create(size_t capacity,
     atomic_init(&aff->n_lookups, 0);
     atomic_init(&aff->n_hits, 0);
     atomic_init(&aff->n_inserts, 0);
-    atomic_init(&aff->n_evictions, 0);
+    atomic_init(&aff->n_full, 0);
     atomic_init(&aff->n_expirations, 0);
     return aff;
 }
@@ -315,8 +338,9 @@ void
 flexmap_affinity_destroy(struct flexmap_affinity *aff)
 {
     if (aff) {
-        free_cacheline(aff->entries);
-        free_cacheline(aff->buckets);
+        fa_unmap(aff->entries, aff->capacity * sizeof *aff->entries);
+        fa_unmap(aff->buckets,
+                 (aff->mask + (size_t) 1) * sizeof *aff->buckets);
         free_cacheline(aff);
     }
 }
@@ -356,6 +380,36 @@ flexmap_affinity_memory(const struct flexmap_affinity *aff)
             + aff->capacity * sizeof *aff->entries);
 }
 
+/* Returns how many bytes of the 'size' bytes at 'p' (page-aligned) are
+ * resident, or 'size' if the kernel does not say. */
+static size_t
+fa_resident(void *p, size_t size)
+{
+    size_t page = get_page_size();
+    size_t n_pages = DIV_ROUND_UP(size, page);
+    unsigned char *vec = xmalloc(n_pages);
+    size_t n = 0;
+
+    if (mincore(p, size, vec)) {
+        free(vec);
+        return size;
+    }
+    for (size_t i = 0; i < n_pages; i++) {
+        n += vec[i] & 1;
+    }
+    free(vec);
+    return MIN(n * page, size);
+}
+
+size_t
+flexmap_affinity_resident(const struct flexmap_affinity *aff)
+{
+    return (sizeof *aff
+            + fa_resident(aff->buckets,
+                          (aff->mask + (size_t) 1) * sizeof *aff->buckets)
+            + fa_resident(aff->entries, aff->capacity * sizeof *aff->entries));
+}
+
 /* Fast path. */
 
 void
@@ -363,6 +417,24 @@ flexmap_affinity_prefetch(const struct flexmap_affinity *aff,
                           uint32_t table_id, uint32_t hash)
 {
     OVS_PREFETCH(&aff->buckets[fa_mix(hash, table_id) & aff->mask]);
+}
+
+void
+flexmap_affinity_prefetch_entry(const struct flexmap_affinity *aff,
+                                uint32_t table_id, uint32_t hash)
+{
+    uint32_t h = fa_mix(hash, table_id);
+    size_t bi = h & aff->mask;
+    const struct fa_bucket *b = &aff->buckets[bi];
+    uint64_t tag = fa_tag(h);
+
+    for (int i = 0; i < FLEXMAP_AFFINITY_WAYS; i++) {
+        uint64_t w = fa_read(&b->w[i]);
+
+        if ((w & FA_TAG_MASK) == tag && w & FA_CLASS_MASK) {
+            OVS_PREFETCH(&aff->entries[bi * FLEXMAP_AFFINITY_WAYS + i]);
+        }
+    }
 }
 
 struct flexmap_affinity_entry *
@@ -420,8 +492,8 @@ flexmap_affinity_insert(struct flexmap_affinity *aff,
     struct fa_bucket *b = &aff->buckets[bi];
     uint64_t now = now_ms & FA_TIME_MASK;
     uint64_t tag = fa_tag(h);
-    int same = -1, empty = -1, expired = -1, lru = -1;
-    uint64_t same_w = 0, lru_time = UINT64_MAX;
+    int same = -1, empty = -1, expired = -1;
+    uint64_t same_w = 0;
     struct flexmap_affinity_entry *e;
     struct fa_timeouts t;
     enum fa_class class;
@@ -444,13 +516,8 @@ flexmap_affinity_insert(struct flexmap_affinity *aff,
             same = i;
             same_w = w;
             break;
-        } else if (!fa_live(&t, w, now)) {
-            if (expired < 0) {
-                expired = i;
-            }
-        } else if ((w & FA_TIME_MASK) < lru_time) {
-            lru = i;
-            lru_time = w & FA_TIME_MASK;
+        } else if (expired < 0 && !fa_live(&t, w, now)) {
+            expired = i;
         }
     }
 
@@ -465,8 +532,9 @@ flexmap_affinity_insert(struct flexmap_affinity *aff,
         way = expired;
         fa_stat_inc(&aff->n_expirations);
     } else {
-        way = lru;
-        fa_stat_inc(&aff->n_evictions);
+        /* Every way holds a live connection: keep them all. */
+        fa_stat_inc(&aff->n_full);
+        return NULL;
     }
     fa_stat_inc(&aff->n_inserts);
 
@@ -733,6 +801,6 @@ flexmap_affinity_get_stats(const struct flexmap_affinity *aff,
     s->lookups = fa_read(&aff->n_lookups);
     s->hits = fa_read(&aff->n_hits);
     s->inserts = fa_read(&aff->n_inserts);
-    s->evictions = fa_read(&aff->n_evictions);
+    s->full = fa_read(&aff->n_full);
     s->expirations = fa_read(&aff->n_expirations);
 }

@@ -45,9 +45,12 @@
  * allocated, locked or logged afterwards.
  *
  * Memory: 72 bytes per connection of capacity (64 for the entry, 8 for its
- * bucket word), e.g. 4.5 MiB for the default 65536 connections.  The pages
- * are first touched (zeroed) by the thread that calls
- * flexmap_affinity_create(), so create the table on the lane's NUMA node.
+ * bucket word), e.g. 72 MiB for a million connections, reserved as address
+ * space by flexmap_affinity_create() and committed by the kernel page by
+ * page as connections first touch it (anonymous mmap()), so a table costs
+ * resident memory in proportion to the connections its owner has seen, and
+ * its pages land on the owner's NUMA node.  flexmap_affinity_resident()
+ * tells how much is resident.
  *
  * Hashing: the caller passes a 32-bit hash of the 5-tuple (src, dst,
  * sport, dport, proto), as the datapath already computes for backend
@@ -93,11 +96,17 @@
  * =========
  *
  * An insert takes, within the key's bucket, the way of the same key if it is
- * there, else an empty way, else an expired way, else the least recently
- * used live way ("eviction", counted).  An evicted live connection is
- * looked up as a miss and falls back to the map's consistent-hash choice,
- * which is the same backend unless the pool has changed since the
- * connection started; only then does it move.
+ * there, else an empty way, else an expired way.  If every way of the
+ * bucket holds a live connection, the insert fails (counted as 'full'):
+ * the connections already there keep their backends, and the new one is
+ * placed by the map's consistent hash, packet by packet, without being
+ * remembered.  That is the same backend for as long as the pool does not
+ * change, so only a change of the pool while the table is full can move
+ * such a connection.  Evicting instead (least recently used) would make
+ * every new connection push out a live one once the table is full, a
+ * stream of writes that protects no connection better, as Maglev and
+ * Katran found: beyond its capacity, a connection table only degrades to
+ * consistent hashing.
  *
  *
  * One connection, several lanes
@@ -191,12 +200,13 @@ struct flexmap_affinity_params {
 
 /* Counters.  Written only by the owner; others read them relaxed.
  * 'expirations' counts expired entries reclaimed (lazily, see above);
- * 'evictions' counts live entries replaced by inserts into a full bucket. */
+ * 'full' counts inserts refused because every way of the key's bucket held
+ * a live connection. */
 struct flexmap_affinity_stats {
     uint64_t lookups;
     uint64_t hits;
     uint64_t inserts;
-    uint64_t evictions;
+    uint64_t full;
     uint64_t expirations;
 };
 
@@ -236,11 +246,16 @@ void flexmap_affinity_get_params(const struct flexmap_affinity *,
 
 size_t flexmap_affinity_capacity(const struct flexmap_affinity *);
 size_t flexmap_affinity_memory(const struct flexmap_affinity *);
+size_t flexmap_affinity_resident(const struct flexmap_affinity *);
 
 /* Fast path: owner only.  O(FLEXMAP_AFFINITY_WAYS) each.
  *
  * flexmap_affinity_prefetch() starts loading the bucket of a key that a
  * later call in the same batch will look up.
+ * flexmap_affinity_prefetch_entry(), called once that bucket is loaded,
+ * starts loading the connections in it whose tag matches the key's
+ * (normally the key's own, if it is there), so that a batch's lookups wait
+ * for memory once per stage, not once per packet.
  *
  * flexmap_affinity_lookup() returns the live entry for 'key', refreshing
  * its last-used time, or NULL.  An expired entry for 'key' is reclaimed and
@@ -248,9 +263,9 @@ size_t flexmap_affinity_memory(const struct flexmap_affinity *);
  *
  * flexmap_affinity_insert() records that 'key' goes to 'backend_id' (hint
  * 'hint', valid for map entry version 'version') and returns its entry,
- * which is established for TCP.  It never fails; see "When full" above for
- * the way it takes.  Normally called after a lookup miss; inserting a key
- * that is present replaces it.
+ * which is established for TCP, or returns NULL if the key's bucket is full
+ * of live connections (see "When full" above).  Normally called after a
+ * lookup miss; inserting a key that is present replaces it.
  *
  * flexmap_affinity_note_tcp_flags() applies 'tcp_flags' (TCP_* from
  * packets.h, host order, e.g. ntohs(TCP_FLAGS_BE16(tcp_ctl))) to 'entry' and
@@ -270,6 +285,8 @@ size_t flexmap_affinity_memory(const struct flexmap_affinity *);
  * for the packet at hand, do not keep it. */
 void flexmap_affinity_prefetch(const struct flexmap_affinity *,
                                uint32_t table_id, uint32_t hash);
+void flexmap_affinity_prefetch_entry(const struct flexmap_affinity *,
+                                     uint32_t table_id, uint32_t hash);
 struct flexmap_affinity_entry *flexmap_affinity_lookup(
     struct flexmap_affinity *, const struct flexmap_affinity_key *,
     uint32_t hash, uint64_t now_ms);

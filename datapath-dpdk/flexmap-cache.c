@@ -51,13 +51,14 @@
  *     backends[n]                  40 bytes each
  *     pools only:  ids[n]           8 bytes each (fc_backend_id())
  *                  bslots[n]        4 bytes each, padded to 8
- *                  flexmap_chash    4 + FLEXMAP_CHASH_SLOTS bytes
+ *                  flexmap_chash    8 + 32 bytes per live backend
  *
  * so a one-backend entry takes 168 bytes (192, cache-line aligned), plus 13 to
  * 30 bytes of cmap bucket space (a 64-byte bucket holds 5 nodes; the cmap
  * stays between about 42% and 85% full), plus 16 bytes of counters per lane
- * (below).  A pool entry adds its 256 kB slot table (flexmap-chash.c) and
- * 16 bytes of counters per lane per backend.  An entry is never modified
+ * (below).  A pool entry of N backends takes 136 + 84 * N bytes (472 for
+ * N = 4, rounded up to whole cache lines), and 16 bytes of counters per
+ * lane per backend.  An entry is never modified
  * once published: flexmap_cache_put() on an existing key builds a new entry
  * and swaps it in with cmap_replace(), so a reader sees either the whole old
  * or the whole new entry.  Old entries are freed with ovsrcu_postpone().
@@ -247,6 +248,7 @@ struct flexmap_cache {
     struct ovs_refcount ref_cnt;    /* 1 + pending postponed slot releases. */
     uint64_t next_version OVS_GUARDED;  /* Version of the next put. */
     struct flexmap_affinity_params affinity_params OVS_GUARDED;
+    size_t conn_capacity OVS_GUARDED;   /* Of each lane's connection table. */
 
     /* Tunnel next hops, read by the datapath, written under 'mutex'. */
     struct cmap tnls;               /* Contains "struct fc_tnl"s. */
@@ -478,6 +480,7 @@ flexmap_cache_create(unsigned int n_lanes)
     }
     ovs_mutex_init(&cache->shared_mutex);
     cache->affinity_params = FLEXMAP_AFFINITY_PARAMS_DEFAULT;
+    cache->conn_capacity = FLEXMAP_CACHE_DEFAULT_CONNS;
     cache->next_version = 1;
     ovs_mutex_init(&cache->mutex);
     cache->next_slot = 0;
@@ -681,10 +684,68 @@ fc_ensure_affinity(struct flexmap_cache *cache)
     if (!fc_affinity(cache, 0)) {
         for (unsigned int i = 0; i < cache->n_lanes; i++) {
             ovsrcu_set(&cache->affinity[i], flexmap_affinity_create(
-                           FLEXMAP_CACHE_AFFINITY_CAPACITY,
-                           &cache->affinity_params));
+                           cache->conn_capacity, &cache->affinity_params));
         }
     }
+}
+
+static void
+fc_affinity_destroy_cb(void *aff)
+{
+    flexmap_affinity_destroy(aff);
+}
+
+void
+flexmap_cache_set_conn_capacity(struct flexmap_cache *cache, size_t capacity)
+{
+    capacity = MIN(MAX(capacity, FLEXMAP_CACHE_MIN_CONNS),
+                   FLEXMAP_CACHE_MAX_CONNS);
+
+    ovs_mutex_lock(&cache->mutex);
+    if (capacity != cache->conn_capacity) {
+        cache->conn_capacity = capacity;
+        if (fc_affinity(cache, 0)) {
+            /* New, empty tables.  A lane's owner may still be writing the
+             * old one until it quiesces, so that one goes only after a
+             * grace period.  Connections it knew are placed by the
+             * consistent hash again, which keeps their backends unless
+             * the pool changes before they end. */
+            for (unsigned int i = 0; i < cache->n_lanes; i++) {
+                struct flexmap_affinity *old = fc_affinity(cache, i);
+
+                ovsrcu_set(&cache->affinity[i], flexmap_affinity_create(
+                               capacity, &cache->affinity_params));
+                ovsrcu_postpone__(fc_affinity_destroy_cb, old);
+            }
+        }
+    }
+    ovs_mutex_unlock(&cache->mutex);
+}
+
+void
+flexmap_cache_get_conn_info(const struct flexmap_cache *cache_,
+                            struct flexmap_cache_conn_info *info)
+{
+    struct flexmap_cache *cache = CONST_CAST(struct flexmap_cache *, cache_);
+
+    memset(info, 0, sizeof *info);
+    ovs_mutex_lock(&cache->mutex);
+    info->capacity = cache->conn_capacity;
+    for (unsigned int i = 0; i < cache->n_lanes; i++) {
+        const struct flexmap_affinity *aff = fc_affinity(cache, i);
+
+        if (aff) {
+            struct flexmap_affinity_stats stats;
+
+            info->n_tables++;
+            info->capacity = flexmap_affinity_capacity(aff);
+            info->reserved += flexmap_affinity_memory(aff);
+            info->resident += flexmap_affinity_resident(aff);
+            flexmap_affinity_get_stats(aff, &stats);
+            info->full += stats.full;
+        }
+    }
+    ovs_mutex_unlock(&cache->mutex);
 }
 
 int
@@ -966,13 +1027,6 @@ flexmap_cache_memory(const struct flexmap_cache *cache)
     bytes += ((size_t) n_chunks * cache->n_lanes * FC_CHUNK_SIZE
               * sizeof(struct flexmap_cache_counter));
     bytes += entry_bytes;
-    for (unsigned int i = 0; i < cache->n_lanes; i++) {
-        const struct flexmap_affinity *aff = fc_affinity(cache, i);
-
-        if (aff) {
-            bytes += flexmap_affinity_memory(aff);
-        }
-    }
 
     /* The cmap: 64-byte buckets of 5 nodes (on 64-bit hosts), a power of 2
      * of them, grown when 85% full. */
@@ -1433,9 +1487,11 @@ fc_pool_select(struct flexmap_affinity *aff,
         idx = fc_pool_choose(e, hash);
     }
     if (idx >= 0) {
+        /* NULL if the connection's bucket is full: it is then placed by
+         * the consistent hash, packet by packet. */
         ae = flexmap_affinity_insert(aff, &akey, hash, now,
                                      fc_entry_ids(e)[idx], idx, e->version);
-        if (key->proto == IPPROTO_TCP && tuple->tcp_flags) {
+        if (ae && key->proto == IPPROTO_TCP && tuple->tcp_flags) {
             flexmap_affinity_note_tcp_flags(aff, ae, tuple->tcp_flags, now);
         }
     }
@@ -1447,6 +1503,7 @@ struct fc_packet {
     struct flexmap_key key;
     struct fc_tuple tuple;
     uint32_t ip_hash;           /* fc_hash_ip() of 'key.ip'. */
+    uint32_t tuple_hash;        /* fc_tuple_hash(), for pool hits only. */
 };
 
 static size_t
@@ -1459,7 +1516,7 @@ fc_execute(struct flexmap_cache *cache, uint32_t table_id,
     const struct flexmap_cache_entry *entries[NETDEV_MAX_BURST];
     const struct cmap_node *nodes[NETDEV_MAX_BURST];
     uint32_t hashes[NETDEV_MAX_BURST];
-    unsigned long parsed = 0, exact = 0, found = 0;
+    unsigned long parsed = 0, exact = 0, found = 0, pools = 0;
     uint32_t ip4_head = fc_hash_ip4_head(table_id);
     bool has_exact = fc_has_kind(cache, FLEXMAP_KEY_EXACT);
     struct flexmap_affinity *aff;
@@ -1532,6 +1589,32 @@ fc_execute(struct flexmap_cache *cache, uint32_t table_id,
             }
         }
         OVS_PREFETCH_WRITE(fc_counter(cache, lane, e->slot));
+        if (OVS_UNLIKELY(e->n_backends > 1)) {
+            pools |= 1UL << i;
+        }
+    }
+
+    /* Pool hits: hash their 5-tuples and load, stage by stage, what the
+     * choice reads: the entry's backends and identities, the connection
+     * table's bucket, then the connection in it. */
+    aff = pools ? fc_affinity(cache, lane) : NULL;
+    ULLONG_FOR_EACH_1 (i, pools) {
+        struct fc_packet *pkt = &pkts[i];
+        const struct flexmap_cache_entry *e = entries[i];
+
+        fc_tuple_complete(&pkt->tuple, pkt->key.proto);
+        pkt->tuple_hash = fc_tuple_hash(&pkt->tuple, &pkt->key);
+        OVS_PREFETCH(&e->backends[0]);
+        OVS_PREFETCH(fc_entry_ids(e));
+        if (aff) {
+            flexmap_affinity_prefetch(aff, table_id, pkt->tuple_hash);
+        }
+    }
+    if (aff) {
+        ULLONG_FOR_EACH_1 (i, pools) {
+            flexmap_affinity_prefetch_entry(aff, table_id,
+                                            pkts[i].tuple_hash);
+        }
     }
 
     /* Count, choose the backend, rewrite. */
@@ -1566,11 +1649,8 @@ fc_execute(struct flexmap_cache *cache, uint32_t table_id,
             if (!now) {
                 now = time_msec();      /* Once per batch. */
             }
-            fc_tuple_complete(&pkt->tuple, pkt->key.proto);
-            aff = fc_affinity(cache, lane);
             idx = fc_pool_select(aff, e, &pkt->key, &pkt->tuple,
-                                 fc_tuple_hash(&pkt->tuple, &pkt->key), now,
-                                 &from_affinity);
+                                 pkt->tuple_hash, now, &from_affinity);
             if (OVS_UNLIKELY(idx < 0)) {
                 dropped[j] = true;
                 continue;

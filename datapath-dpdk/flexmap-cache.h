@@ -99,12 +99,15 @@ struct dp_packet;
 struct dp_packet_batch;
 struct ds;
 
-/* Connections each lane's affinity table holds (see flexmap-affinity.h):
- * 72 bytes each, allocated for every lane when the first entry with more
- * than one backend arrives. */
-#ifndef FLEXMAP_CACHE_AFFINITY_CAPACITY
-#define FLEXMAP_CACHE_AFFINITY_CAPACITY 32768
-#endif
+/* Connections that each lane's connection table holds (flexmap-affinity.h),
+ * by default and at least and at most (flexmap_cache_set_conn_capacity()).
+ * Every lane gets its table when the first entry with more than one backend
+ * arrives; a table takes 72 bytes per connection of address space, resident
+ * only as connections touch it.  The default holds a million connections on
+ * even a single forwarding thread. */
+#define FLEXMAP_CACHE_DEFAULT_CONNS (1u << 20)
+#define FLEXMAP_CACHE_MIN_CONNS 1024u
+#define FLEXMAP_CACHE_MAX_CONNS (1u << 28)
 
 /* Most counter slots one cache may hold, over all tables: one per entry,
  * plus one per backend of an entry with several backends; so also the most
@@ -223,6 +226,30 @@ void flexmap_cache_set_affinity_params(struct flexmap_cache *,
                                        const struct flexmap_affinity_params *);
 void flexmap_cache_get_affinity_params(const struct flexmap_cache *,
                                        struct flexmap_affinity_params *);
+
+/* Connection tables.
+ *
+ * flexmap_cache_set_conn_capacity() sets the connections each lane's table
+ * holds, clamped to [FLEXMAP_CACHE_MIN_CONNS, FLEXMAP_CACHE_MAX_CONNS] and
+ * rounded up to a power of two.  Tables that exist already are replaced
+ * by empty ones (their connections are placed by the consistent hash
+ * again, which keeps their backends unless the pool changes).  A writer.
+ *
+ * flexmap_cache_get_conn_info() reports on them (a reader; it asks the
+ * kernel which pages are resident, O(capacity / 4096) per table). */
+struct flexmap_cache_conn_info {
+    size_t capacity;            /* Connections per table. */
+    unsigned int n_tables;      /* Tables: one per lane once a pool is in
+                                 * the cache, else none. */
+    size_t reserved;            /* Bytes of address space, all tables. */
+    size_t resident;            /* Bytes of it resident now. */
+    uint64_t full;              /* New connections not remembered because
+                                 * their bucket was full (see "When full" in
+                                 * flexmap-affinity.h), all tables. */
+};
+void flexmap_cache_set_conn_capacity(struct flexmap_cache *, size_t);
+void flexmap_cache_get_conn_info(const struct flexmap_cache *,
+                                 struct flexmap_cache_conn_info *);
 
 /* Readers. */
 size_t flexmap_cache_count(const struct flexmap_cache *);

@@ -227,7 +227,7 @@ START_TEST(test_insert_lookup)
     ck_assert_uint_eq(s.lookups, 6);
     ck_assert_uint_eq(s.hits, 3);
     ck_assert_uint_eq(s.inserts, 2);
-    ck_assert_uint_eq(s.evictions, 0);
+    ck_assert_uint_eq(s.full, 0);
     ck_assert_uint_eq(s.expirations, 0);
 
     flexmap_affinity_remove(aff, e);
@@ -505,8 +505,9 @@ END_TEST
 
 /* Full buckets. */
 
-/* Capacity 8 is one bucket: every key shares it. */
-START_TEST(test_evict_lru)
+/* Capacity 8 is one bucket: every key shares it.  A full bucket keeps its
+ * live connections and refuses new ones, until one of them expires. */
+START_TEST(test_full_bucket)
 {
     struct flexmap_affinity *aff = flexmap_affinity_create(8, NULL);
     struct flexmap_affinity_key k[10];
@@ -515,36 +516,40 @@ START_TEST(test_evict_lru)
         k[i] = key4(1, 0x0a000000 + i, 1000, 0x0a0000ff, 80, IPPROTO_UDP);
     }
     for (int i = 0; i < 8; i++) {
-        insert_k(aff, &k[i], T0 + i);
+        ck_assert_ptr_nonnull(insert_k(aff, &k[i], T0 + i));
     }
-    ck_assert_uint_eq(stats(aff).evictions, 0);
+    ck_assert_uint_eq(stats(aff).full, 0);
 
-    /* k0 is the oldest insert but was just used: k1 is the LRU. */
+    /* Full: k8 is refused, every live connection stays. */
     ck_assert_ptr_nonnull(lookup_k(aff, &k[0], T0 + 100));
-    insert_k(aff, &k[8], T0 + 200);
-    ck_assert_uint_eq(stats(aff).evictions, 1);
-    ck_assert(!find_k(aff, &k[1], T0 + 200));
-    ck_assert(find_k(aff, &k[0], T0 + 200));
-    for (int i = 2; i <= 8; i++) {
+    ck_assert_ptr_null(insert_k(aff, &k[8], T0 + 200));
+    ck_assert_uint_eq(stats(aff).full, 1);
+    ck_assert_uint_eq(stats(aff).inserts, 8);
+    ck_assert(!find_k(aff, &k[8], T0 + 200));
+    for (int i = 0; i < 8; i++) {
         ck_assert(find_k(aff, &k[i], T0 + 200));
     }
 
-    /* Then k2. */
-    insert_k(aff, &k[9], T0 + 201);
-    ck_assert_uint_eq(stats(aff).evictions, 2);
-    ck_assert(!find_k(aff, &k[2], T0 + 201));
-    ck_assert(find_k(aff, &k[3], T0 + 201));
-    ck_assert_uint_eq(stats(aff).expirations, 0);
-    ck_assert_uint_eq(flexmap_affinity_count_active(
-                          aff, T0 + 201, FLEXMAP_AFFINITY_ANY_TABLE,
-                          FLEXMAP_AFFINITY_ANY_BACKEND), 8);
+    /* A present key is still replaced in place. */
+    ck_assert_ptr_nonnull(insert_k(aff, &k[3], T0 + 201));
+    ck_assert_uint_eq(stats(aff).full, 1);
+
+    /* Once k1 (last used at T0 + 1) has been idle for its timeout, its way
+     * takes k9; k0, used at T0 + 100, and k3 are still live. */
+    ck_assert_ptr_nonnull(insert_k(aff, &k[9], T0 + 1 + UDP_IDLE_MS));
+    ck_assert_uint_eq(stats(aff).full, 1);
+    ck_assert_uint_eq(stats(aff).expirations, 1);
+    ck_assert(!find_k(aff, &k[1], T0 + 1 + UDP_IDLE_MS));
+    ck_assert(find_k(aff, &k[9], T0 + 1 + UDP_IDLE_MS));
+    ck_assert(find_k(aff, &k[0], T0 + 1 + UDP_IDLE_MS));
+    ck_assert(find_k(aff, &k[3], T0 + 1 + UDP_IDLE_MS));
     flexmap_affinity_destroy(aff);
 }
 END_TEST
 
-/* Empty, then expired ways are taken before any live one, even when the
- * expired one is the most recently used. */
-START_TEST(test_reuse_before_evict)
+/* Empty and expired ways are taken, even when the expired one is the most
+ * recently used: the bucket is not full. */
+START_TEST(test_reuse_before_full)
 {
     struct flexmap_affinity *aff = flexmap_affinity_create(8, NULL);
     struct flexmap_affinity_key tcp[7], udp, n1, n2;
@@ -560,19 +565,19 @@ START_TEST(test_reuse_before_evict)
 
     n1 = key4(1, 0x0c000001, 1000, 0x0a0000ff, 80, IPPROTO_TCP);
     insert_k(aff, &n1, t1);
-    ck_assert_uint_eq(stats(aff).evictions, 0);
+    ck_assert_uint_eq(stats(aff).full, 0);
     ck_assert_uint_eq(stats(aff).expirations, 1);
     for (int i = 0; i < 7; i++) {
         ck_assert(find_k(aff, &tcp[i], t1));
     }
     ck_assert(find_k(aff, &n1, t1));
 
-    /* A removed way is empty: taken without eviction either. */
+    /* A removed way is empty: taken as well. */
     e = lookup_k(aff, &tcp[3], t1);
     flexmap_affinity_remove(aff, e);
     n2 = key4(1, 0x0c000002, 1000, 0x0a0000ff, 80, IPPROTO_TCP);
     insert_k(aff, &n2, t1);
-    ck_assert_uint_eq(stats(aff).evictions, 0);
+    ck_assert_uint_eq(stats(aff).full, 0);
     ck_assert_uint_eq(stats(aff).expirations, 1);
     ck_assert(find_k(aff, &tcp[0], t1));
     ck_assert(find_k(aff, &n2, t1));
@@ -706,13 +711,13 @@ START_TEST(test_for_each)
         insert_k(aff, &k, T0);
     }
     flexmap_affinity_for_each(aff, T0, walk_cb, &aux);
-    ck_assert_uint_eq(aux.n, 1000 - stats(aff).evictions);
+    ck_assert_uint_eq(aux.n, 1000 - stats(aff).full);
     ck_assert_uint_eq(aux.n_bad, 0);
 
     aux.n = 0;
     flexmap_affinity_for_each(aff, T0 + UDP_IDLE_MS, walk_cb, &aux);
     ck_assert_uint_le(aux.n, 500);
-    ck_assert_uint_ge(aux.n, 500 - stats(aff).evictions);
+    ck_assert_uint_ge(aux.n, 500 - stats(aff).full);
     flexmap_affinity_destroy(aff);
 }
 END_TEST
@@ -790,8 +795,8 @@ START_TEST(test_stress)
 
     s = stats(aff);
     ck_assert_uint_eq(s.lookups, 1000000);
-    ck_assert_uint_eq(s.lookups - s.hits, s.inserts);
-    ck_assert_uint_gt(s.evictions, 0);
+    ck_assert_uint_eq(s.lookups - s.hits, s.inserts + s.full);
+    ck_assert_uint_gt(s.full, 0);
     ck_assert_uint_le(flexmap_affinity_count_active(
                           aff, now, FLEXMAP_AFFINITY_ANY_TABLE,
                           FLEXMAP_AFFINITY_ANY_BACKEND), 65536);
@@ -883,7 +888,8 @@ START_TEST(test_concurrent_reader)
                                         kid(&f->key), khint(&f->key),
                                         kversion(&f->key));
         }
-        switch (random_range(8)) {
+        /* A full bucket takes no new key: free a way now and then. */
+        switch (e ? random_range(8) : 8) {
         case 0:
             flexmap_affinity_remove(arg.aff, e);
             break;
@@ -896,6 +902,15 @@ START_TEST(test_concurrent_reader)
                                            kversion(&f->key));
             }
             break;
+        case 8: {
+            const struct flow *g = &arg.flows[random_range(arg.n_flows)];
+
+            e = flexmap_affinity_lookup(arg.aff, &g->key, g->hash, now);
+            if (e) {
+                flexmap_affinity_remove(arg.aff, e);
+            }
+            break;
+        }
         default:
             break;
         }
@@ -1017,8 +1032,8 @@ flexmap_affinity_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("full");
-    tcase_add_test(tc, test_evict_lru);
-    tcase_add_test(tc, test_reuse_before_evict);
+    tcase_add_test(tc, test_full_bucket);
+    tcase_add_test(tc, test_reuse_before_full);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("readers");

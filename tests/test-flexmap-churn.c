@@ -43,10 +43,8 @@
  * FLEXMAP_CHURN_RUNS (3) runs: a run that was too slow to churn did not
  * test what it claims to, and the test says so.
  *
- * Like test-flexmap-cache, this program builds its own copy of the cache
- * with a small consistent-hash table (FLEXMAP_CHASH_SLOTS in Makefile.am),
- * so that pools can be rebuilt thousands of times a second; the lookup,
- * selection and rewrite code is the product's. */
+ * The lookup, selection and rewrite code is the product's, linked into this
+ * program. */
 
 #include <config.h>
 
