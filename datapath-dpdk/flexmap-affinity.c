@@ -380,36 +380,6 @@ flexmap_affinity_memory(const struct flexmap_affinity *aff)
             + aff->capacity * sizeof *aff->entries);
 }
 
-/* Returns how many bytes of the 'size' bytes at 'p' (page-aligned) are
- * resident, or 'size' if the kernel does not say. */
-static size_t
-fa_resident(void *p, size_t size)
-{
-    size_t page = get_page_size();
-    size_t n_pages = DIV_ROUND_UP(size, page);
-    unsigned char *vec = xmalloc(n_pages);
-    size_t n = 0;
-
-    if (mincore(p, size, vec)) {
-        free(vec);
-        return size;
-    }
-    for (size_t i = 0; i < n_pages; i++) {
-        n += vec[i] & 1;
-    }
-    free(vec);
-    return MIN(n * page, size);
-}
-
-size_t
-flexmap_affinity_resident(const struct flexmap_affinity *aff)
-{
-    return (sizeof *aff
-            + fa_resident(aff->buckets,
-                          (aff->mask + (size_t) 1) * sizeof *aff->buckets)
-            + fa_resident(aff->entries, aff->capacity * sizeof *aff->entries));
-}
-
 /* Fast path. */
 
 void

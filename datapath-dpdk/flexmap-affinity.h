@@ -49,8 +49,8 @@
  * space by flexmap_affinity_create() and committed by the kernel page by
  * page as connections first touch it (anonymous mmap()), so a table costs
  * resident memory in proportion to the connections its owner has seen, and
- * its pages land on the owner's NUMA node.  flexmap_affinity_resident()
- * tells how much is resident.
+ * its pages land on the owner's NUMA node.  (Readers' walks map untouched
+ * pages to the kernel's shared zero page, which costs no memory.)
  *
  * Hashing: the caller passes a 32-bit hash of the 5-tuple (src, dst,
  * sport, dport, proto), as the datapath already computes for backend
@@ -246,7 +246,6 @@ void flexmap_affinity_get_params(const struct flexmap_affinity *,
 
 size_t flexmap_affinity_capacity(const struct flexmap_affinity *);
 size_t flexmap_affinity_memory(const struct flexmap_affinity *);
-size_t flexmap_affinity_resident(const struct flexmap_affinity *);
 
 /* Fast path: owner only.  O(FLEXMAP_AFFINITY_WAYS) each.
  *

@@ -740,7 +740,6 @@ flexmap_cache_get_conn_info(const struct flexmap_cache *cache_,
             info->n_tables++;
             info->capacity = flexmap_affinity_capacity(aff);
             info->reserved += flexmap_affinity_memory(aff);
-            info->resident += flexmap_affinity_resident(aff);
             flexmap_affinity_get_stats(aff, &stats);
             info->full += stats.full;
         }
@@ -1039,6 +1038,28 @@ flexmap_cache_memory(const struct flexmap_cache *cache)
         bytes += n_buckets * 64;
     }
     return bytes;
+}
+
+/* Formats a line on the connection tables of 'cache' for flexmap/show and
+ * flexmap/dump-cache. */
+void
+flexmap_cache_conn_info_format(const struct flexmap_cache *cache,
+                               struct ds *ds)
+{
+    struct flexmap_cache_conn_info info;
+
+    flexmap_cache_get_conn_info(cache, &info);
+    if (!info.n_tables) {
+        ds_put_format(ds, "  connection tables: none yet (made with the "
+                      "first pool), %"PRIuSIZE" connections each\n",
+                      info.capacity);
+        return;
+    }
+    ds_put_format(ds, "  connection tables: %u, %"PRIuSIZE" connections "
+                  "each; %.1f MiB reserved, resident as used; %"PRIu64
+                  " new connections not remembered (table full)\n",
+                  info.n_tables, info.capacity, info.reserved / 1048576.0,
+                  info.full);
 }
 
 /* Looks up exact key 'key' in 'table_id', whose address hashes to 'ip_hash'

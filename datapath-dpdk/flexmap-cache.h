@@ -235,14 +235,14 @@ void flexmap_cache_get_affinity_params(const struct flexmap_cache *,
  * by empty ones (their connections are placed by the consistent hash
  * again, which keeps their backends unless the pool changes).  A writer.
  *
- * flexmap_cache_get_conn_info() reports on them (a reader; it asks the
- * kernel which pages are resident, O(capacity / 4096) per table). */
+ * flexmap_cache_get_conn_info() reports on them. */
 struct flexmap_cache_conn_info {
     size_t capacity;            /* Connections per table. */
     unsigned int n_tables;      /* Tables: one per lane once a pool is in
                                  * the cache, else none. */
-    size_t reserved;            /* Bytes of address space, all tables. */
-    size_t resident;            /* Bytes of it resident now. */
+    size_t reserved;            /* Bytes of address space, all tables;
+                                 * resident only as connections touch
+                                 * them. */
     uint64_t full;              /* New connections not remembered because
                                  * their bucket was full (see "When full" in
                                  * flexmap-affinity.h), all tables. */
@@ -250,10 +250,15 @@ struct flexmap_cache_conn_info {
 void flexmap_cache_set_conn_capacity(struct flexmap_cache *, size_t);
 void flexmap_cache_get_conn_info(const struct flexmap_cache *,
                                  struct flexmap_cache_conn_info *);
+void flexmap_cache_conn_info_format(const struct flexmap_cache *,
+                                    struct ds *);
 
 /* Readers. */
 size_t flexmap_cache_count(const struct flexmap_cache *);
 size_t flexmap_cache_room(const struct flexmap_cache *);
+
+/* Bytes of the map: entries, counters and the hash map's buckets.  The
+ * connection tables are apart (flexmap_cache_get_conn_info()). */
 size_t flexmap_cache_memory(const struct flexmap_cache *);
 
 /* Looks up 'key' (which must be an exact key: proto and port set, or proto

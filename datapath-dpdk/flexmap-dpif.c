@@ -30,6 +30,7 @@
 #include "openvswitch/vlog.h"
 #include "ovs-numa.h"
 #include "ovs-thread.h"
+#include "smap.h"
 #include "unixctl.h"
 #include "util.h"
 
@@ -129,6 +130,47 @@ flexmap_dp_destroy(struct flexmap_cache *cache)
         }
     }
     flexmap_cache_destroy(cache);
+}
+
+/* Applies the settings of the Open_vSwitch table's 'other_config' that
+ * concern 'cache' (see "Connection tables" in docs/reference.md):
+ *
+ *   flexmap-max-connections  connections each forwarding thread's
+ *                            connection table holds (default 1048576). */
+void
+flexmap_dp_set_config(struct flexmap_cache *cache,
+                      const struct smap *other_config)
+{
+    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+    const char *s = smap_get(other_config, "flexmap-max-connections");
+    unsigned long long int n = FLEXMAP_CACHE_DEFAULT_CONNS;
+    struct flexmap_cache_conn_info info;
+
+    if (!cache) {
+        return;
+    }
+    if (s && (!str_to_ullong(s, 10, &n) || n < FLEXMAP_CACHE_MIN_CONNS
+              || n > FLEXMAP_CACHE_MAX_CONNS)) {
+        VLOG_WARN_RL(&rl, "other_config:flexmap-max-connections=%s: not an "
+                     "integer from %u to %u; using the default %u", s,
+                     FLEXMAP_CACHE_MIN_CONNS, FLEXMAP_CACHE_MAX_CONNS,
+                     FLEXMAP_CACHE_DEFAULT_CONNS);
+        n = FLEXMAP_CACHE_DEFAULT_CONNS;
+    }
+
+    flexmap_cache_get_conn_info(cache, &info);
+    flexmap_cache_set_conn_capacity(cache, n);
+    if (info.n_tables) {
+        struct flexmap_cache_conn_info now;
+
+        flexmap_cache_get_conn_info(cache, &now);
+        if (now.capacity != info.capacity) {
+            VLOG_INFO("flexmap connection tables now hold %"PRIuSIZE
+                      " connections each (were %"PRIuSIZE"); the connections "
+                      "they knew are placed by consistent hashing",
+                      now.capacity, info.capacity);
+        }
+    }
 }
 
 /* Parses the OVS_ACTION_ATTR_FLEXMAP attribute 'a' into 'act'.  Returns
@@ -386,6 +428,7 @@ flexmap_dp_dump_one(const char *name, const struct flexmap_cache *cache,
                   " udp=%"PRIu32" ms\n", name,
                   flexmap_cache_count(cache), flexmap_cache_memory(cache),
                   p.tcp_idle_ms, p.tcp_fin_ms, p.udp_idle_ms);
+    flexmap_cache_conn_info_format(cache, ds);
     flexmap_cache_for_each(cache, UINT32_MAX, dump_cache_entry, &aux);
     flexmap_cache_conns_destroy(conns);
 }

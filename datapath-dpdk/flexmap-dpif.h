@@ -65,6 +65,9 @@ struct pmd_perf_stats;
 struct flexmap_cache *flexmap_dp_create(const char *dp_name, int n_cores);
 void flexmap_dp_destroy(struct flexmap_cache *);
 
+struct smap;
+void flexmap_dp_set_config(struct flexmap_cache *, const struct smap *);
+
 /* A parsed OVS_ACTION_ATTR_FLEXMAP. */
 struct flexmap_dp_action {
     uint32_t table_id;

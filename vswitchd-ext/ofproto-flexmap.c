@@ -1340,6 +1340,7 @@ flexmap_show_bridge(const struct flexmap_bridge *fb, struct ds *ds)
                       "PMD in dpif-netdev/pmd-stats-show\n",
                       flexmap_cache_count(cache),
                       flexmap_cache_memory(cache));
+        flexmap_cache_conn_info_format(cache, ds);
     }
 }
 
