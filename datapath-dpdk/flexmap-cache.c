@@ -23,8 +23,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
+#if HAVE_DECL_MALLOC_TRIM
+#include <malloc.h>
+#endif
 
 #include "cmap.h"
+#include "coverage.h"
 #include "dp-packet.h"
 #include "flow.h"
 #include "hash.h"
@@ -141,6 +145,8 @@
  * (after a grace period) and the last release drops the last reference frees
  * the cache. */
 
+COVERAGE_DEFINE(flexmap_cache_trim);
+
 /* Counter chunks. */
 #define FC_CHUNK_SHIFT 12
 #define FC_CHUNK_SIZE (1u << FC_CHUNK_SHIFT)        /* Slots per chunk. */
@@ -247,6 +253,8 @@ struct flexmap_cache {
     atomic_uint64_t entry_bytes;    /* Bytes in entries; ditto. */
     struct ovs_refcount ref_cnt;    /* 1 + pending postponed slot releases. */
     uint64_t next_version OVS_GUARDED;  /* Version of the next put. */
+    uint64_t trim_bytes OVS_GUARDED;    /* Entry bytes freed since the heap
+                                         * was last trimmed. */
     struct flexmap_affinity_params affinity_params OVS_GUARDED;
     size_t conn_capacity OVS_GUARDED;   /* Of each lane's connection table. */
 
@@ -526,6 +534,29 @@ fc_unref_cb(void *cache)
     fc_unref(cache);
 }
 
+/* Frees every lane's counter chunks and forgets every slot.  Only when no
+ * slot is in use: no entry then refers to a chunk, and a reader may reach
+ * a counter only through an entry. */
+static void
+fc_free_chunks(struct flexmap_cache *cache)
+    OVS_REQUIRES(cache->mutex)
+{
+    unsigned int n_chunks = atomic_count_get(&cache->n_chunks);
+
+    ovs_assert(cache->n_free_slots == cache->next_slot);
+    atomic_count_set(&cache->n_chunks, 0);
+    for (unsigned int i = 0; i < cache->n_lanes; i++) {
+        for (unsigned int c = 0; c < n_chunks; c++) {
+            free_cacheline(cache->lanes[i].chunks[c]);
+            cache->lanes[i].chunks[c] = NULL;
+        }
+    }
+    free(cache->free_slots);
+    cache->free_slots = NULL;
+    cache->n_free_slots = cache->allocated_free_slots = 0;
+    cache->next_slot = 0;
+}
+
 static void
 fc_free_slot(struct flexmap_cache *cache, uint32_t slot)
     OVS_REQUIRES(cache->mutex)
@@ -536,6 +567,42 @@ fc_free_slot(struct flexmap_cache *cache, uint32_t slot)
                                        sizeof *cache->free_slots);
     }
     cache->free_slots[cache->n_free_slots++] = slot;
+    if (cache->n_free_slots == cache->next_slot) {
+        /* The cache is empty: give its counters back too. */
+        fc_free_chunks(cache);
+    }
+}
+
+/* Entry bytes freed, since the last trim, after which the heap is trimmed
+ * (and when the cache becomes empty). */
+#define FC_TRIM_BYTES (64u << 20)
+
+/* Notes that 'bytes' of entries were freed.  Returns true if the caller,
+ * once it has released the mutex, should give the heap's free memory back
+ * to the system: the deleted entries were spread over the heap among
+ * others, so glibc keeps their pages until asked. */
+static bool
+fc_note_freed(struct flexmap_cache *cache, size_t bytes)
+    OVS_REQUIRES(cache->mutex)
+{
+    cache->trim_bytes += bytes;
+    if (cache->trim_bytes >= FC_TRIM_BYTES
+        || (cache->trim_bytes && !cache->next_slot)) {
+        cache->trim_bytes = 0;
+        return true;
+    }
+    return false;
+}
+
+/* Gives free heap memory back to the system, if the C library can.  Runs in
+ * the RCU callback thread, never in a forwarding thread. */
+static void
+fc_trim(void)
+{
+#if HAVE_DECL_MALLOC_TRIM
+    COVERAGE_INC(flexmap_cache_trim);
+    malloc_trim(0);
+#endif
 }
 
 /* RCU callback for a deleted entry: gives its slots back and frees it. */
@@ -544,6 +611,7 @@ fc_entry_release(void *e_)
 {
     struct flexmap_cache_entry *e = e_;
     struct flexmap_cache *cache = e->cache;
+    bool trim;
 
     ovs_mutex_lock(&cache->mutex);
     fc_free_slot(cache, e->slot);
@@ -554,10 +622,14 @@ fc_entry_release(void *e_)
             fc_free_slot(cache, bslots[i]);
         }
     }
+    trim = fc_note_freed(cache, fc_entry_size(e->n_backends));
     ovs_mutex_unlock(&cache->mutex);
 
     free_cacheline(e);
     fc_unref(cache);
+    if (trim) {
+        fc_trim();
+    }
 }
 
 /* Slots of a replaced entry that its replacement did not take over. */

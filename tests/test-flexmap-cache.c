@@ -577,6 +577,40 @@ START_TEST(test_delete)
 }
 END_TEST
 
+/* Once every entry is deleted and their grace period is over, the counters
+ * go too: the cache is back to the memory of an empty one, and it fills
+ * again from slot 0 with zeroed counters. */
+START_TEST(test_delete_all_gives_memory_back)
+{
+    struct flexmap_cache *cache = flexmap_cache_create(2);
+    struct flexmap_cache_stats s;
+    size_t empty = flexmap_cache_memory(cache);
+    struct flexmap_key k;
+
+    for (uint32_t i = 0; i < 10000; i++) {
+        k = key4_u32(0x0a000000 + i, IPPROTO_TCP, 80);
+        put1(cache, 0, &k, i % 7 + 1);
+    }
+    k = key4_u32(0x0a000000, IPPROTO_TCP, 80);
+    count_packets(cache, 0, "10.0.0.0", IPPROTO_TCP, 80, 0, 3, 1);
+    ck_assert_uint_gt(flexmap_cache_memory(cache), empty + 10000 * 168);
+    ck_assert_uint_eq(flexmap_cache_flush(cache, UINT32_MAX), 10000);
+    rcu_flush();
+    ck_assert_uint_eq(flexmap_cache_memory(cache), empty);
+    ck_assert_uint_eq(flexmap_cache_room(cache), FLEXMAP_CACHE_MAX_ENTRIES);
+
+    put1(cache, 0, &k, 5);
+    get_stats(cache, 0, &k, &s);
+    ck_assert_uint_eq(s.n_packets, 0);
+    count_packets(cache, 0, "10.0.0.0", IPPROTO_TCP, 80, 0, 2, 1);
+    get_stats(cache, 0, &k, &s);
+    ck_assert_uint_eq(s.n_packets, 2);
+    ck_assert_int_eq(lookup_port(cache, 0, &k), 5);
+    flexmap_cache_destroy(cache);
+    rcu_flush();
+}
+END_TEST
+
 static void
 count_cb(const struct flexmap_cache_entry *e OVS_UNUSED, void *aux)
 {
@@ -1791,6 +1825,7 @@ flexmap_cache_suite(void)
     tcase_add_test(tc, test_free_matches_alloc);
 #endif
     tcase_add_test(tc, test_delete);
+    tcase_add_test(tc, test_delete_all_gives_memory_back);
     tcase_add_test(tc, test_flush);
     tcase_add_test(tc, test_format);
     tcase_add_test(tc, test_destroy_pending);

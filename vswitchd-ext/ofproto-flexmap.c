@@ -963,6 +963,10 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
         e = fm_find(fb, fe->table_id, &fe->key);
         if (e) {
             fm_remove(fb, cache, e);
+            /* Amortized O(1): the bucket array halves only once the entries
+             * are down to a quarter of it, so that a table emptied entry by
+             * entry gives its memory back. */
+            hmap_shrink(&fb->entries);
         }
         break;
 
@@ -973,6 +977,7 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
                 fm_remove(fb, cache, e);
             }
         }
+        hmap_shrink(&fb->entries);
         break;
     }
 }
