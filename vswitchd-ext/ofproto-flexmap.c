@@ -56,6 +56,9 @@ VLOG_DEFINE_THIS_MODULE(ofproto_flexmap);
 
 COVERAGE_DEFINE(flexmap_ports_changed);
 COVERAGE_DEFINE(flexmap_ports_walk);
+/* Map entries given to the datapath again because a port of their bridge
+ * was added, deleted or changed. */
+COVERAGE_DEFINE(flexmap_ports_repush);
 
 BUILD_ASSERT_DECL(FLEXMAP_MAX_TABLE == FLEXMAP_MAX_TABLE_ID);
 
@@ -764,6 +767,10 @@ ofproto_flexmap_run(struct flexmap_bridge *fb)
         struct flexmap_cache *cache = fb_cache(fb);
 
         if (cache && (fb->need_push || cache != fb->pushed_cache)) {
+            if (cache == fb->pushed_cache) {
+                /* Only a port event asks for this. */
+                COVERAGE_ADD(flexmap_ports_repush, hmap_count(&fb->entries));
+            }
             /* Next hops first: entries name them. */
             fm_tnl_run(fb, cache, cache != fb->pushed_cache);
             fm_push_all(fb, cache);
@@ -797,6 +804,7 @@ fm_withdraw_gone(struct flexmap_bridge *fb, struct flexmap_cache *cache)
     HMAP_FOR_EACH (e, node, &fb->entries) {
         for (size_t i = 0; i < e->n_backends; i++) {
             if (!e->ports[i].unresolved && !fm_backend_is_resolved(fb, e, i)) {
+                COVERAGE_INC(flexmap_ports_repush);
                 if (fm_push(fb, cache, e)) {
                     /* No room for the smaller copy: better a miss until
                      * the run than the old copy. */
