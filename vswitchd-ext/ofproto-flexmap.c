@@ -71,7 +71,9 @@ BUILD_ASSERT_DECL(FLEXMAP_MAX_TABLE == FLEXMAP_MAX_TABLE_ID);
  * with its name comes back, whatever number that one gets, or the entry is
  * written again. */
 struct fm_port_ref {
-    char *name;                 /* The interface's name. */
+    struct ovs_list node;       /* In 'iface->refs'. */
+    struct fm_iface *iface;     /* The interface's name. */
+    struct fm_entry *entry;     /* The entry that the backend is in. */
     bool unresolved;            /* As last seen, for logging changes. */
     bool unfit;                 /* Unresolved because the interface with
                                  * its name cannot carry it (a tunnel
@@ -79,8 +81,20 @@ struct fm_port_ref {
                                  * flow-based tunnel holding its key). */
 };
 
+/* An interface name that backends of a bridge were written for, with
+ * every such backend, so that a port event finds the entries it concerns
+ * without looking at the others.  The backends share it: each name is
+ * stored once per bridge, however many backends name it.  It lives as long
+ * as some backend names it. */
+struct fm_iface {
+    struct hmap_node node;      /* In flexmap_bridge's 'ifaces'. */
+    struct ovs_list refs;       /* Contains "struct fm_port_ref"s. */
+    char name[];
+};
+
 /* One entry of a bridge's master tables, with OpenFlow port numbers: each
- * backend's 'port' is the number that its interface ('ports[i].name') has,
+ * backend's 'port' is the number that its interface
+ * ('ports[i].iface->name') has,
  * or last had if it is gone. */
 struct fm_entry {
     struct hmap_node node;      /* In flexmap_bridge's 'entries'. */
@@ -112,6 +126,8 @@ struct flexmap_bridge {
     struct ofproto_dpif *ofproto;
     uint32_t id;                /* Datapath tables are (id << 8) | table. */
     struct hmap entries;        /* Contains "struct fm_entry"s. */
+    struct hmap ifaces;         /* Contains "struct fm_iface"s: the names
+                                 * that the entries' backends are for. */
     bool need_push;             /* Push every entry at next run. */
     struct flexmap_cache *pushed_cache; /* Cache the entries are in. */
 
@@ -197,6 +213,7 @@ ofproto_flexmap_bridge_create(struct ofproto_dpif *ofproto)
     fb->ofproto = ofproto;
     fb->id = id;
     hmap_init(&fb->entries);
+    hmap_init(&fb->ifaces);
     hmap_init(&fb->tnls);
     simap_init(&fb->ports);
     fb->need_push = true;
@@ -204,12 +221,61 @@ ofproto_flexmap_bridge_create(struct ofproto_dpif *ofproto)
     return fb;
 }
 
+static struct fm_iface *
+fm_iface_find(const struct flexmap_bridge *fb, const char *name)
+{
+    struct fm_iface *iface;
+
+    HMAP_FOR_EACH_WITH_HASH (iface, node, hash_string(name, 0),
+                             &fb->ifaces) {
+        if (!strcmp(iface->name, name)) {
+            return iface;
+        }
+    }
+    return NULL;
+}
+
+/* Makes backend 'i' of 'e' one of interface 'name''s. */
 static void
-fm_entry_free(struct fm_entry *e)
+fm_port_ref_init(struct flexmap_bridge *fb, struct fm_entry *e, size_t i,
+                 const char *name)
+{
+    struct fm_port_ref *ref = &e->ports[i];
+    struct fm_iface *iface = fm_iface_find(fb, name);
+
+    if (!iface) {
+        size_t len = strlen(name);
+
+        iface = xmalloc(sizeof *iface + len + 1);
+        memcpy(iface->name, name, len + 1);
+        ovs_list_init(&iface->refs);
+        hmap_insert(&fb->ifaces, &iface->node, hash_string(name, 0));
+    }
+    ovs_list_push_back(&iface->refs, &ref->node);
+    ref->iface = iface;
+    ref->entry = e;
+    ref->unresolved = false;
+    ref->unfit = false;
+}
+
+static void
+fm_port_ref_uninit(struct flexmap_bridge *fb, struct fm_port_ref *ref)
+{
+    struct fm_iface *iface = ref->iface;
+
+    ovs_list_remove(&ref->node);
+    if (ovs_list_is_empty(&iface->refs)) {
+        hmap_remove(&fb->ifaces, &iface->node);
+        free(iface);
+    }
+}
+
+static void
+fm_entry_free(struct flexmap_bridge *fb, struct fm_entry *e)
 {
     if (e) {
         for (size_t i = 0; i < e->n_backends; i++) {
-            free(e->ports[i].name);
+            fm_port_ref_uninit(fb, &e->ports[i]);
         }
         free(e->ports);
         free(e);
@@ -292,7 +358,8 @@ fm_backend_is_resolved(const struct flexmap_bridge *fb,
     const struct flexmap_backend *b = &e->backends[i];
     const struct ofport *port = ofproto_get_port(&fb->ofproto->up, b->port);
 
-    return (port && !strcmp(netdev_get_name(port->netdev), e->ports[i].name)
+    return (port && !strcmp(netdev_get_name(port->netdev),
+                                  e->ports[i].iface->name)
             && !fm_check_backend_port(port, b));
 }
 
@@ -658,7 +725,8 @@ fm_resolve(struct flexmap_bridge *fb, struct flexmap_cache *cache,
 
         if (unresolved) {
             const struct ofport *ofport
-                = shash_find_data(&fb->ofproto->up.port_by_name, ref->name);
+                = shash_find_data(&fb->ofproto->up.port_by_name,
+                                  ref->iface->name);
 
             if (ofport && fm_check_backend_port(ofport, b)) {
                 unfit = true;
@@ -685,13 +753,15 @@ fm_resolve(struct flexmap_bridge *fb, struct flexmap_cache *cache,
                              "is not a flow-based tunnel that carries its "
                              "key %#"PRIx64" (OpenFlow port %"PRIu16")",
                              fb->ofproto->up.name, e->table_id, ds_cstr(&s),
-                             ETH_ADDR_ARGS(b->mac), ref->name, ref->name,
+                             ETH_ADDR_ARGS(b->mac), ref->iface->name,
+                             ref->iface->name,
                              ntohll(b->tun_id), ofp_to_u16(b->port));
             } else {
                 VLOG_INFO_RL(&rl, "%s: table %"PRIu8" %s: backend "
                              ETH_ADDR_FMT" on %s %s (OpenFlow port %"PRIu16
                              ")", fb->ofproto->up.name, e->table_id,
-                             ds_cstr(&s), ETH_ADDR_ARGS(b->mac), ref->name,
+                             ds_cstr(&s), ETH_ADDR_ARGS(b->mac),
+                             ref->iface->name,
                              unresolved ? "unresolved: interface gone"
                                         : "resolved again",
                              ofp_to_u16(b->port));
@@ -732,7 +802,7 @@ fm_remove(struct flexmap_bridge *fb, struct flexmap_cache *cache,
     }
     fm_entry_ref_tnls(fb, e, cache, false);
     hmap_remove(&fb->entries, &e->node);
-    fm_entry_free(e);
+    fm_entry_free(fb, e);
 }
 
 void
@@ -752,6 +822,7 @@ ofproto_flexmap_bridge_destroy(struct flexmap_bridge *fb)
         fm_remove(fb, cache, e);
     }
     hmap_destroy(&fb->entries);
+    hmap_destroy(&fb->ifaces);
     hmap_destroy(&fb->tnls);
     simap_destroy(&fb->ports);
     ovs_list_remove(&fb->node);
@@ -942,11 +1013,11 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
                fe->n_backends * sizeof *fe->backends);
         /* Each backend is for the interface its port is now
          * (fm_check_cmd() checked that there is one). */
-        e->ports = xcalloc(fe->n_backends, sizeof *e->ports);
+        e->ports = xmalloc(fe->n_backends * sizeof *e->ports);
         for (size_t i = 0; i < fe->n_backends; i++) {
             const char *name = fm_port_name(fb, fe->backends[i].port);
 
-            e->ports[i].name = xstrdup(name ? name : "");
+            fm_port_ref_init(fb, e, i, name ? name : "");
         }
         /* Take the new entry's next hops before dropping the old one's,
          * so that a next hop both use stays as it is. */
@@ -955,7 +1026,7 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
         if (old) {
             hmap_replace(&fb->entries, &old->node, &e->node);
             fm_entry_ref_tnls(fb, old, cache, false);
-            fm_entry_free(old);
+            fm_entry_free(fb, old);
         } else {
             hmap_insert(&fb->entries, &e->node,
                         fm_hash(fe->table_id, &fe->key));
@@ -1335,7 +1406,7 @@ flexmap_show_bridge(const struct flexmap_bridge *fb, struct ds *ds)
                     ds_put_format(ds, " mac="ETH_ADDR_FMT" interface %s "
                                   "(was OpenFlow port %"PRIu16")\n",
                                   ETH_ADDR_ARGS(e->backends[j].mac),
-                                  e->ports[j].name,
+                                  e->ports[j].iface->name,
                                   ofp_to_u16(e->backends[j].port));
                 }
             }
