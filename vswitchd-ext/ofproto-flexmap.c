@@ -26,6 +26,7 @@
 #include "flexmap.h"
 #include "flow.h"
 #include "hash.h"
+#include "hmapx.h"
 #include "id-pool.h"
 #include "netdev.h"
 #include "ofp-flexmap.h"
@@ -43,19 +44,26 @@
 #include "openvswitch/ofp-parse.h"
 #include "openvswitch/ofp-port.h"
 #include "openvswitch/ofpbuf.h"
+#include "openvswitch/shash.h"
 #include "openvswitch/vlog.h"
 #include "ovs-rcu.h"
 #include "packets.h"
 #include "seq.h"
-#include "simap.h"
+#include "sset.h"
 #include "timeval.h"
 #include "unixctl.h"
 #include "util.h"
 
 VLOG_DEFINE_THIS_MODULE(ofproto_flexmap);
 
+/* Ports of a bridge constructed or destructed. */
 COVERAGE_DEFINE(flexmap_ports_changed);
+/* Port events that had to withdraw backends at once, before the run,
+ * because another port took the datapath port number of theirs. */
 COVERAGE_DEFINE(flexmap_ports_walk);
+/* Map entries given to the datapath again because a port that one of their
+ * backends names was added, deleted or changed. */
+COVERAGE_DEFINE(flexmap_ports_repush);
 
 BUILD_ASSERT_DECL(FLEXMAP_MAX_TABLE == FLEXMAP_MAX_TABLE_ID);
 
@@ -68,7 +76,9 @@ BUILD_ASSERT_DECL(FLEXMAP_MAX_TABLE == FLEXMAP_MAX_TABLE_ID);
  * with its name comes back, whatever number that one gets, or the entry is
  * written again. */
 struct fm_port_ref {
-    char *name;                 /* The interface's name. */
+    struct ovs_list node;       /* In 'iface->refs'. */
+    struct fm_iface *iface;     /* The interface's name. */
+    struct fm_entry *entry;     /* The entry that the backend is in. */
     bool unresolved;            /* As last seen, for logging changes. */
     bool unfit;                 /* Unresolved because the interface with
                                  * its name cannot carry it (a tunnel
@@ -76,8 +86,20 @@ struct fm_port_ref {
                                  * flow-based tunnel holding its key). */
 };
 
+/* An interface name that backends of a bridge were written for, with
+ * every such backend, so that a port event finds the entries it concerns
+ * without looking at the others.  The backends share it: each name is
+ * stored once per bridge, however many backends name it.  It lives as long
+ * as some backend names it. */
+struct fm_iface {
+    struct hmap_node node;      /* In flexmap_bridge's 'ifaces'. */
+    struct ovs_list refs;       /* Contains "struct fm_port_ref"s. */
+    char name[];
+};
+
 /* One entry of a bridge's master tables, with OpenFlow port numbers: each
- * backend's 'port' is the number that its interface ('ports[i].name') has,
+ * backend's 'port' is the number that its interface
+ * ('ports[i].iface->name') has,
  * or last had if it is gone. */
 struct fm_entry {
     struct hmap_node node;      /* In flexmap_bridge's 'entries'. */
@@ -104,19 +126,33 @@ struct fm_tnl {
     bool pushed;                /* 'actions' are in the datapath. */
 };
 
+/* A port of a bridge as the datapath copies of its map entries see it. */
+struct fm_port_state {
+    ofp_port_t ofp_port;
+    odp_port_t odp_port;
+    unsigned int tnl_bits;      /* fm_port_flow_tnl_bits(). */
+};
+
 struct flexmap_bridge {
     struct ovs_list node;       /* In 'all_bridges'. */
     struct ofproto_dpif *ofproto;
     uint32_t id;                /* Datapath tables are (id << 8) | table. */
     struct hmap entries;        /* Contains "struct fm_entry"s. */
+    struct hmap ifaces;         /* Contains "struct fm_iface"s: the names
+                                 * that the entries' backends are for. */
     bool need_push;             /* Push every entry at next run. */
     struct flexmap_cache *pushed_cache; /* Cache the entries are in. */
 
-    /* The bridge's ports as of the last push of every entry or the last
-     * withdraw walk (fm_withdraw_gone()): name -> fm_port_snap() of the
-     * port, so that a port event can tell in O(ports) whether some entry
-     * may have to be withdrawn. */
-    struct simap ports;
+    /* The bridge's ports as the datapath copies of the entries see them:
+     * name -> struct fm_port_state, as of the last push of every entry or
+     * the last handling of a port event (fm_ports_update()).  Comparing it
+     * with the bridge's ports tells in O(ports) which names a port event
+     * changed, and 'ifaces' which entries name them. */
+    struct shash ports;
+    struct sset ports_pending;  /* Names that a port event handled before
+                                 * the run, whose backends the run may
+                                 * still have to resolve (tunnels). */
+    bool ports_dirty;           /* A port event since the last run. */
 
     struct hmap tnls;           /* Contains "struct fm_tnl"s. */
     uint64_t tnl_seq;           /* tnl_conf_seq at the last refresh. */
@@ -194,19 +230,70 @@ ofproto_flexmap_bridge_create(struct ofproto_dpif *ofproto)
     fb->ofproto = ofproto;
     fb->id = id;
     hmap_init(&fb->entries);
+    hmap_init(&fb->ifaces);
     hmap_init(&fb->tnls);
-    simap_init(&fb->ports);
+    shash_init(&fb->ports);
+    sset_init(&fb->ports_pending);
     fb->need_push = true;
     ovs_list_push_back(&all_bridges, &fb->node);
     return fb;
 }
 
+static struct fm_iface *
+fm_iface_find(const struct flexmap_bridge *fb, const char *name)
+{
+    struct fm_iface *iface;
+
+    HMAP_FOR_EACH_WITH_HASH (iface, node, hash_string(name, 0),
+                             &fb->ifaces) {
+        if (!strcmp(iface->name, name)) {
+            return iface;
+        }
+    }
+    return NULL;
+}
+
+/* Makes backend 'i' of 'e' one of interface 'name''s. */
 static void
-fm_entry_free(struct fm_entry *e)
+fm_port_ref_init(struct flexmap_bridge *fb, struct fm_entry *e, size_t i,
+                 const char *name)
+{
+    struct fm_port_ref *ref = &e->ports[i];
+    struct fm_iface *iface = fm_iface_find(fb, name);
+
+    if (!iface) {
+        size_t len = strlen(name);
+
+        iface = xmalloc(sizeof *iface + len + 1);
+        memcpy(iface->name, name, len + 1);
+        ovs_list_init(&iface->refs);
+        hmap_insert(&fb->ifaces, &iface->node, hash_string(name, 0));
+    }
+    ovs_list_push_back(&iface->refs, &ref->node);
+    ref->iface = iface;
+    ref->entry = e;
+    ref->unresolved = false;
+    ref->unfit = false;
+}
+
+static void
+fm_port_ref_uninit(struct flexmap_bridge *fb, struct fm_port_ref *ref)
+{
+    struct fm_iface *iface = ref->iface;
+
+    ovs_list_remove(&ref->node);
+    if (ovs_list_is_empty(&iface->refs)) {
+        hmap_remove(&fb->ifaces, &iface->node);
+        free(iface);
+    }
+}
+
+static void
+fm_entry_free(struct flexmap_bridge *fb, struct fm_entry *e)
 {
     if (e) {
         for (size_t i = 0; i < e->n_backends; i++) {
-            free(e->ports[i].name);
+            fm_port_ref_uninit(fb, &e->ports[i]);
         }
         free(e->ports);
         free(e);
@@ -289,29 +376,62 @@ fm_backend_is_resolved(const struct flexmap_bridge *fb,
     const struct flexmap_backend *b = &e->backends[i];
     const struct ofport *port = ofproto_get_port(&fb->ofproto->up, b->port);
 
-    return (port && !strcmp(netdev_get_name(port->netdev), e->ports[i].name)
+    return (port && !strcmp(netdev_get_name(port->netdev),
+                                  e->ports[i].iface->name)
             && !fm_check_backend_port(port, b));
 }
 
-/* What the port snapshot of a bridge keeps of 'port': its OpenFlow number
- * and, for a flow-based tunnel, how many key bits it carries (a port
- * replaced by one of another type under the same name and number changes
- * what its backends may send). */
-static unsigned int
-fm_port_snap(const struct ofport *port)
+/* What the port snapshot of a bridge keeps of 'port': its OpenFlow and
+ * datapath numbers and, for a flow-based tunnel, how many key bits it
+ * carries (a port replaced by one of another type under the same name and
+ * number changes what its backends may send). */
+static struct fm_port_state
+fm_port_state(const struct flexmap_bridge *fb, const struct ofport *port)
 {
-    return ofp_to_u16(port->ofp_port) | (fm_port_flow_tnl_bits(port) << 16);
+    return (struct fm_port_state) {
+        .ofp_port = port->ofp_port,
+        .odp_port = ofproto_dpif_ofp_to_odp_port(fb->ofproto, port->ofp_port),
+        .tnl_bits = fm_port_flow_tnl_bits(port),
+    };
 }
 
-/* Takes a snapshot of the ports of 'fb' into 'fb->ports'. */
+static bool
+fm_port_state_equals(const struct fm_port_state *a,
+                     const struct fm_port_state *b)
+{
+    return (a->ofp_port == b->ofp_port && a->odp_port == b->odp_port
+            && a->tnl_bits == b->tnl_bits);
+}
+
+/* Sets the snapshot of port 'name' of 'fb' to what the bridge has now. */
+static void
+fm_snap_port(struct flexmap_bridge *fb, const char *name)
+{
+    const struct ofport *port = shash_find_data(&fb->ofproto->up.port_by_name,
+                                                name);
+
+    if (port) {
+        struct fm_port_state *state = shash_find_data(&fb->ports, name);
+
+        if (!state) {
+            state = xmalloc(sizeof *state);
+            shash_add(&fb->ports, name, state);
+        }
+        *state = fm_port_state(fb, port);
+    } else {
+        free(shash_find_and_delete(&fb->ports, name));
+    }
+}
+
+/* Takes a snapshot of every port of 'fb' into 'fb->ports'. */
 static void
 fm_snap_ports(struct flexmap_bridge *fb)
 {
     const struct shash_node *node;
 
-    simap_clear(&fb->ports);
+    shash_clear_free_data(&fb->ports);
     SHASH_FOR_EACH (node, &fb->ofproto->up.port_by_name) {
-        simap_put(&fb->ports, node->name, fm_port_snap(node->data));
+        fm_snap_port(fb, node->name);
     }
 }
 
@@ -642,11 +762,20 @@ fm_push(struct flexmap_bridge *fb, struct flexmap_cache *cache,
  * number takes that number (and its tunnel next hop, if it tunnels); one
  * whose interface is gone, or is back as a port that cannot carry it (for
  * a tunnel backend, not a flow-based tunnel whose key holds its tun_id),
- * stays unresolved.  Logs every change of state. */
-static void
+ * stays unresolved.  Logs every change of state.
+ *
+ * With 'may_translate' false (in the middle of a reconfiguration, when a
+ * new next hop must not be translated yet), a tunnel backend whose
+ * interface is back is left as it is, unresolved, for a later call.
+ *
+ * Returns true if a backend of 'e' changed port or state, so that the
+ * datapath's copy of 'e' may be out of date. */
+static bool
 fm_resolve(struct flexmap_bridge *fb, struct flexmap_cache *cache,
-           struct fm_entry *e)
+           struct fm_entry *e, bool may_translate)
 {
+    bool changed = false;
+
     for (size_t i = 0; i < e->n_backends; i++) {
         struct flexmap_backend *b = &e->backends[i];
         struct fm_port_ref *ref = &e->ports[i];
@@ -655,10 +784,14 @@ fm_resolve(struct flexmap_bridge *fb, struct flexmap_cache *cache,
 
         if (unresolved) {
             const struct ofport *ofport
-                = shash_find_data(&fb->ofproto->up.port_by_name, ref->name);
+                = shash_find_data(&fb->ofproto->up.port_by_name,
+                                  ref->iface->name);
 
             if (ofport && fm_check_backend_port(ofport, b)) {
                 unfit = true;
+            } else if (ofport && !may_translate
+                       && b->flags & FLEXMAP_BACKEND_TUNNEL) {
+                continue;
             } else if (ofport) {
                 struct flexmap_backend old = *b;
 
@@ -668,6 +801,7 @@ fm_resolve(struct flexmap_bridge *fb, struct flexmap_cache *cache,
                     fm_tnl_unref(fb, &old, cache);
                 }
                 unresolved = false;
+                changed = true;
             }
         }
 
@@ -682,13 +816,15 @@ fm_resolve(struct flexmap_bridge *fb, struct flexmap_cache *cache,
                              "is not a flow-based tunnel that carries its "
                              "key %#"PRIx64" (OpenFlow port %"PRIu16")",
                              fb->ofproto->up.name, e->table_id, ds_cstr(&s),
-                             ETH_ADDR_ARGS(b->mac), ref->name, ref->name,
+                             ETH_ADDR_ARGS(b->mac), ref->iface->name,
+                             ref->iface->name,
                              ntohll(b->tun_id), ofp_to_u16(b->port));
             } else {
                 VLOG_INFO_RL(&rl, "%s: table %"PRIu8" %s: backend "
                              ETH_ADDR_FMT" on %s %s (OpenFlow port %"PRIu16
                              ")", fb->ofproto->up.name, e->table_id,
-                             ds_cstr(&s), ETH_ADDR_ARGS(b->mac), ref->name,
+                             ds_cstr(&s), ETH_ADDR_ARGS(b->mac),
+                             ref->iface->name,
                              unresolved ? "unresolved: interface gone"
                                         : "resolved again",
                              ofp_to_u16(b->port));
@@ -696,8 +832,10 @@ fm_resolve(struct flexmap_bridge *fb, struct flexmap_cache *cache,
             ds_destroy(&s);
             ref->unresolved = unresolved;
             ref->unfit = unfit;
+            changed = true;
         }
     }
+    return changed;
 }
 
 static void
@@ -708,7 +846,7 @@ fm_push_all(struct flexmap_bridge *fb, struct flexmap_cache *cache)
     HMAP_FOR_EACH (e, node, &fb->entries) {
         int error;
 
-        fm_resolve(fb, cache, e);
+        fm_resolve(fb, cache, e, true);
         error = fm_push(fb, cache, e);
         if (error) {
             static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
@@ -729,7 +867,7 @@ fm_remove(struct flexmap_bridge *fb, struct flexmap_cache *cache,
     }
     fm_entry_ref_tnls(fb, e, cache, false);
     hmap_remove(&fb->entries, &e->node);
-    fm_entry_free(e);
+    fm_entry_free(fb, e);
 }
 
 void
@@ -749,13 +887,18 @@ ofproto_flexmap_bridge_destroy(struct flexmap_bridge *fb)
         fm_remove(fb, cache, e);
     }
     hmap_destroy(&fb->entries);
+    hmap_destroy(&fb->ifaces);
     hmap_destroy(&fb->tnls);
-    simap_destroy(&fb->ports);
+    shash_destroy_free_data(&fb->ports);
+    sset_destroy(&fb->ports_pending);
     ovs_list_remove(&fb->node);
     id_pool_free_id(bridge_ids, fb->id);
     /* Translation threads may still read 'fb->id'. */
     ovsrcu_postpone(free, fb);
 }
+
+static void fm_ports_update(struct flexmap_bridge *, struct flexmap_cache *,
+                            bool at_run);
 
 void
 ofproto_flexmap_run(struct flexmap_bridge *fb)
@@ -764,100 +907,174 @@ ofproto_flexmap_run(struct flexmap_bridge *fb)
         struct flexmap_cache *cache = fb_cache(fb);
 
         if (cache && (fb->need_push || cache != fb->pushed_cache)) {
-            /* Next hops first: entries name them. */
+            /* The first run, or a new datapath: every entry.  Next hops
+             * first: entries name them. */
             fm_tnl_run(fb, cache, cache != fb->pushed_cache);
             fm_push_all(fb, cache);
             fm_snap_ports(fb);
+            sset_clear(&fb->ports_pending);
             fb->pushed_cache = cache;
             fb->need_push = false;
+            fb->ports_dirty = false;
         } else if (cache) {
+            if (fb->ports_dirty) {
+                fm_ports_update(fb, cache, true);
+                fb->ports_dirty = false;
+            }
             fm_tnl_run(fb, cache, false);
         }
     }
 }
 
-/* Takes out of the datapath, right away, every backend whose interface is
- * gone, without waiting for ofproto_flexmap_run().
- *
- * The datapath may give a new port the number of one just deleted, and the
- * port a bridge adds in the same reconfiguration would otherwise get the
- * packets of the deleted port's backends until the next run.  When a new
- * port is constructed, the deleted one is already gone from the bridge, so
- * this pass finds its backends.  Tunnel next hops and backends that come
- * back wait for the run, which may translate.
- *
- * Walks every entry: ofproto_flexmap_ports_changed() calls it only when
- * fm_ports_need_walk() says that it may find something. */
+/* Adds to 'names' the name of every port that the snapshot of 'fb' has
+ * otherwise than the bridge has it now: gone, new, renumbered (in OpenFlow
+ * or in the datapath) or changed kind.  O(ports). */
 static void
-fm_withdraw_gone(struct flexmap_bridge *fb, struct flexmap_cache *cache)
+fm_ports_diff(const struct flexmap_bridge *fb, struct sset *names)
 {
-    struct fm_entry *e;
+    const struct shash *ports = &fb->ofproto->up.port_by_name;
+    const struct shash_node *node;
 
-    COVERAGE_INC(flexmap_ports_walk);
-    HMAP_FOR_EACH (e, node, &fb->entries) {
-        for (size_t i = 0; i < e->n_backends; i++) {
-            if (!e->ports[i].unresolved && !fm_backend_is_resolved(fb, e, i)) {
-                if (fm_push(fb, cache, e)) {
-                    /* No room for the smaller copy: better a miss until
-                     * the run than the old copy. */
-                    flexmap_cache_del(cache, ofproto_flexmap_dp_table(
-                                          fb, e->table_id), &e->key);
-                }
-                break;
+    SHASH_FOR_EACH (node, &fb->ports) {
+        const struct ofport *port = shash_find_data(ports, node->name);
+
+        if (port) {
+            struct fm_port_state state = fm_port_state(fb, port);
+
+            if (fm_port_state_equals(&state, node->data)) {
+                continue;
             }
+        }
+        sset_add(names, node->name);
+    }
+    SHASH_FOR_EACH (node, ports) {
+        if (!shash_find(&fb->ports, node->name)) {
+            sset_add(names, node->name);
         }
     }
 }
 
-/* Returns true if a port of 'fb' as of its snapshot ('fb->ports', taken at
- * the last push of every entry or withdraw walk) is gone, renumbered or
- * replaced by another kind of port, and a port has come that the snapshot
- * does not have as it is now: then a backend pushed since may be unresolved
- * now, and its datapath port number may be another port's.  O(ports).
- *
- * A port that is destructed is still in the bridge, so destructs alone
- * (deleting ports, tearing the bridge down) never need a walk: packets to
- * a datapath port that is gone are dropped until the run, as long as no
- * new port may have taken its number.  Nor do ports added while none is
- * gone. */
+/* Returns true if the datapath port number that interface 'name' had as of
+ * the snapshot of 'fb' is now another port's of the bridge: the datapath
+ * copies of the entries that name 'name' would send that port their
+ * packets.  O(ports); called only for the ports that a port event changed,
+ * usually one or two. */
 static bool
-fm_ports_need_walk(const struct flexmap_bridge *fb)
+fm_port_number_taken(const struct flexmap_bridge *fb, const char *name)
 {
-    const struct shash *ports = &fb->ofproto->up.port_by_name;
-    const struct simap_node *sn;
+    const struct fm_port_state *old = shash_find_data(&fb->ports, name);
     const struct shash_node *node;
-    bool lost = false;
 
-    SIMAP_FOR_EACH (sn, &fb->ports) {
-        const struct ofport *port = shash_find_data(ports, sn->name);
-
-        if (!port) {
-            lost = true;
-            break;
-        } else if (fm_port_snap(port) != sn->data) {
-            /* That port is itself one the snapshot lacks. */
-            return true;
-        }
-    }
-    if (!lost) {
+    if (!old || old->odp_port == ODPP_NONE) {
         return false;
     }
-    SHASH_FOR_EACH (node, ports) {
-        const struct simap_node *old = simap_find(&fb->ports, node->name);
+    SHASH_FOR_EACH (node, &fb->ofproto->up.port_by_name) {
+        const struct ofport *port = node->data;
 
-        if (!old || old->data != fm_port_snap(node->data)) {
+        if (strcmp(node->name, name)
+            && ofproto_dpif_ofp_to_odp_port(fb->ofproto, port->ofp_port)
+               == old->odp_port) {
             return true;
         }
     }
     return false;
 }
 
+/* Resolves again the entries of 'fb' that name interface 'name' and are
+ * not in 'done' yet, adds them to 'done' and gives the datapath those
+ * that changed, or all of them if 'always'.  Returns how many it gave. */
+static size_t
+fm_ports_repush(struct flexmap_bridge *fb, struct flexmap_cache *cache,
+                const char *name, bool may_translate, bool always,
+                struct hmapx *done)
+{
+    struct fm_iface *iface = fm_iface_find(fb, name);
+    struct fm_port_ref *ref;
+    size_t n = 0;
+
+    if (!iface) {
+        return 0;
+    }
+    LIST_FOR_EACH (ref, node, &iface->refs) {
+        struct fm_entry *e = ref->entry;
+
+        if (hmapx_add(done, e)
+            && (fm_resolve(fb, cache, e, may_translate) || always)) {
+            if (fm_push(fb, cache, e)) {
+                static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+
+                /* No room for the new copy: better a miss than the old
+                 * copy, whose ports may be others' now. */
+                flexmap_cache_del(cache, ofproto_flexmap_dp_table(
+                                      fb, e->table_id), &e->key);
+                VLOG_WARN_RL(&rl, "%s: could not push map entry to the "
+                             "datapath", fb->ofproto->up.name);
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Brings the datapath copies of the entries of 'fb' in line with the
+ * bridge's ports, looking only at the entries that name a port that
+ * changed since the snapshot ('fb->ports'), then updates the snapshot for
+ * those ports.  Adding or deleting a port that no backend names costs
+ * O(ports).
+ *
+ * In the run ('at_run'), does it for every such port, and also resolves
+ * again the entries of the names that a port event handled before
+ * ('fb->ports_pending'), giving the datapath those that changed.
+ *
+ * On a port event (not 'at_run'), does it only for the ports whose
+ * datapath port number another interface holds now (the datapath gives a
+ * new port the lowest free number, or one from its name on the dummy
+ * datapath): their entries' datapath copies would send it their packets
+ * until the run.  Other changes wait for the run: packets to a datapath
+ * port that is gone are dropped meanwhile, and a port that is destructed is
+ * still in the bridge.  A tunnel backend whose interface is back waits for
+ * the run too, which may translate its next hop. */
+static void
+fm_ports_update(struct flexmap_bridge *fb, struct flexmap_cache *cache,
+                bool at_run)
+{
+    struct sset changed = SSET_INITIALIZER(&changed);
+    struct hmapx done = HMAPX_INITIALIZER(&done);
+    const char *name;
+    bool walked = false;
+    size_t n = 0;
+
+    fm_ports_diff(fb, &changed);
+    SSET_FOR_EACH (name, &changed) {
+        if (at_run) {
+            n += fm_ports_repush(fb, cache, name, true, true, &done);
+        } else if (fm_port_number_taken(fb, name)) {
+            n += fm_ports_repush(fb, cache, name, false, true, &done);
+            sset_add(&fb->ports_pending, name);
+            walked = true;
+        } else {
+            continue;
+        }
+        fm_snap_port(fb, name);
+    }
+    if (at_run) {
+        SSET_FOR_EACH (name, &fb->ports_pending) {
+            n += fm_ports_repush(fb, cache, name, true, false, &done);
+        }
+        sset_clear(&fb->ports_pending);
+    }
+    if (walked) {
+        COVERAGE_INC(flexmap_ports_walk);
+    }
+    COVERAGE_ADD(flexmap_ports_repush, n);
+
+    hmapx_destroy(&done);
+    sset_destroy(&changed);
+}
+
 /* Called by ofproto-dpif whenever a port of the bridge is constructed or
- * destructed.  The run pushes every entry again; a walk of the entries, to
- * withdraw right away the backends whose port number another interface may
- * now hold, happens only if the ports changed in a way that needs it (see
- * fm_ports_need_walk()), so that adding ports or tearing the bridge down
- * costs O(ports) per port rather than O(entries). */
+ * destructed.  The run gives the datapath again the entries that name a
+ * port that changed; the others are left alone (see fm_ports_update()). */
 void
 ofproto_flexmap_ports_changed(struct flexmap_bridge *fb)
 {
@@ -865,10 +1082,9 @@ ofproto_flexmap_ports_changed(struct flexmap_bridge *fb)
         struct flexmap_cache *cache = fb_cache(fb);
 
         COVERAGE_INC(flexmap_ports_changed);
-        fb->need_push = true;
-        if (cache && cache == fb->pushed_cache && fm_ports_need_walk(fb)) {
-            fm_withdraw_gone(fb, cache);
-            fm_snap_ports(fb);
+        fb->ports_dirty = true;
+        if (cache && cache == fb->pushed_cache) {
+            fm_ports_update(fb, cache, false);
         }
     }
 }
@@ -934,11 +1150,11 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
                fe->n_backends * sizeof *fe->backends);
         /* Each backend is for the interface its port is now
          * (fm_check_cmd() checked that there is one). */
-        e->ports = xcalloc(fe->n_backends, sizeof *e->ports);
+        e->ports = xmalloc(fe->n_backends * sizeof *e->ports);
         for (size_t i = 0; i < fe->n_backends; i++) {
             const char *name = fm_port_name(fb, fe->backends[i].port);
 
-            e->ports[i].name = xstrdup(name ? name : "");
+            fm_port_ref_init(fb, e, i, name ? name : "");
         }
         /* Take the new entry's next hops before dropping the old one's,
          * so that a next hop both use stays as it is. */
@@ -947,7 +1163,7 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
         if (old) {
             hmap_replace(&fb->entries, &old->node, &e->node);
             fm_entry_ref_tnls(fb, old, cache, false);
-            fm_entry_free(old);
+            fm_entry_free(fb, old);
         } else {
             hmap_insert(&fb->entries, &e->node,
                         fm_hash(fe->table_id, &fe->key));
@@ -1332,7 +1548,7 @@ flexmap_show_bridge(const struct flexmap_bridge *fb, struct ds *ds)
                     ds_put_format(ds, " mac="ETH_ADDR_FMT" interface %s "
                                   "(was OpenFlow port %"PRIu16")\n",
                                   ETH_ADDR_ARGS(e->backends[j].mac),
-                                  e->ports[j].name,
+                                  e->ports[j].iface->name,
                                   ofp_to_u16(e->backends[j].port));
                 }
             }

@@ -22,8 +22,10 @@
  * Each bridge (struct ofproto_dpif) owns a flexmap_bridge: the master copy
  * of its map tables, as OpenFlow wrote them (OpenFlow port numbers).  The
  * master copy is pushed into the datapath's map cache with datapath port
- * numbers: at every change, and again in full when the bridge's ports change
- * (datapath port numbers may differ) or the datapath's cache is a new one.
+ * numbers: at every change, the entries that name a port again when that
+ * port comes, goes or changes (ofproto_flexmap_ports_changed(); datapath
+ * port numbers may differ), and every entry again when the datapath's cache
+ * is a new one.
  *
  * A backend belongs to the interface that its port number named when the
  * entry was written, kept by name: if that interface goes, the backend is
