@@ -46,3 +46,6 @@ man_MANS += \
 CLEANFILES += \
 	flexmap/controller/flexmap-ctl.8 \
 	flexmap/controller/flexmap-controller.8
+
+# Bash completion, installed next to ovs-vsctl's.
+completion_SCRIPTS += flexmap/controller/flexmap-ctl-bashcomp.bash
