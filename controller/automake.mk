@@ -34,3 +34,18 @@ nodist_flexmap_controller_flexmap_controller_SOURCES = \
 	flexmap/controller/flexmap-idl.c \
 	flexmap/controller/flexmap-idl.h
 flexmap_controller_flexmap_controller_LDADD = lib/libopenvswitch.la
+
+# Manual pages, in OVS's man page style (lib/ovs.tmac), installed with
+# the programs.
+MAN_ROOTS += \
+	flexmap/controller/flexmap-ctl.8.in \
+	flexmap/controller/flexmap-controller.8.in
+man_MANS += \
+	flexmap/controller/flexmap-ctl.8 \
+	flexmap/controller/flexmap-controller.8
+CLEANFILES += \
+	flexmap/controller/flexmap-ctl.8 \
+	flexmap/controller/flexmap-controller.8
+
+# Bash completion, installed next to ovs-vsctl's.
+completion_SCRIPTS += flexmap/controller/flexmap-ctl-bashcomp.bash

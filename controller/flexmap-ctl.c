@@ -337,6 +337,19 @@ Mappings:\n\
                               (--may-exist: replace the backends)\n\
   map-del IP PROTO[:PORT]     delete a mapping\n\
 \n\
+Command options (each right before the command it applies to):\n\
+  --may-exist                 tenant-add, ip-add, switch-add,\n\
+                              container-add: no error if it exists\n\
+                              already (a container: with the same tenant\n\
+                              and MAC); map-add: replace the mapping's\n\
+                              backends\n\
+  --if-exists                 tenant-del, ip-del, switch-del,\n\
+                              container-del, map-del: no error if there\n\
+                              is nothing to delete\n\
+  --force                     container-del: also remove the container\n\
+                              from its mappings (and delete those left\n\
+                              without backends)\n\
+\n\
 %s\
 %s\
 \n\

@@ -433,6 +433,17 @@ flexmap_dp_dump_one(const char *name, const struct flexmap_cache *cache,
     flexmap_cache_conns_destroy(conns);
 }
 
+/* A datapath named on the command line as dpif-netdev names it
+ * ("ovs-netdev") or as flexmap/show and dpctl print it, with its type
+ * ("netdev@ovs-netdev"): returns the former. */
+static const char *
+flexmap_dp_name(const char *name)
+{
+    const char *at = strchr(name, '@');
+
+    return at && !shash_find(&flexmap_dps, name) ? at + 1 : name;
+}
+
 static void
 flexmap_dp_unixctl_dump_cache(struct unixctl_conn *conn, int argc,
                               const char *argv[], void *aux OVS_UNUSED)
@@ -440,13 +451,14 @@ flexmap_dp_unixctl_dump_cache(struct unixctl_conn *conn, int argc,
     struct ds ds = DS_EMPTY_INITIALIZER;
 
     if (argc > 1) {
+        const char *name = flexmap_dp_name(argv[1]);
         const struct flexmap_cache *cache = shash_find_data(&flexmap_dps,
-                                                            argv[1]);
+                                                            name);
         if (!cache) {
             unixctl_command_reply_error(conn, "no such datapath");
             return;
         }
-        flexmap_dp_dump_one(argv[1], cache, &ds);
+        flexmap_dp_dump_one(name, cache, &ds);
     } else {
         const struct shash_node **nodes = shash_sort(&flexmap_dps);
 
@@ -481,7 +493,7 @@ flexmap_dp_unixctl_set_timeouts(struct unixctl_conn *conn, int argc,
                                             " [udp=MS]");
                 return;
             }
-            dp_name = argv[i];
+            dp_name = flexmap_dp_name(argv[i]);
             continue;
         }
         if (!str_to_uint(eq + 1, 10, &ms)) {

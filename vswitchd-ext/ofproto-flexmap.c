@@ -31,6 +31,7 @@
 #include "netdev.h"
 #include "ofp-flexmap.h"
 #include "netlink.h"
+#include "odp-util.h"
 #include "ofproto/ofproto-dpif.h"
 #include "ofproto/ofproto-dpif-xlate.h"
 #include "ofproto/ofproto-provider.h"
@@ -1588,6 +1589,107 @@ flexmap_unixctl_show(struct unixctl_conn *conn, int argc, const char *argv[],
     ds_destroy(&ds);
 }
 
+/* Parses FLOW for flexmap/lookup into 'flow' as ofproto/trace does, and
+ * also takes "tp_src" and "tp_dst" for UDP and SCTP as ovs-ofctl matches
+ * do: OVS names those two after the TCP fields, whose prerequisites the
+ * exact-flow parser checks.  Returns NULL or a malloc()'d error. */
+static char *
+fm_lookup_parse_flow(const char *s, struct flow *flow)
+{
+    char *copy = xstrdup(s), *pos = copy, *key, *value;
+    const char *tp[2] = { NULL, NULL };     /* tp_src, tp_dst. */
+    struct ds rest = DS_EMPTY_INITIALIZER;
+    char *error = NULL;
+
+    while (ofputil_parse_key_value(&pos, &key, &value)) {
+        int i = !strcmp(key, "tp_src") ? 0 : !strcmp(key, "tp_dst") ? 1 : -1;
+
+        if (i < 0) {
+            ds_put_format(&rest, "%s%s%s%s", rest.length ? "," : "", key,
+                          *value ? "=" : "", value);
+        } else if (tp[i]) {
+            error = xasprintf("%s: field %s set multiple times", s, key);
+            goto out;
+        } else {
+            tp[i] = value;
+        }
+    }
+    error = parse_ofp_exact_flow(flow, NULL, NULL, ds_cstr(&rest), NULL);
+    for (int i = 0; !error && i < 2; i++) {
+        const char *name = i ? "tp_dst" : "tp_src";
+        ovs_be16 *field = i ? &flow->tp_dst : &flow->tp_src;
+        union mf_value v;
+        char *err;
+
+        if (!tp[i]) {
+            continue;
+        }
+        if (!is_ip_any(flow) || (flow->nw_proto != IPPROTO_TCP
+                                 && flow->nw_proto != IPPROTO_UDP
+                                 && flow->nw_proto != IPPROTO_SCTP)) {
+            error = xasprintf("%s: prerequisites not met for setting %s "
+                              "(tcp, udp or sctp first)", s, name);
+        } else if (*field) {
+            error = xasprintf("%s: field %s set multiple times", s, name);
+        } else {
+            err = mf_parse_value(mf_from_id(i ? MFF_TCP_DST : MFF_TCP_SRC),
+                                 tp[i], NULL, &v);
+            if (err) {
+                error = xasprintf("%s: bad value for %s (%s)", s, name, err);
+                free(err);
+            } else {
+                *field = v.be16;
+            }
+        }
+    }
+out:
+    ds_destroy(&rest);
+    free(copy);
+    return error;
+}
+
+/* Formats tunnel backend 'b' (a datapath backend whose port is a next hop's
+ * pseudo-port) of 'fb' for flexmap/lookup: the tunnel port, tun_dst and
+ * tun_id, then on a line of its own the next hop's datapath actions as the
+ * datapath holds them.  Returns true if the next hop is resolved. */
+static bool
+fm_lookup_format_tnl(const struct flexmap_bridge *fb,
+                     const struct flexmap_cache *cache,
+                     const struct flexmap_dp_backend *b,
+                     const struct ofputil_port_map *map, struct ds *ds)
+{
+    const struct flexmap_tnl_actions *ta = flexmap_cache_tnl_get(cache,
+                                                                 b->port);
+    uint32_t id = odp_to_u32(b->port) - FLEXMAP_TNL_PORT_BASE;
+    ofp_port_t tnl_port = OFPP_NONE;
+    const struct fm_tnl *t;
+    bool resolved = ta && ta->len[0];
+
+    HMAP_FOR_EACH (t, node, &fb->tnls) {
+        if (t->id == id) {
+            tnl_port = t->port;
+        }
+    }
+    ds_put_format(ds, "backend: mac="ETH_ADDR_FMT",port=",
+                  ETH_ADDR_ARGS(b->mac));
+    ofputil_format_port(tnl_port, map, ds);
+    ds_put_cstr(ds, ",tun_dst=");
+    ipv6_format_mapped(&b->tun_dst, ds);
+    ds_put_format(ds, ",tun_id=%#"PRIx64" (tunnel next hop %"PRIu32", %s)\n",
+                  ntohll(b->tun_id), id,
+                  resolved ? "resolved" : "unresolved");
+    ds_put_cstr(ds, "next hop: ");
+    if (resolved) {
+        format_odp_actions(ds, flexmap_tnl_actions_variant(ta, 0),
+                           ta->len[0], NULL);
+    } else {
+        ds_put_cstr(ds, "unresolved (no route to tun_dst, or its "
+                    "neighbour's MAC not known yet: ARP or ND sent)");
+    }
+    ds_put_char(ds, '\n');
+    return resolved;
+}
+
 /* "flexmap/lookup BRIDGE TABLE FLOW": runs the datapath's own lookup on a
  * packet built from FLOW and shows the entry and backend it gets. */
 static void
@@ -1617,13 +1719,13 @@ flexmap_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
         unixctl_command_reply_error(conn, "datapath has no map tables");
         return;
     }
-    error = str_to_u8(argv[2], "table", &table_id);
-    if (!error && table_id > FLEXMAP_MAX_TABLE) {
+    unsigned int table;
+    if (!str_to_uint(argv[2], 10, &table) || table > FLEXMAP_MAX_TABLE) {
         error = xasprintf("table %s out of range (0 to %d)", argv[2],
                           FLEXMAP_MAX_TABLE);
-    }
-    if (!error) {
-        error = parse_ofp_exact_flow(&flow, NULL, NULL, argv[3], NULL);
+    } else {
+        table_id = table;
+        error = fm_lookup_parse_flow(argv[3], &flow);
     }
     if (error) {
         unixctl_command_reply_error(conn, error);
@@ -1665,7 +1767,10 @@ flexmap_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
         ds_put_char(&ds, '\n');
     }
     b = idx >= 0 ? flexmap_cache_entry_backend(ce, idx) : NULL;
-    if (b) {
+    bool tnl_resolved = true;
+    if (b && flexmap_port_is_tnl(b->port)) {
+        tnl_resolved = fm_lookup_format_tnl(fb, cache, b, &map, &ds);
+    } else if (b) {
         ofp_port_t ofp_port = OFPP_NONE;
         struct ofport *ofport;
 
@@ -1680,6 +1785,8 @@ flexmap_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
         ofputil_format_port(ofp_port, &map, &ds);
         ds_put_format(&ds, " (datapath port %"PRIu32")\n",
                       odp_to_u32(b->port));
+    }
+    if (b) {
         if (flexmap_cache_entry_n_backends(ce) > 1) {
             struct flexmap_cache_conns *conns
                 = flexmap_cache_count_conns(cache);
@@ -1696,8 +1803,16 @@ flexmap_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
                           flexmap_cache_conns_get(conns, ce, idx));
             flexmap_cache_conns_destroy(conns);
         }
-        ds_put_cstr(&ds, "result: hit (eth_dst rewritten, output to the "
-                    "backend's port)\n");
+        if (!flexmap_port_is_tnl(b->port)) {
+            ds_put_cstr(&ds, "result: hit (eth_dst rewritten, output to the "
+                        "backend's port)\n");
+        } else if (tnl_resolved) {
+            ds_put_cstr(&ds, "result: hit (eth_dst rewritten, encapsulated "
+                        "to tun_dst by the next hop's actions)\n");
+        } else {
+            ds_put_cstr(&ds, "result: hit, tunnel next hop unresolved: "
+                        "drop\n");
+        }
     } else {
         ds_put_cstr(&ds, "result: hit, every backend drained: drop\n");
     }
