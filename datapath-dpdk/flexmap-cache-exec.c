@@ -344,13 +344,15 @@ static int
 fc_pool_select(struct flexmap_affinity *aff,
                const struct flexmap_cache_entry *e,
                const struct flexmap_key *key, const struct fc_tuple *tuple,
-               uint32_t hash, uint64_t now, bool *from_affinity)
+               uint32_t hash, uint64_t now, bool *from_affinity,
+               uint64_t *idp)
 {
     struct flexmap_affinity_entry *ae;
     struct flexmap_affinity_key akey;
     int idx;
 
     *from_affinity = false;
+    *idp = 0;
     if (OVS_UNLIKELY(!aff)) {
         return fc_pool_choose(e, hash);
     }
@@ -371,6 +373,7 @@ fc_pool_select(struct flexmap_affinity *aff,
             if (flexmap_affinity_entry_version(ae) == e->version
                 && hint < e->n_backends) {
                 *from_affinity = true;
+                *idp = flexmap_affinity_entry_backend(ae);
                 return hint;
             }
             idx = fc_find_backend(e, flexmap_affinity_entry_backend(ae));
@@ -512,9 +515,11 @@ fc_execute(struct flexmap_cache *cache, uint32_t table_id,
         }
     }
 
-    /* Pool hits: hash their 5-tuples and load, stage by stage, what the
-     * choice reads: the entry's backends and identities, the connection
-     * table's bucket, then the connection in it. */
+    /* Pool hits: hash their 5-tuples and load, stage by stage, what a
+     * known connection reads: the entry's second line (version, counter
+     * slots), the connection table's bucket, then the connection in it.
+     * The backends and identities are read only for new connections and
+     * after the pool changed. */
     aff = pools ? fc_affinity(cache, lane) : NULL;
     ULLONG_FOR_EACH_1 (i, pools) {
         struct fc_packet *pkt = &pkts[i];
@@ -522,8 +527,7 @@ fc_execute(struct flexmap_cache *cache, uint32_t table_id,
 
         fc_tuple_complete(&pkt->tuple, pkt->key.proto);
         pkt->tuple_hash = fc_tuple_hash(&pkt->tuple, &pkt->key);
-        OVS_PREFETCH(&e->backends[0]);
-        OVS_PREFETCH(fc_entry_ids(e));
+        OVS_PREFETCH((const char *) e + CACHE_LINE_SIZE);
         if (aff) {
             flexmap_affinity_prefetch(aff, table_id, pkt->tuple_hash);
         }
@@ -567,17 +571,29 @@ fc_execute(struct flexmap_cache *cache, uint32_t table_id,
             if (!now) {
                 now = time_msec();      /* Once per batch. */
             }
+            uint64_t id;
+
             idx = fc_pool_select(aff, e, &pkt->key, &pkt->tuple,
-                                 pkt->tuple_hash, now, &from_affinity);
+                                 pkt->tuple_hash, now, &from_affinity, &id);
             if (OVS_UNLIKELY(idx < 0)) {
                 dropped[j] = true;
                 continue;
             }
-            c = fc_counter(cache, lane, fc_entry_bslots(e)[idx]);
+            c = fc_counter(cache, lane, (idx < FC_HOT_BACKENDS
+                                         ? e->hot_bslots[idx]
+                                         : fc_entry_bslots(e)[idx]));
             non_atomic_ullong_add(&c->n_packets, 1);
             non_atomic_ullong_add(&c->n_bytes, size);
-            mac = e->backends[idx].mac;
-            port = e->backends[idx].port;
+            if (id && e->plain_ports) {
+                /* A known connection: its identity is the backend's MAC
+                 * and port (see fc_backend_id()), no need to read the
+                 * backends. */
+                eth_addr_from_uint64(id >> 16, &mac);
+                port = u32_to_odp(id & UINT16_MAX);
+            } else {
+                mac = e->backends[idx].mac;
+                port = e->backends[idx].port;
+            }
         }
         struct eth_header *eh = dp_packet_eth(p);
         eh->eth_dst = mac;

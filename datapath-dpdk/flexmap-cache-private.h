@@ -142,6 +142,8 @@ struct flexmap_cache_lane {
     struct flexmap_cache_counter *chunks[FC_N_CHUNKS];
 };
 
+#define FC_HOT_BACKENDS 5
+
 struct flexmap_cache_entry {
     /* First cache line: all that a packet to a single backend reads. */
     struct cmap_node node;          /* In flexmap_cache's 'entries'. */
@@ -173,7 +175,16 @@ struct flexmap_cache_entry {
     uint64_t prev_id;
     uint64_t prev_tcp_until;        /* time_msec() deadlines. */
     uint64_t prev_udp_until;
-    uint8_t pad2[24];
+
+    /* Pools: what a packet of a known connection needs besides the
+     * connection itself, in this line: the counter slots of the first
+     * FC_HOT_BACKENDS backends (copies of 'bslots'), and whether every
+     * backend's datapath port is below 65536, so that a backend's identity
+     * (fc_backend_id()) gives back its MAC and port without reading
+     * 'backends'. */
+    uint32_t hot_bslots[FC_HOT_BACKENDS];
+    uint8_t plain_ports;
+    uint8_t pad2[3];
     struct flexmap_dp_backend backends[];
     /* A pool (n_backends > 1) is followed by:
      *

@@ -487,10 +487,14 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
     memcpy(new->backends, backends, n_backends * sizeof *backends);
     sum = 0;
     only = -1;
+    new->plain_ports = true;
     for (size_t i = 0; i < n_backends; i++) {
         if (backends[i].weight) {
             only = sum ? -1 : i;
             sum += backends[i].weight;
+        }
+        if (odp_to_u32(backends[i].port) > UINT16_MAX) {
+            new->plain_ports = false;
         }
     }
     new->weight_sum = sum;
@@ -559,6 +563,9 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
             if (bslots[i] == UINT32_MAX) {
                 ovs_assert(fc_alloc_slot(cache, &bslots[i]));
             }
+        }
+        for (size_t i = 0; i < MIN(n_backends, FC_HOT_BACKENDS); i++) {
+            new->hot_bslots[i] = bslots[i];
         }
         fc_ensure_affinity(cache);
     }
