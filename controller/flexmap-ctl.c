@@ -1102,40 +1102,50 @@ cmd_container_move(struct ctl_context *ctx)
 
 /* Mappings. */
 
-static void
-cmd_map_add(struct ctl_context *ctx)
-{
+/* A mapping as map-add names it, checked against the database. */
+struct mapping_spec {
+    const struct flexrec_public_ip *ip;
+    char *address;              /* Canonical spelling, owned. */
+    const char *proto;          /* A string constant. */
+    int64_t port;               /* 0: any. */
+    size_t n;
     struct flexrec_container *backends[MAX_BACKENDS];
     int64_t weights[MAX_BACKENDS];
-    const struct flexrec_public_ip *ip;
-    const struct flexrec_mapping *m;
-    const char *proto;
-    size_t n = 0, k;
-    int64_t port;
-    char *address = NULL;
+};
+
+/* Parses and checks a mapping given as map-add's arguments ('argc'
+ * words in 'argv': IP PROTO[:PORT] CONTAINER[:WEIGHT]...) into '*spec',
+ * whose 'address' the caller frees with free() whatever the result.
+ * Returns an error message (owned by the caller) if it is not one that
+ * map-add takes: map-add and map-load apply the same checks. */
+static char * OVS_WARN_UNUSED_RESULT
+mapping_parse(struct ctl_context *ctx, int argc, char *argv[], struct mapping_spec *spec)
+{
+    size_t k;
     char *error;
 
-    error = ip_canonical(ctx->argv[1], &address);
+    spec->address = NULL;
+    spec->n = 0;
+    if (argc < 3) {
+        return xstrdup("a mapping is IP PROTO[:PORT] CONTAINER[:WEIGHT]...");
+    }
+    error = ip_canonical(argv[0], &spec->address);
     if (!error) {
-        error = parse_proto_port(ctx->argv[2], &proto, &port);
+        error = parse_proto_port(argv[1], &spec->proto, &spec->port);
     }
     if (error) {
-        ctl_error(ctx, "%s", error);
-        free(error);
-        goto out;
+        return error;
     }
-    ip = ip_find(ctx, address);
-    if (!ip) {
-        ctl_error(ctx, "nobody owns %s (give it to a tenant with ip-add "
-                  "first)", address);
-        goto out;
+    spec->ip = ip_find(ctx, spec->address);
+    if (!spec->ip) {
+        return xasprintf("nobody owns %s (give it to a tenant with ip-add "
+                         "first)", spec->address);
     }
-    if (ctx->argc - 3 > MAX_BACKENDS) {
-        ctl_error(ctx, "a mapping has at most %d backends", MAX_BACKENDS);
-        goto out;
+    if (argc - 2 > MAX_BACKENDS) {
+        return xasprintf("a mapping has at most %d backends", MAX_BACKENDS);
     }
-    for (int i = 3; i < ctx->argc; i++) {
-        char *name = xstrdup(ctx->argv[i]);
+    for (int i = 2; i < argc; i++) {
+        char *name = xstrdup(argv[i]);
         char *colon = strrchr(name, ':');
         const struct flexrec_container *c;
         unsigned int weight = 1;
@@ -1143,48 +1153,61 @@ cmd_map_add(struct ctl_context *ctx)
         if (colon) {
             *colon = '\0';
             if (!str_to_uint(colon + 1, 10, &weight) || weight > 65535) {
-                ctl_error(ctx, "%s: weight must be 0 to 65535",
-                          ctx->argv[i]);
                 free(name);
-                goto out;
+                return xasprintf("%s: weight must be 0 to 65535", argv[i]);
             }
         }
         c = container_find(ctx, name);
         if (!c) {
-            ctl_error(ctx, "no container named %s", name);
+            error = xasprintf("no container named %s", name);
             free(name);
-            goto out;
+            return error;
         }
         free(name);
-        if (c->tenant != ip->tenant) {
-            ctl_error(ctx, "container %s belongs to tenant %s, but %s "
-                      "belongs to tenant %s", c->name,
-                      c->tenant ? c->tenant->name : "?", address,
-                      ip->tenant ? ip->tenant->name : "?");
-            goto out;
+        if (c->tenant != spec->ip->tenant) {
+            return xasprintf("container %s belongs to tenant %s, but %s "
+                             "belongs to tenant %s", c->name,
+                             c->tenant ? c->tenant->name : "?",
+                             spec->address,
+                             spec->ip->tenant ? spec->ip->tenant->name
+                                              : "?");
         }
-        for (size_t j = 0; j < n; j++) {
-            if (backends[j] == c) {
-                ctl_error(ctx, "container %s is named twice", c->name);
-                goto out;
+        for (size_t j = 0; j < spec->n; j++) {
+            if (spec->backends[j] == c) {
+                return xasprintf("container %s is named twice", c->name);
             }
         }
-        backends[n] = CONST_CAST(struct flexrec_container *, c);
-        weights[n] = weight;
-        n++;
+        spec->backends[spec->n] = CONST_CAST(struct flexrec_container *, c);
+        spec->weights[spec->n] = weight;
+        spec->n++;
     }
-    for (k = 0; k < n; k++) {
-        if (weights[k]) {
+    for (k = 0; k < spec->n; k++) {
+        if (spec->weights[k]) {
             break;
         }
     }
-    if (k == n) {
-        ctl_error(ctx, "a mapping needs a backend with a nonzero weight "
-                  "(weight 0 is never chosen)");
+    if (k == spec->n) {
+        return xstrdup("a mapping needs a backend with a nonzero weight "
+                       "(weight 0 is never chosen)");
+    }
+    return NULL;
+}
+
+static void
+cmd_map_add(struct ctl_context *ctx)
+{
+    struct mapping_spec spec;
+    const struct flexrec_mapping *m;
+    char *error;
+
+    error = mapping_parse(ctx, ctx->argc - 1, ctx->argv + 1, &spec);
+    if (error) {
+        ctl_error(ctx, "%s", error);
+        free(error);
         goto out;
     }
 
-    m = mapping_find(ctx->idl, ip, proto, port);
+    m = mapping_find(ctx->idl, spec.ip, spec.proto, spec.port);
     if (m) {
         if (!shash_find(&ctx->options, "--may-exist")) {
             struct ds key = DS_EMPTY_INITIALIZER;
@@ -1198,14 +1221,14 @@ cmd_map_add(struct ctl_context *ctx)
     } else {
         struct flexrec_mapping *new = flexrec_mapping_insert(ctx->txn);
 
-        flexrec_mapping_set_ip(new, ip);
-        flexrec_mapping_set_proto(new, proto);
-        flexrec_mapping_set_port(new, &port, port ? 1 : 0);
+        flexrec_mapping_set_ip(new, spec.ip);
+        flexrec_mapping_set_proto(new, spec.proto);
+        flexrec_mapping_set_port(new, &spec.port, spec.port ? 1 : 0);
         m = new;
     }
-    flexrec_mapping_set_backends(m, backends, weights, n);
+    flexrec_mapping_set_backends(m, spec.backends, spec.weights, spec.n);
 out:
-    free(address);
+    free(spec.address);
 }
 
 static void
