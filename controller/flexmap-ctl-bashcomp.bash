@@ -97,6 +97,9 @@ _flexmap_ctl_complete () {
                 words="tcp: udp: sctp: any" ;;
             map-add:*)
                 words=$(_flexmap_ctl_column Container name) ;;
+            map-load:1)
+                COMPREPLY=($(compgen -f -- "$cur"))
+                return 0 ;;
             list:1|find:1|get:1|set:1|add:1|remove:1|clear:1|create:1|destroy:1|wait-until:1)
                 words=$_flexmap_ctl_tables ;;
         esac

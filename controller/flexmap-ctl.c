@@ -28,6 +28,7 @@
 #include <config.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -41,8 +42,10 @@
 #include "db-ctl-base.h"
 #include "flexmap.h"
 #include "fatal-signal.h"
+#include "hash.h"
 #include "flexmap/controller/flexmap-idl.h"
 #include "openvswitch/dynamic-string.h"
+#include "openvswitch/hmap.h"
 #include "openvswitch/json.h"
 #include "openvswitch/poll-loop.h"
 #include "openvswitch/vlog.h"
@@ -85,6 +88,10 @@ static void run_prerequisites(struct ctl_command[], size_t n,
 static bool do_flexmap_ctl(const char *args, struct ctl_command *, size_t n,
                            struct ovsdb_idl *);
 static void wait_for_cfg(struct ovsdb_idl *, int64_t next_cfg);
+struct map_load;
+static struct map_load *map_load_create(struct ctl_command[], size_t n);
+static bool do_map_load(struct map_load *, const char *args,
+                        struct ovsdb_idl *);
 
 /* With --wait: a row that the transaction wrote, whose status is read once
  * the switches have the change. */
@@ -124,6 +131,7 @@ main(int argc, char *argv[])
     }
     VLOG(ctl_might_write_to_db(commands, n_commands) ? VLL_INFO : VLL_DBG,
          "Called as %s", args);
+    struct map_load *load = map_load_create(commands, n_commands);
 
     if (!timeout) {
         const char *env = getenv("OVS_CTL_TIMEOUT");
@@ -158,7 +166,9 @@ main(int argc, char *argv[])
 
         if (seqno != ovsdb_idl_get_seqno(idl)) {
             seqno = ovsdb_idl_get_seqno(idl);
-            if (do_flexmap_ctl(args, commands, n_commands, idl)) {
+            if (load
+                ? do_map_load(load, args, idl)
+                : do_flexmap_ctl(args, commands, n_commands, idl)) {
                 free(args);
                 exit(EXIT_SUCCESS);
             }
@@ -336,6 +346,9 @@ Mappings:\n\
                               PORT (default: any) onto the containers\n\
                               (--may-exist: replace the backends)\n\
   map-del IP PROTO[:PORT]     delete a mapping\n\
+  map-load FILE               make the mappings exactly those of FILE\n\
+                              (\"-\": stdin), one a line as map-add's\n\
+                              arguments; writes only the difference\n\
 \n\
 Command options (each right before the command it applies to):\n\
   --may-exist                 tenant-add, ip-add, switch-add,\n\
@@ -358,6 +371,7 @@ Options:\n\
                               (default: %s)\n\
   -t, --timeout=SECS          wait at most SECS seconds\n\
   --dry-run                   do not commit changes to database\n\
+                              (map-load: print the counts only)\n\
   --wait                      after a change, wait until every switch in\n\
                               the database holds it (exit status 2 if the\n\
                               timeout passes first, or if the controller or\n\
@@ -1113,13 +1127,23 @@ struct mapping_spec {
     int64_t weights[MAX_BACKENDS];
 };
 
+/* How mapping_parse() finds rows: through db-ctl-base, as every command
+ * names them (NULL), or through the hash tables that map-load builds once
+ * for the whole file (see load_index_find_ip() and _container()). */
+struct load_index;
+static const struct flexrec_public_ip *load_index_find_ip(
+    struct load_index *, const char *address);
+static const struct flexrec_container *load_index_find_container(
+    struct load_index *, struct ctl_context *, const char *id);
+
 /* Parses and checks a mapping given as map-add's arguments ('argc'
  * words in 'argv': IP PROTO[:PORT] CONTAINER[:WEIGHT]...) into '*spec',
  * whose 'address' the caller frees with free() whatever the result.
  * Returns an error message (owned by the caller) if it is not one that
  * map-add takes: map-add and map-load apply the same checks. */
 static char * OVS_WARN_UNUSED_RESULT
-mapping_parse(struct ctl_context *ctx, int argc, char *argv[], struct mapping_spec *spec)
+mapping_parse(struct ctl_context *ctx, struct load_index *index,
+              int argc, char *argv[], struct mapping_spec *spec)
 {
     size_t k;
     char *error;
@@ -1136,7 +1160,8 @@ mapping_parse(struct ctl_context *ctx, int argc, char *argv[], struct mapping_sp
     if (error) {
         return error;
     }
-    spec->ip = ip_find(ctx, spec->address);
+    spec->ip = (index ? load_index_find_ip(index, spec->address)
+                : ip_find(ctx, spec->address));
     if (!spec->ip) {
         return xasprintf("nobody owns %s (give it to a tenant with ip-add "
                          "first)", spec->address);
@@ -1157,7 +1182,8 @@ mapping_parse(struct ctl_context *ctx, int argc, char *argv[], struct mapping_sp
                 return xasprintf("%s: weight must be 0 to 65535", argv[i]);
             }
         }
-        c = container_find(ctx, name);
+        c = (index ? load_index_find_container(index, ctx, name)
+             : container_find(ctx, name));
         if (!c) {
             error = xasprintf("no container named %s", name);
             free(name);
@@ -1200,7 +1226,7 @@ cmd_map_add(struct ctl_context *ctx)
     const struct flexrec_mapping *m;
     char *error;
 
-    error = mapping_parse(ctx, ctx->argc - 1, ctx->argv + 1, &spec);
+    error = mapping_parse(ctx, NULL, ctx->argc - 1, ctx->argv + 1, &spec);
     if (error) {
         ctl_error(ctx, "%s", error);
         free(error);
@@ -2114,6 +2140,593 @@ check_applied(struct ovsdb_idl *idl, const struct written_row *rows,
     ds_destroy(&s);
 }
 
+/* map-load: replaces every mapping with those of a file.
+ *
+ * db-ctl-base runs the commands of one call in one transaction, which does
+ * not scale to a million mappings.  map-load runs alone instead (main()
+ * calls do_map_load() rather than do_flexmap_ctl()): it reads the file
+ * once, checks every line as map-add checks its arguments (mapping_parse(),
+ * with hash tables in place of db-ctl-base's linear lookups), compares the
+ * result with the Mapping table that the IDL holds, and writes only the
+ * difference, at most LOAD_BATCH operations per transaction, the last one
+ * also incrementing next_cfg for --wait.
+ *
+ * Between transactions the difference names rows by UUID, not by pointer,
+ * since the IDL may drop a row that another client deletes meanwhile.  If
+ * one is gone, or a transaction must be tried again, the file is checked
+ * and compared again with the database as it is then: replacing is
+ * idempotent, so what was written already is simply not written again.  A
+ * concurrent client that inserts a mapping that the file also has makes
+ * the transaction fail on the index, as two map-add would. */
+
+/* Most operations (inserts, updates, deletes) per transaction.  ovsdb-server
+ * handles one transaction at a time: 50,000 keeps each under a second or
+ * so, and 1M mappings in about 20 transactions. */
+#define LOAD_BATCH 50000
+
+struct load_index {
+    struct shash ips;           /* Address, canonical or as spelled. */
+    struct shash containers;    /* Name, or other id: Container or NULL. */
+};
+
+/* A mapping of the file, its rows named by UUID. */
+struct load_mapping {
+    struct hmap_node node;      /* In map_load's 'desired'. */
+    struct uuid ip;
+    const char *proto;          /* A string constant. */
+    int64_t port;
+    int line;
+    bool matched;               /* A Mapping row has its key. */
+    size_t n;
+    struct load_backend {
+        struct uuid container;
+        int64_t weight;
+    } *backends;
+};
+
+enum load_op_type { LOAD_DELETE, LOAD_UPDATE, LOAD_INSERT };
+
+struct load_op {
+    enum load_op_type type;
+    struct uuid row;                    /* LOAD_DELETE, LOAD_UPDATE. */
+    const struct load_mapping *mapping; /* LOAD_UPDATE, LOAD_INSERT. */
+};
+
+struct map_load {
+    const char *file_name;      /* As given: "-" is stdin. */
+    const char *where;          /* For messages: file name or "stdin". */
+    struct ds text;             /* The whole file. */
+    struct hmap desired;        /* struct load_mapping. */
+    struct load_op *ops;        /* The difference. */
+    size_t n_ops, allocated_ops;
+    size_t n[3];                /* Committed, by enum load_op_type. */
+    struct written_row *written_rows;   /* With --wait. */
+    size_t n_written_rows;
+};
+
+static const struct flexrec_public_ip *
+load_index_find_ip(struct load_index *index, const char *address)
+{
+    return shash_find_data(&index->ips, address);
+}
+
+/* Finds container 'id' as container_find() does, by name first from the
+ * hash table, otherwise (a MAC, a UUID, or no such container) through
+ * db-ctl-base once per distinct 'id'. */
+static const struct flexrec_container *
+load_index_find_container(struct load_index *index, struct ctl_context *ctx,
+                          const char *id)
+{
+    struct shash_node *node = shash_find(&index->containers, id);
+    const struct flexrec_container *c;
+
+    if (node) {
+        return node->data;
+    }
+    c = container_find(ctx, id);
+    shash_add(&index->containers, id, c);
+    return c;
+}
+
+/* An address is found, as ip_find() finds it, by its row's spelling first,
+ * then by its canonical spelling, which is the one that mapping_parse()
+ * looks up. */
+static void
+load_index_init(struct load_index *index, struct ovsdb_idl *idl)
+{
+    const struct flexrec_public_ip *ip;
+    const struct flexrec_container *c;
+
+    shash_init(&index->ips);
+    shash_init(&index->containers);
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+        shash_add_once(&index->ips, ip->address, ip);
+    }
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+        char *canonical, *error = ip_canonical(ip->address, &canonical);
+
+        if (!error) {
+            shash_add_once(&index->ips, canonical, ip);
+            free(canonical);
+        }
+        free(error);
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+        shash_add_once(&index->containers, c->name, c);
+    }
+}
+
+static void
+load_index_destroy(struct load_index *index)
+{
+    shash_destroy(&index->ips);
+    shash_destroy(&index->containers);
+}
+
+static uint32_t
+load_mapping_hash(const struct uuid *ip, const char *proto, int64_t port)
+{
+    return hash_string(proto, hash_int(port, uuid_hash(ip)));
+}
+
+static struct load_mapping *
+load_mapping_find(const struct hmap *desired, const struct uuid *ip,
+                  const char *proto, int64_t port)
+{
+    struct load_mapping *m;
+
+    HMAP_FOR_EACH_WITH_HASH (m, node, load_mapping_hash(ip, proto, port),
+                             desired) {
+        if (uuid_equals(&m->ip, ip) && !strcmp(m->proto, proto)
+            && m->port == port) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
+/* Returns true if Mapping 'row' has exactly the backends and weights of
+ * 'm'. */
+static bool
+load_mapping_same_backends(const struct flexrec_mapping *row,
+                           const struct load_mapping *m)
+{
+    if (row->n_backends != m->n) {
+        return false;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        size_t j;
+
+        for (j = 0; j < row->n_backends; j++) {
+            if (row->key_backends[j]
+                && uuid_equals(&row->key_backends[j]->header_.uuid,
+                               &m->backends[i].container)) {
+                break;
+            }
+        }
+        if (j == row->n_backends
+            || row->value_backends[j] != m->backends[i].weight) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+map_load_clear(struct map_load *load)
+{
+    struct load_mapping *m;
+
+    HMAP_FOR_EACH_POP (m, node, &load->desired) {
+        free(m->backends);
+        free(m);
+    }
+    load->n_ops = 0;
+}
+
+static void
+map_load_destroy(struct map_load *load)
+{
+    if (load) {
+        map_load_clear(load);
+        hmap_destroy(&load->desired);
+        free(load->ops);
+        free(load->written_rows);
+        ds_destroy(&load->text);
+        free(load);
+    }
+}
+
+static void
+map_load_add_op(struct map_load *load, enum load_op_type type,
+                const struct uuid *row, const struct load_mapping *m)
+{
+    if (load->n_ops >= load->allocated_ops) {
+        load->ops = x2nrealloc(load->ops, &load->allocated_ops,
+                               sizeof *load->ops);
+    }
+    load->ops[load->n_ops++] = (struct load_op) {
+        .type = type,
+        .row = row ? *row : UUID_ZERO,
+        .mapping = m,
+    };
+}
+
+/* Most words on a line that mapping_parse() gets: one more than a mapping
+ * may have, so that it says that there are too many backends. */
+#define LOAD_MAX_WORDS (MAX_BACKENDS + 3)
+
+/* Checks every line of 'load''s file against the database that 'idl'
+ * holds, as map-add checks its arguments, and stores in 'load' the
+ * mappings that the file names and the operations that make the Mapping
+ * table hold exactly those.  Exits, naming every bad line (up to a
+ * limit), if there is one. */
+static void
+map_load_diff(struct map_load *load, struct ovsdb_idl *idl)
+{
+    struct svec errors = SVEC_EMPTY_INITIALIZER;
+    const struct flexrec_mapping *row;
+    struct load_index index;
+    struct ctl_context ctx;
+    struct load_mapping *m;
+    char *p = ds_cstr(&load->text);
+    char *end = p + load->text.length;
+    int line = 0;
+
+    map_load_clear(load);
+    memset(&ctx, 0, sizeof ctx);
+    ctl_context_init(&ctx, NULL, idl, NULL, NULL, NULL);
+    load_index_init(&index, idl);
+    for (; p < end; p++) {
+        char *eol = memchr(p, '\n', end - p);
+        char *copy = xmemdup0(p, (eol ? eol : end) - p);
+        char *words[LOAD_MAX_WORDS];
+        char *save_ptr = NULL;
+        struct mapping_spec spec;
+        int n_words = 0;
+        char *error;
+
+        line++;
+        p = eol ? eol : end;
+        for (char *w = strtok_r(copy, " \t\r\v\f", &save_ptr);
+             w && w[0] != '#'; w = strtok_r(NULL, " \t\r\v\f", &save_ptr)) {
+            if (n_words < LOAD_MAX_WORDS) {
+                words[n_words++] = w;
+            }
+        }
+        if (!n_words) {
+            free(copy);
+            continue;
+        }
+
+        error = mapping_parse(&ctx, &index, n_words, words, &spec);
+        if (!error) {
+            const struct uuid *ip = &spec.ip->header_.uuid;
+            struct load_mapping *dup = load_mapping_find(&load->desired, ip,
+                                                         spec.proto,
+                                                         spec.port);
+            if (dup) {
+                error = xasprintf("%s %s is also on line %d",
+                                  spec.address, words[1], dup->line);
+            } else {
+                m = xmalloc(sizeof *m);
+                *m = (struct load_mapping) {
+                    .ip = *ip,
+                    .proto = spec.proto,
+                    .port = spec.port,
+                    .line = line,
+                    .n = spec.n,
+                    .backends = xmalloc(spec.n * sizeof *m->backends),
+                };
+                for (size_t i = 0; i < spec.n; i++) {
+                    m->backends[i].container = spec.backends[i]->header_.uuid;
+                    m->backends[i].weight = spec.weights[i];
+                }
+                hmap_insert(&load->desired, &m->node,
+                            load_mapping_hash(ip, spec.proto, spec.port));
+            }
+        }
+        if (error) {
+            svec_add_nocopy(&errors, xasprintf("%s:%d: %s", load->where,
+                                               line, error));
+            free(error);
+        }
+        free(spec.address);
+        free(copy);
+    }
+    load_index_destroy(&index);
+    ctl_context_done(&ctx, NULL);
+
+    if (errors.n) {
+        enum { MAX_ERRORS = 20 };
+
+        for (size_t i = 0; i < errors.n && i < MAX_ERRORS; i++) {
+            ovs_error(0, "%s", errors.names[i]);
+        }
+        if (errors.n > MAX_ERRORS) {
+            ovs_error(0, "%s: %"PRIuSIZE" more bad lines", load->where,
+                      errors.n - MAX_ERRORS);
+        }
+        ovs_error(0, "%s: nothing written", load->where);
+        svec_destroy(&errors);
+        flexmap_ctl_exit(EXIT_FAILURE);
+    }
+    svec_destroy(&errors);
+
+    FLEXREC_MAPPING_FOR_EACH (row, idl) {
+        int64_t port = row->n_port ? row->port[0] : 0;
+
+        m = (row->ip
+             ? load_mapping_find(&load->desired, &row->ip->header_.uuid,
+                                 row->proto, port)
+             : NULL);
+        if (!m) {
+            map_load_add_op(load, LOAD_DELETE, &row->header_.uuid, NULL);
+        } else {
+            m->matched = true;
+            if (!load_mapping_same_backends(row, m)) {
+                map_load_add_op(load, LOAD_UPDATE, &row->header_.uuid, m);
+            }
+        }
+    }
+    HMAP_FOR_EACH (m, node, &load->desired) {
+        if (!m->matched) {
+            map_load_add_op(load, LOAD_INSERT, NULL, m);
+        }
+    }
+}
+
+/* Writes 'op' into 'txn'.  Returns false if a row that it names is no
+ * longer in the database. */
+static bool
+map_load_apply(const struct load_op *op, struct ovsdb_idl *idl,
+               struct ovsdb_idl_txn *txn)
+{
+    struct flexrec_container *backends[MAX_BACKENDS];
+    int64_t weights[MAX_BACKENDS];
+    const struct load_mapping *m = op->mapping;
+    const struct flexrec_mapping *row = NULL;
+    const struct flexrec_public_ip *ip = NULL;
+
+    if (op->type != LOAD_INSERT) {
+        row = flexrec_mapping_get_for_uuid(idl, &op->row);
+        if (!row) {
+            return false;
+        }
+    }
+    if (op->type == LOAD_DELETE) {
+        flexrec_mapping_delete(row);
+        return true;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        const struct flexrec_container *c
+            = flexrec_container_get_for_uuid(idl, &m->backends[i].container);
+
+        if (!c) {
+            return false;
+        }
+        backends[i] = CONST_CAST(struct flexrec_container *, c);
+        weights[i] = m->backends[i].weight;
+    }
+    if (op->type == LOAD_INSERT) {
+        struct flexrec_mapping *new;
+
+        ip = flexrec_public_ip_get_for_uuid(idl, &m->ip);
+        if (!ip) {
+            return false;
+        }
+        new = flexrec_mapping_insert(txn);
+        flexrec_mapping_set_ip(new, ip);
+        flexrec_mapping_set_proto(new, m->proto);
+        flexrec_mapping_set_port(new, &m->port, m->port ? 1 : 0);
+        row = new;
+    }
+    flexrec_mapping_set_backends(row, backends, weights, m->n);
+    return true;
+}
+
+/* Runs map-load against the database that 'idl' holds, as do_flexmap_ctl()
+ * runs other commands.  Returns false if it must run again once the
+ * database changes, true once done. */
+static bool
+do_map_load(struct map_load *load, const char *args, struct ovsdb_idl *idl)
+{
+    int64_t next_cfg = 0;
+
+    map_load_diff(load, idl);
+    if (dry_run) {
+        size_t n[3] = {0, 0, 0};
+
+        for (size_t i = 0; i < load->n_ops; i++) {
+            n[load->ops[i].type]++;
+        }
+        printf("%"PRIuSIZE" added, %"PRIuSIZE" changed, %"PRIuSIZE
+               " deleted (dry run: nothing written)\n",
+               n[LOAD_INSERT], n[LOAD_UPDATE], n[LOAD_DELETE]);
+        map_load_destroy(load);
+        ovsdb_idl_destroy(idl);
+        return true;
+    }
+
+    for (size_t i = 0; i < load->n_ops; ) {
+        size_t end = MIN(i + LOAD_BATCH, load->n_ops);
+        bool last = end == load->n_ops;
+        enum ovsdb_idl_txn_status status;
+        struct ovsdb_idl_txn *txn;
+        size_t n[3] = {0, 0, 0};
+        size_t first_written = load->n_written_rows;
+
+        txn = the_idl_txn = ovsdb_idl_txn_create(idl);
+        ovsdb_idl_txn_add_comment(txn, "flexmap-ctl: %s (operations %"
+                                  PRIuSIZE" to %"PRIuSIZE" of %"PRIuSIZE")",
+                                  args, i + 1, end, load->n_ops);
+        if (last && wait_for_switches) {
+            const struct flexrec_global *global = flexrec_global_first(idl);
+
+            if (!global) {
+                global = flexrec_global_insert(txn);
+            }
+            ovsdb_idl_txn_increment(txn, &global->header_,
+                                    &flexrec_global_col_next_cfg, false);
+        }
+        for (size_t j = i; j < end; j++) {
+            if (!map_load_apply(&load->ops[j], idl, txn)) {
+                /* Gone meanwhile: compare again. */
+                goto try_again;
+            }
+            n[load->ops[j].type]++;
+        }
+        if (wait_for_switches) {
+            note_written_rows(idl, &load->written_rows,
+                              &load->n_written_rows);
+        }
+
+        status = ovsdb_idl_txn_commit_block(txn);
+        switch (status) {
+        case TXN_UNCOMMITTED:
+        case TXN_INCOMPLETE:
+            OVS_NOT_REACHED();
+
+        case TXN_UNCHANGED:
+        case TXN_SUCCESS:
+            break;
+
+        case TXN_TRY_AGAIN:
+            goto try_again;
+
+        case TXN_ABORTED:
+            ctl_fatal("transaction aborted");
+
+        case TXN_ERROR:
+            ctl_fatal("transaction error: %s",
+                      ovsdb_idl_txn_get_error(txn));
+
+        case TXN_NOT_LOCKED:
+            ctl_fatal("database not locked");
+
+        default:
+            OVS_NOT_REACHED();
+        }
+        for (size_t j = first_written; j < load->n_written_rows; j++) {
+            struct written_row *w = &load->written_rows[j];
+            const struct uuid *real;
+
+            if (w->inserted
+                && (real = ovsdb_idl_txn_get_insert_uuid(txn, &w->uuid))) {
+                w->uuid = *real;
+                w->inserted = false;
+            }
+        }
+        if (last && wait_for_switches && status == TXN_SUCCESS) {
+            next_cfg = ovsdb_idl_txn_get_increment_new_value(txn);
+        }
+        ovsdb_idl_txn_destroy(txn);
+        the_idl_txn = NULL;
+        for (size_t k = 0; k < ARRAY_SIZE(n); k++) {
+            load->n[k] += n[k];
+        }
+        i = end;
+        continue;
+
+    try_again:
+        ovsdb_idl_txn_abort(txn);
+        ovsdb_idl_txn_destroy(txn);
+        the_idl_txn = NULL;
+        load->n_written_rows = first_written;
+        return false;
+    }
+
+    if (next_cfg) {
+        wait_for_cfg(idl, next_cfg);
+        check_applied(idl, load->written_rows, load->n_written_rows);
+    }
+    printf("%"PRIuSIZE" added, %"PRIuSIZE" changed, %"PRIuSIZE" deleted\n",
+           load->n[LOAD_INSERT], load->n[LOAD_UPDATE], load->n[LOAD_DELETE]);
+    map_load_destroy(load);
+    ovsdb_idl_destroy(idl);
+    return true;
+}
+
+/* If 'commands' is a map-load, reads its file and returns what
+ * do_map_load() needs, otherwise returns NULL. */
+static struct map_load *
+map_load_create(struct ctl_command *commands, size_t n_commands)
+{
+    struct map_load *load;
+    FILE *stream;
+
+    for (size_t i = 0; i < n_commands; i++) {
+        if (!strcmp(commands[i].syntax->name, "map-load") && n_commands > 1) {
+            ctl_fatal("map-load writes in several transactions, so it "
+                      "cannot be joined with other commands");
+        }
+    }
+    if (n_commands != 1 || strcmp(commands[0].syntax->name, "map-load")) {
+        return NULL;
+    }
+
+    load = xzalloc(sizeof *load);
+    load->file_name = commands[0].argv[1];
+    load->where = strcmp(load->file_name, "-") ? load->file_name : "stdin";
+    ds_init(&load->text);
+    hmap_init(&load->desired);
+    stream = (strcmp(load->file_name, "-")
+              ? fopen(load->file_name, "r") : stdin);
+    if (!stream) {
+        ctl_fatal("%s: open failed (%s)", load->file_name,
+                  ovs_strerror(errno));
+    }
+    for (;;) {
+        size_t n;
+
+        ds_reserve(&load->text, load->text.length + 65536);
+        n = fread(&load->text.string[load->text.length], 1,
+                  load->text.allocated - load->text.length, stream);
+        load->text.length += n;
+        if (!n) {
+            break;
+        }
+    }
+    if (ferror(stream)) {
+        ctl_fatal("%s: read failed (%s)", load->where, ovs_strerror(errno));
+    }
+    if (stream != stdin) {
+        fclose(stream);
+    }
+    load->text.string[load->text.length] = '\0';
+    return load;
+}
+
+/* Prerequisites of map-load: only what mapping_parse() and the comparison
+ * read, so that a million Mapping rows cost little. */
+static void
+pre_map_load(struct ctl_context *ctx)
+{
+    static const struct ovsdb_idl_column *columns[] = {
+        &flexrec_tenant_col_name,
+        &flexrec_public_ip_col_address,
+        &flexrec_public_ip_col_tenant,
+        &flexrec_container_col_name,
+        &flexrec_container_col_tenant,
+        &flexrec_container_col_mac,
+        &flexrec_mapping_col_ip,
+        &flexrec_mapping_col_proto,
+        &flexrec_mapping_col_port,
+        &flexrec_mapping_col_backends,
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(columns); i++) {
+        ovsdb_idl_add_column(ctx->idl, columns[i]);
+    }
+}
+
+/* Never called: main() runs map-load through do_map_load(). */
+static void
+cmd_map_load(struct ctl_context *ctx OVS_UNUSED)
+{
+    OVS_NOT_REACHED();
+}
+
 static const struct ctl_command_syntax flexmap_commands[] = {
     {"show", 0, 0, "", pre_flexmap, cmd_show, NULL, "", RO},
     {"sync", 0, 0, "", pre_sync, cmd_sync, NULL, "", RO},
@@ -2145,6 +2758,7 @@ static const struct ctl_command_syntax flexmap_commands[] = {
      pre_flexmap, cmd_map_add, NULL, "--may-exist", RW},
     {"map-del", 2, 2, "IP PROTO[:PORT]", pre_flexmap, cmd_map_del, NULL,
      "--if-exists", RW},
+    {"map-load", 1, 1, "FILE", pre_map_load, cmd_map_load, NULL, "", RW},
 
     {NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, RO},
 };
