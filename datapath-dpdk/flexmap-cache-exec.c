@@ -566,12 +566,12 @@ fc_execute(struct flexmap_cache *cache, uint32_t table_id,
         } else {
             struct fc_packet *pkt = &pkts[j];
             bool from_affinity;
+            uint64_t id;
             int idx;
 
             if (!now) {
                 now = time_msec();      /* Once per batch. */
             }
-            uint64_t id;
 
             idx = fc_pool_select(aff, e, &pkt->key, &pkt->tuple,
                                  pkt->tuple_hash, now, &from_affinity, &id);
@@ -579,17 +579,12 @@ fc_execute(struct flexmap_cache *cache, uint32_t table_id,
                 dropped[j] = true;
                 continue;
             }
-            c = fc_counter(cache, lane, (idx < FC_HOT_BACKENDS
-                                         ? e->hot_bslots[idx]
-                                         : fc_entry_bslots(e)[idx]));
+            c = fc_counter(cache, lane, fc_entry_bslots(e)[idx]);
             non_atomic_ullong_add(&c->n_packets, 1);
             non_atomic_ullong_add(&c->n_bytes, size);
             if (id && e->plain_ports) {
-                /* A known connection: its identity is the backend's MAC
-                 * and port (see fc_backend_id()), no need to read the
-                 * backends. */
-                eth_addr_from_uint64(id >> 16, &mac);
-                port = u32_to_odp(id & UINT16_MAX);
+                /* A known connection: no need to read the backends. */
+                fc_backend_from_id(id, &mac, &port);
             } else {
                 mac = e->backends[idx].mac;
                 port = e->backends[idx].port;

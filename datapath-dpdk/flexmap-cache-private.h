@@ -57,15 +57,18 @@
  *     struct flexmap_cache_entry  128 bytes  (see BUILD_ASSERT below)
  *     backends[n]                  40 bytes each
  *     pools only:  ids[n]           8 bytes each (fc_backend_id())
- *                  bslots[n]        4 bytes each, padded to 8
+ *                  bslots[n]        4 bytes each, padded to 8 (in the
+ *                                    entry's second line up to
+ *                                    FC_INLINE_BSLOTS backends)
  *                  flexmap_chash    8 + 32 bytes per live backend
  *
  * so a one-backend entry takes 168 bytes (192, cache-line aligned), plus 13 to
  * 30 bytes of cmap bucket space (a 64-byte bucket holds 5 nodes; the cmap
  * stays between about 42% and 85% full), plus 16 bytes of counters per lane
- * (below).  A pool entry of N backends takes 136 + 84 * N bytes (472 for
- * N = 4, rounded up to whole cache lines), and 16 bytes of counters per
- * lane per backend.  An entry is never modified
+ * (below).  A pool entry of N backends takes 136 + 80 * N bytes (456 for
+ * N = 4, rounded up to whole cache lines), plus 4 * N padded to 8 beyond
+ * FC_INLINE_BSLOTS backends, and 16 bytes of counters per lane per
+ * backend.  An entry is never modified
  * once published: flexmap_cache_put() on an existing key builds a new entry
  * and swaps it in with cmap_replace(), so a reader sees either the whole old
  * or the whole new entry.  Old entries are freed with ovsrcu_postpone().
@@ -142,7 +145,7 @@ struct flexmap_cache_lane {
     struct flexmap_cache_counter *chunks[FC_N_CHUNKS];
 };
 
-#define FC_HOT_BACKENDS 5
+#define FC_INLINE_BSLOTS 5
 
 struct flexmap_cache_entry {
     /* First cache line: all that a packet to a single backend reads. */
@@ -177,12 +180,12 @@ struct flexmap_cache_entry {
     uint64_t prev_udp_until;
 
     /* Pools: what a packet of a known connection needs besides the
-     * connection itself, in this line: the counter slots of the first
-     * FC_HOT_BACKENDS backends (copies of 'bslots'), and whether every
-     * backend's datapath port is below 65536, so that a backend's identity
-     * (fc_backend_id()) gives back its MAC and port without reading
-     * 'backends'. */
-    uint32_t hot_bslots[FC_HOT_BACKENDS];
+     * connection itself, in this line: the per-backend counter slots of a
+     * pool of up to FC_INLINE_BSLOTS backends (fc_entry_bslots()), and
+     * whether every backend's datapath port is below 65536, so that a
+     * backend's identity gives back its MAC and port without reading
+     * 'backends' (fc_backend_from_id()). */
+    uint32_t inline_bslots[FC_INLINE_BSLOTS];
     uint8_t plain_ports;
     uint8_t pad2[3];
     struct flexmap_dp_backend backends[];
@@ -190,8 +193,9 @@ struct flexmap_cache_entry {
      *
      *     uint64_t ids[n_backends]      backend identities (fc_backend_id())
      *     uint32_t bslots[n_backends]   per-backend counter slots, padded to
-     *                                   8 bytes
-     *     struct flexmap_chash          the consistent-hash slot table */
+     *                                   8 bytes, only for a pool of more
+     *                                   than FC_INLINE_BSLOTS backends
+     *     struct flexmap_chash          what the consistent hash scores */
 };
 BUILD_ASSERT_DECL(sizeof(struct flexmap_cache_entry) == 128);
 BUILD_ASSERT_DECL(offsetof(struct flexmap_cache_entry, chash)
@@ -328,6 +332,17 @@ fc_backend_id(const struct flexmap_dp_backend *b)
     return (eth_addr_to_uint64(b->mac) << 16) ^ odp_to_u32(b->port);
 }
 
+/* Gives back the MAC and port of the backend whose identity is 'id', which
+ * fc_backend_id() can do only for a port below 65536 (the port then fills
+ * the identity's low 16 bits, under nothing of the MAC): 'e->plain_ports'
+ * says whether every backend of 'e' has one. */
+static inline void
+fc_backend_from_id(uint64_t id, struct eth_addr *mac, odp_port_t *port)
+{
+    eth_addr_from_uint64(id >> 16, mac);
+    *port = u32_to_odp(id & UINT16_MAX);
+}
+
 static inline const uint64_t *
 fc_entry_ids(const struct flexmap_cache_entry *e)
 {
@@ -337,7 +352,19 @@ fc_entry_ids(const struct flexmap_cache_entry *e)
 static inline const uint32_t *
 fc_entry_bslots(const struct flexmap_cache_entry *e)
 {
-    return ALIGNED_CAST(const uint32_t *, fc_entry_ids(e) + e->n_backends);
+    return (e->n_backends <= FC_INLINE_BSLOTS
+            ? e->inline_bslots
+            : ALIGNED_CAST(const uint32_t *, fc_entry_ids(e) + e->n_backends));
+}
+
+/* Bytes of a pool entry after its backends: identities, counter slots when
+ * they are not inline, then the consistent hash's table at the end. */
+static inline size_t
+fc_pool_ids_bslots_size(size_t n_backends)
+{
+    return (n_backends * sizeof(uint64_t)
+            + (n_backends > FC_INLINE_BSLOTS
+               ? ROUND_UP(n_backends * sizeof(uint32_t), 8) : 0));
 }
 
 /* Returns the index in 'e->backends' of backend 'id', or -1. */

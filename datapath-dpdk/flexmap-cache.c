@@ -83,13 +83,6 @@ fc_find_protected(const struct flexmap_cache *cache, uint32_t hash,
     return NULL;
 }
 
-static inline size_t
-fc_pool_extra(size_t n_backends)
-{
-    return (n_backends * sizeof(uint64_t)
-            + ROUND_UP(n_backends * sizeof(uint32_t), 8));
-}
-
 static size_t
 fc_entry_size(size_t n_backends)
 {
@@ -97,7 +90,8 @@ fc_entry_size(size_t n_backends)
                    + n_backends * sizeof(struct flexmap_dp_backend));
 
     if (n_backends > 1) {
-        size += fc_pool_extra(n_backends) + flexmap_chash_size(n_backends);
+        size += (fc_pool_ids_bslots_size(n_backends)
+                 + flexmap_chash_size(n_backends));
     }
     return size;
 }
@@ -395,16 +389,22 @@ fc_affinity_destroy_cb(void *aff)
     flexmap_affinity_destroy(aff);
 }
 
-void
+size_t
 flexmap_cache_set_conn_capacity(struct flexmap_cache *cache, size_t capacity)
 {
+    size_t replaced = 0;
+
+    /* Rounded as flexmap_affinity_create() rounds, so that a new value that
+     * makes tables of the same size keeps the tables and their
+     * connections. */
     capacity = MIN(MAX(capacity, FLEXMAP_CACHE_MIN_CONNS),
                    FLEXMAP_CACHE_MAX_CONNS);
+    capacity = (size_t) 1 << log_2_ceil(capacity);
 
     ovs_mutex_lock(&cache->mutex);
     if (capacity != cache->conn_capacity) {
-        cache->conn_capacity = capacity;
         if (fc_affinity(cache, 0)) {
+            replaced = cache->conn_capacity;
             /* New, empty tables.  A lane's owner may still be writing the
              * old one until it quiesces, so that one goes only after a
              * grace period.  Connections it knew are placed by the
@@ -418,8 +418,10 @@ flexmap_cache_set_conn_capacity(struct flexmap_cache *cache, size_t capacity)
                 ovsrcu_postpone__(fc_affinity_destroy_cb, old);
             }
         }
+        cache->conn_capacity = capacity;
     }
     ovs_mutex_unlock(&cache->mutex);
+    return replaced;
 }
 
 void
@@ -513,8 +515,8 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
             weights[i] = backends[i].weight;
         }
         chash = ALIGNED_CAST(struct flexmap_chash *,
-                             (char *) fc_entry_bslots(new)
-                             + ROUND_UP(n_backends * sizeof(uint32_t), 8));
+                             (char *) ids
+                             + fc_pool_ids_bslots_size(n_backends));
         flexmap_chash_build(chash, ids, weights, n_backends);
         new->chash = chash;
     }
@@ -563,9 +565,6 @@ flexmap_cache_put(struct flexmap_cache *cache, uint32_t table_id,
             if (bslots[i] == UINT32_MAX) {
                 ovs_assert(fc_alloc_slot(cache, &bslots[i]));
             }
-        }
-        for (size_t i = 0; i < MIN(n_backends, FC_HOT_BACKENDS); i++) {
-            new->hot_bslots[i] = bslots[i];
         }
         fc_ensure_affinity(cache);
     }

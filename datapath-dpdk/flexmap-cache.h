@@ -246,11 +246,13 @@ void flexmap_cache_get_affinity_params(const struct flexmap_cache *,
  *
  * flexmap_cache_set_conn_capacity() sets the connections each lane's table
  * holds, clamped to [FLEXMAP_CACHE_MIN_CONNS, FLEXMAP_CACHE_MAX_CONNS] and
- * rounded up to a power of two.  Tables that exist already are replaced
- * by empty ones (their connections are placed by the consistent hash
- * again, which keeps their backends unless the pool changes); the old ones
- * are freed after a grace period.  A writer (takes the mutex).  Cost:
- * O(lanes) table creations, if tables exist and the capacity changes.
+ * rounded up to a power of two.  If that changes the capacity, tables
+ * that exist already are replaced by empty ones (their connections are
+ * placed by the consistent hash again, which keeps their backends unless
+ * the pool changes); the old ones are freed after a grace period.  Returns
+ * the capacity the replaced tables had, or 0 if none was replaced.  A
+ * writer (takes the mutex).  Cost: O(lanes) table creations, if tables
+ * exist and the capacity changes.
  *
  * flexmap_cache_get_conn_info() fills '*info'.  Takes the mutex.  Cost:
  * O(lanes).
@@ -269,7 +271,7 @@ struct flexmap_cache_conn_info {
                                  * their bucket was full (see "When full" in
                                  * flexmap-affinity.h), all tables. */
 };
-void flexmap_cache_set_conn_capacity(struct flexmap_cache *, size_t);
+size_t flexmap_cache_set_conn_capacity(struct flexmap_cache *, size_t);
 void flexmap_cache_get_conn_info(const struct flexmap_cache *,
                                  struct flexmap_cache_conn_info *info);
 void flexmap_cache_conn_info_format(const struct flexmap_cache *,

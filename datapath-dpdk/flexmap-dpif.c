@@ -144,7 +144,7 @@ flexmap_dp_set_config(struct flexmap_cache *cache,
     static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
     const char *s = smap_get(other_config, "flexmap-max-connections");
     unsigned long long int n = FLEXMAP_CACHE_DEFAULT_CONNS;
-    struct flexmap_cache_conn_info info;
+    size_t replaced;
 
     if (!cache) {
         return;
@@ -158,18 +158,15 @@ flexmap_dp_set_config(struct flexmap_cache *cache,
         n = FLEXMAP_CACHE_DEFAULT_CONNS;
     }
 
-    flexmap_cache_get_conn_info(cache, &info);
-    flexmap_cache_set_conn_capacity(cache, n);
-    if (info.n_tables) {
-        struct flexmap_cache_conn_info now;
+    replaced = flexmap_cache_set_conn_capacity(cache, n);
+    if (replaced) {
+        struct flexmap_cache_conn_info info;
 
-        flexmap_cache_get_conn_info(cache, &now);
-        if (now.capacity != info.capacity) {
-            VLOG_INFO("flexmap connection tables now hold %"PRIuSIZE
-                      " connections each (were %"PRIuSIZE"); the connections "
-                      "they knew are placed by consistent hashing",
-                      now.capacity, info.capacity);
-        }
+        flexmap_cache_get_conn_info(cache, &info);
+        VLOG_INFO("flexmap connection tables now hold %"PRIuSIZE
+                  " connections each (were %"PRIuSIZE"); the connections "
+                  "they knew are placed by consistent hashing",
+                  info.capacity, replaced);
     }
 }
 
