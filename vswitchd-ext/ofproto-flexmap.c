@@ -1104,6 +1104,19 @@ flexmap_bridge_from_ofproto(struct ofproto *ofproto)
             : NULL);
 }
 
+/* Gives back the bucket array of the bridge's entries once they are down
+ * to a quarter of what it was sized for.  hmap_shrink() alone would resize
+ * after any delete below its bound, and a table going back and forth
+ * across a power of two would be rehashed on every delete; with this
+ * margin each rehash is paid for by the deletes since the last one. */
+static void
+fm_entries_shrink(struct flexmap_bridge *fb)
+{
+    if (hmap_count(&fb->entries) < (fb->entries.mask + 1) / 2) {
+        hmap_shrink(&fb->entries);
+    }
+}
+
 /* Checks one decoded command against the bridge: ports must exist, and a
  * tunnel backend's must be a flow-based tunnel whose key can hold its
  * tun_id. */
@@ -1180,10 +1193,7 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
         e = fm_find(fb, fe->table_id, &fe->key);
         if (e) {
             fm_remove(fb, cache, e);
-            /* Amortized O(1): the bucket array halves only once the entries
-             * are down to a quarter of it, so that a table emptied entry by
-             * entry gives its memory back. */
-            hmap_shrink(&fb->entries);
+            fm_entries_shrink(fb);
         }
         break;
 
@@ -1194,7 +1204,7 @@ fm_apply_cmd(struct flexmap_bridge *fb, struct flexmap_cache *cache,
                 fm_remove(fb, cache, e);
             }
         }
-        hmap_shrink(&fb->entries);
+        fm_entries_shrink(fb);
         break;
     }
 }
@@ -1598,6 +1608,7 @@ fm_lookup_parse_flow(const char *s, struct flow *flow)
 {
     char *copy = xstrdup(s), *pos = copy, *key, *value;
     const char *tp[2] = { NULL, NULL };     /* tp_src, tp_dst. */
+    bool named[2] = { false, false };       /* tcp_src, udp_dst... given. */
     struct ds rest = DS_EMPTY_INITIALIZER;
     char *error = NULL;
 
@@ -1605,6 +1616,16 @@ fm_lookup_parse_flow(const char *s, struct flow *flow)
         int i = !strcmp(key, "tp_src") ? 0 : !strcmp(key, "tp_dst") ? 1 : -1;
 
         if (i < 0) {
+            static const char *const protos[] = { "tcp_", "udp_", "sctp_" };
+
+            for (size_t k = 0; k < ARRAY_SIZE(protos); k++) {
+                size_t len = strlen(protos[k]);
+
+                if (!strncmp(key, protos[k], len)) {
+                    named[0] |= !strcmp(key + len, "src");
+                    named[1] |= !strcmp(key + len, "dst");
+                }
+            }
             ds_put_format(&rest, "%s%s%s%s", rest.length ? "," : "", key,
                           *value ? "=" : "", value);
         } else if (tp[i]) {
@@ -1629,7 +1650,8 @@ fm_lookup_parse_flow(const char *s, struct flow *flow)
                                  && flow->nw_proto != IPPROTO_SCTP)) {
             error = xasprintf("%s: prerequisites not met for setting %s "
                               "(tcp, udp or sctp first)", s, name);
-        } else if (*field) {
+        } else if (named[i]) {
+            /* Given twice, also where its other name set it to 0. */
             error = xasprintf("%s: field %s set multiple times", s, name);
         } else {
             err = mf_parse_value(mf_from_id(i ? MFF_TCP_DST : MFF_TCP_SRC),
@@ -1705,8 +1727,8 @@ flexmap_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
     struct flexmap_key key;
     struct dp_packet packet;
     struct flow flow;
+    unsigned int table;
     uint32_t hash;
-    uint8_t table_id;
     char *error;
 
     fb = flexmap_bridge_find(argv[1]);
@@ -1719,12 +1741,10 @@ flexmap_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
         unixctl_command_reply_error(conn, "datapath has no map tables");
         return;
     }
-    unsigned int table;
     if (!str_to_uint(argv[2], 10, &table) || table > FLEXMAP_MAX_TABLE) {
         error = xasprintf("table %s out of range (0 to %d)", argv[2],
                           FLEXMAP_MAX_TABLE);
     } else {
-        table_id = table;
         error = fm_lookup_parse_flow(argv[3], &flow);
     }
     if (error) {
@@ -1748,14 +1768,14 @@ flexmap_unixctl_lookup(struct unixctl_conn *conn, int argc OVS_UNUSED,
 
     bool from_affinity;
     int idx = flexmap_cache_explain(cache,
-                                    ofproto_flexmap_dp_table(fb, table_id),
+                                    ofproto_flexmap_dp_table(fb, table),
                                     &packet, &ce, &from_affinity);
     if (!ce) {
         ds_put_cstr(&ds, "result: miss (the actions after flexmap run)\n");
         goto out;
     }
 
-    const struct fm_entry *e = fm_find(fb, table_id,
+    const struct fm_entry *e = fm_find(fb, table,
                                        flexmap_cache_entry_key(ce));
     fb_port_map(fb, &map);
     if (e) {
