@@ -1705,33 +1705,18 @@ fc_row_changed_but_status(const struct ovsdb_idl_row *row,
     return fc_row_changed(row, ignored, ARRAY_SIZE(ignored));
 }
 
-/* Returns true if a Public_IP row came, went or changed in another column
- * than its status, which the controller writes itself: only then may an
- * address have changed hands. */
+/* Returns true if a row of 'table' came, went or changed in another column
+ * than its 'status', which the controller writes itself: only then may an
+ * address (Public_IP) or a MAC or port (Container) have changed hands. */
 static bool
-fc_ips_changed(void)
+fc_table_changed(const struct ovsdb_idl_table_class *table,
+                 const struct ovsdb_idl_column *status)
 {
-    const struct flexrec_public_ip *ip;
+    const struct ovsdb_idl_row *row;
 
-    FLEXREC_PUBLIC_IP_FOR_EACH_TRACKED (ip, idl) {
-        if (fc_row_changed_but_status(&ip->header_,
-                                      &flexrec_public_ip_col_status)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* The same for Container rows: only then may a MAC or a port have changed
- * hands. */
-static bool
-fc_containers_changed(void)
-{
-    const struct flexrec_container *c;
-
-    FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, idl) {
-        if (fc_row_changed_but_status(&c->header_,
-                                      &flexrec_container_col_status)) {
+    for (row = ovsdb_idl_track_get_first(idl, table); row;
+         row = ovsdb_idl_track_get_next(row)) {
+        if (fc_row_changed_but_status(row, status)) {
             return true;
         }
     }
@@ -1893,10 +1878,12 @@ fc_process_changes(bool full)
     /* Who owns which address and MAC ('ips' and 'containers' get the rows
      * whose ownership changed), and what is wrong with the rows that do
      * not depend on a switch. */
-    if (full || fc_ips_changed()) {
+    if (full || fc_table_changed(&flexrec_table_public_ip,
+                                 &flexrec_public_ip_col_status)) {
         fc_ips_refresh(&ips);
     }
-    if (full || fc_containers_changed()) {
+    if (full || fc_table_changed(&flexrec_table_container,
+                                 &flexrec_container_col_status)) {
         fc_macs_refresh(&containers);
         fc_ports_refresh(&containers);
     }
