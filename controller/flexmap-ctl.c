@@ -2356,6 +2356,20 @@ map_load_add_op(struct map_load *load, enum load_op_type type,
  * may have, so that it says that there are too many backends. */
 #define LOAD_MAX_WORDS (MAX_BACKENDS + 3)
 
+/* Says what earlier transactions of 'load' have committed, if anything,
+ * before a failure ends the command: a load stops between transactions,
+ * and running it again writes the rest. */
+static void
+map_load_report_partial(const struct map_load *load)
+{
+    if (load->n[LOAD_INSERT] || load->n[LOAD_UPDATE] || load->n[LOAD_DELETE]) {
+        ovs_error(0, "%s: already written: %"PRIuSIZE" added, %"PRIuSIZE
+                  " changed, %"PRIuSIZE" deleted; map-load again writes the "
+                  "rest", load->where, load->n[LOAD_INSERT],
+                  load->n[LOAD_UPDATE], load->n[LOAD_DELETE]);
+    }
+}
+
 /* Checks every line of 'load''s file against the database that 'idl'
  * holds, as map-add checks its arguments, and stores in 'load' the
  * mappings that the file names and the operations that make the Mapping
@@ -2447,7 +2461,15 @@ map_load_diff(struct map_load *load, struct ovsdb_idl *idl)
             ovs_error(0, "%s: %"PRIuSIZE" more bad lines", load->where,
                       errors.n - MAX_ERRORS);
         }
-        ovs_error(0, "%s: nothing written", load->where);
+        if (load->n[LOAD_INSERT] || load->n[LOAD_UPDATE]
+            || load->n[LOAD_DELETE]) {
+            /* The database changed between two transactions of this load
+             * and made a line bad. */
+            ovs_error(0, "%s: nothing more written", load->where);
+            map_load_report_partial(load);
+        } else {
+            ovs_error(0, "%s: nothing written", load->where);
+        }
         svec_destroy(&errors);
         flexmap_ctl_exit(EXIT_FAILURE);
     }
@@ -2595,13 +2617,16 @@ do_map_load(struct map_load *load, const char *args, struct ovsdb_idl *idl)
             goto try_again;
 
         case TXN_ABORTED:
+            map_load_report_partial(load);
             ctl_fatal("transaction aborted");
 
         case TXN_ERROR:
+            map_load_report_partial(load);
             ctl_fatal("transaction error: %s",
                       ovsdb_idl_txn_get_error(txn));
 
         case TXN_NOT_LOCKED:
+            map_load_report_partial(load);
             ctl_fatal("database not locked");
 
         default:
