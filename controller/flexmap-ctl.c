@@ -40,9 +40,11 @@
 #include "bitmap.h"
 #include "command-line.h"
 #include "db-ctl-base.h"
+#include "dirs.h"
 #include "flexmap.h"
 #include "fatal-signal.h"
 #include "hash.h"
+#include "jsonrpc.h"
 #include "flexmap/controller/flexmap-idl.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/hmap.h"
@@ -104,6 +106,8 @@ static void note_written_rows(struct ovsdb_idl *, struct written_row **,
                               size_t *n);
 static void check_applied(struct ovsdb_idl *, const struct written_row *,
                           size_t n);
+OVS_NO_RETURN static void db_connection_fatal(const char *remote,
+                                              int retval);
 
 int
 main(int argc, char *argv[])
@@ -159,9 +163,7 @@ main(int argc, char *argv[])
     for (;;) {
         ovsdb_idl_run(idl);
         if (!ovsdb_idl_is_alive(idl)) {
-            int retval = ovsdb_idl_get_last_error(idl);
-            ctl_fatal("%s: database connection failed (%s)",
-                      db, ovs_retval_to_string(retval));
+            db_connection_fatal(db, ovsdb_idl_get_last_error(idl));
         }
 
         if (seqno != ovsdb_idl_get_seqno(idl)) {
@@ -179,6 +181,85 @@ main(int argc, char *argv[])
             poll_block();
         }
     }
+}
+
+/* Asks the server at 'remote' which databases it serves.  Returns them
+ * as a comma-separated list (the caller frees it), or NULL if the server
+ * does not answer the question; sets '*has_flexmap' to whether the list
+ * has the Flexmap database. */
+static char *
+list_server_dbs(const char *remote, bool *has_flexmap)
+{
+    struct jsonrpc_msg *request, *reply;
+    struct stream *stream;
+    struct jsonrpc *rpc;
+    char *dbs = NULL;
+
+    *has_flexmap = false;
+    if (strchr(remote, ',')
+        || stream_open_block(jsonrpc_stream_open(remote, &stream,
+                                                 DSCP_DEFAULT),
+                             -1, &stream)) {
+        return NULL;
+    }
+    rpc = jsonrpc_open(stream);
+    request = jsonrpc_create_request("list_dbs", json_array_create_empty(),
+                                     NULL);
+    if (!jsonrpc_transact_block(rpc, request, &reply)) {
+        if (reply->type == JSONRPC_REPLY
+            && reply->result->type == JSON_ARRAY) {
+            const struct json_array *names = json_array(reply->result);
+            struct ds s = DS_EMPTY_INITIALIZER;
+
+            for (size_t i = 0; i < names->n; i++) {
+                const char *name = (names->elems[i]->type == JSON_STRING
+                                    ? json_string(names->elems[i]) : NULL);
+
+                if (name && strcmp(name, "_Server")) {
+                    ds_put_format(&s, "%s%s", s.length ? ", " : "", name);
+                    *has_flexmap |= !strcmp(name, "Flexmap");
+                }
+            }
+            dbs = ds_steal_cstr(&s);
+        }
+        jsonrpc_msg_destroy(reply);
+    }
+    jsonrpc_close(rpc);
+    return dbs;
+}
+
+/* Exits with a message that says why the Flexmap database at 'remote'
+ * cannot be used and what to do about it.  'retval' is the connection's
+ * last error: nonzero when no server answered at 'remote', zero when a
+ * server answered but does not serve the database. */
+static void
+db_connection_fatal(const char *remote, int retval)
+{
+    if (retval) {
+        ctl_fatal("%s: cannot connect to the database server (%s); is "
+                  "ovsdb-server running there?  Start Open vSwitch "
+                  "(\"ovs-ctl start\", or \"systemctl start "
+                  "ovsdb-server\"), or name another server with --db",
+                  remote, ovs_retval_to_string(retval));
+    }
+
+    bool has_flexmap;
+    char *dbs = list_server_dbs(remote, &has_flexmap);
+    if (has_flexmap) {
+        /* Served, yet unusable: a clustered database that is not
+         * connected, for example.  The server's log says more. */
+        ctl_fatal("%s: the server's Flexmap database cannot be used now "
+                  "(see ovsdb-server's log)", remote);
+    }
+    char *file = xasprintf("%s/flexmap.db", ovs_dbdir());
+    char *served = dbs ? xasprintf(" (it serves %s)", dbs) : xstrdup("");
+    ctl_fatal("%s: ovsdb-server does not serve the Flexmap database%s.  "
+              "Create it with \"ovsdb-tool create %s %s/flexmap.ovsschema\", "
+              "serve it with \"ovs-appctl -t ovsdb-server "
+              "ovsdb-server/add-db %s\", and after every restart with "
+              "\"ovs-ctl --extra-dbs=flexmap.db start\" (the "
+              "ovs-flexmap-controller package does all three)",
+              remote, served, file, ovs_pkgdatadir(), file);
 }
 
 static void
