@@ -62,6 +62,7 @@
 #include "svec.h"
 #include "table.h"
 #include "timeval.h"
+#include "unicode.h"
 #include "util.h"
 
 VLOG_DEFINE_THIS_MODULE(flexmap_ctl);
@@ -90,6 +91,24 @@ static void run_prerequisites(struct ctl_command[], size_t n,
 static bool do_flexmap_ctl(const char *args, struct ctl_command *, size_t n,
                            struct ovsdb_idl *);
 static void wait_for_cfg(struct ovsdb_idl *, int64_t next_cfg);
+static struct ovsdb_idl *idl_open(struct ctl_command[], size_t n, bool wide,
+                                  unsigned int *cond_seqno);
+static bool reads_update(struct ctl_command[], size_t n, struct ovsdb_idl *);
+static unsigned int reads_apply(struct ovsdb_idl *);
+/* What the commands read: see "Reading only what the commands need"
+ * below. */
+struct read_set {
+    bool wide;                  /* Read what the server would refuse. */
+    bool mappings;              /* Monitor the Mapping table. */
+    bool whole[FLEXREC_N_TABLES];
+    struct ovsdb_idl_condition cond[FLEXREC_N_TABLES];
+};
+
+static struct read_set *reads;  /* NULL: read everything. */
+static struct read_set *reads_create(const struct ctl_command[], size_t n,
+                                     bool wide);
+static void reads_destroy(struct read_set *);
+static bool read_wider;         /* Run again, reading wide: see 'reads'. */
 struct map_load;
 static struct map_load *map_load_create(struct ctl_command[], size_t n);
 static bool do_map_load(struct map_load *, const char *args,
@@ -122,6 +141,9 @@ main(int argc, char *argv[])
     fatal_ignore_sigpipe();
     vlog_set_levels(NULL, VLF_CONSOLE, VLL_WARN);
     vlog_set_levels_from_string_assert("reconnect:warn");
+    /* A refused transaction is reported below, or run again reading wide
+     * (see 'reads'): the IDL's own warning would say it twice. */
+    vlog_set_levels_from_string_assert("ovsdb_idl:console:err");
 
     flexmap_ctl_cmd_init();
 
@@ -153,12 +175,15 @@ main(int argc, char *argv[])
                    ? timeout + 1 : timeout);
     }
 
-    idl = the_idl = ovsdb_idl_create(db, &flexrec_idl_class, false, false);
-    run_prerequisites(commands, n_commands, idl);
+    unsigned int cond_seqno;
+    bool look_again = false;    /* The server has the wider condition. */
+    idl = the_idl = idl_open(commands, n_commands, false, &cond_seqno);
 
     /* Run the commands once per database sequence number: a transaction
      * that failed did so because the database changed, so there is no
-     * point in trying again before the next update. */
+     * point in trying again before the next update.  Before that, once
+     * the IDL holds the rows that the monitor conditions ask for, ask the
+     * commands whether they need more (see 'reads'). */
     seqno = ovsdb_idl_get_seqno(idl);
     for (;;) {
         ovsdb_idl_run(idl);
@@ -166,20 +191,32 @@ main(int argc, char *argv[])
             db_connection_fatal(db, ovsdb_idl_get_last_error(idl));
         }
 
-        if (seqno != ovsdb_idl_get_seqno(idl)) {
+        if (ovsdb_idl_get_condition_seqno(idl) == cond_seqno
+            && (seqno != ovsdb_idl_get_seqno(idl) || look_again)) {
             seqno = ovsdb_idl_get_seqno(idl);
-            if (load
-                ? do_map_load(load, args, idl)
-                : do_flexmap_ctl(args, commands, n_commands, idl)) {
+            look_again = false;
+            if (reads && reads_update(commands, n_commands, idl)) {
+                cond_seqno = reads_apply(idl);
+                look_again = true;
+            } else if (load
+                       ? do_map_load(load, args, idl)
+                       : do_flexmap_ctl(args, commands, n_commands, idl)) {
                 free(args);
                 exit(EXIT_SUCCESS);
+            } else if (read_wider) {
+                /* The server refused what the commands did not check
+                 * without reading wide: run them again, reading it. */
+                read_wider = false;
+                ovsdb_idl_destroy(idl);
+                idl = the_idl = idl_open(commands, n_commands, true,
+                                         &cond_seqno);
+                seqno = ovsdb_idl_get_seqno(idl);
+                continue;
             }
         }
 
-        if (seqno == ovsdb_idl_get_seqno(idl)) {
-            ovsdb_idl_wait(idl);
-            poll_block();
-        }
+        ovsdb_idl_wait(idl);
+        poll_block();
     }
 }
 
@@ -260,6 +297,30 @@ db_connection_fatal(const char *remote, int retval)
               "\"ovs-ctl --extra-dbs=flexmap.db start\" (the "
               "ovs-flexmap-controller package does all three)",
               remote, served, file, ovs_pkgdatadir(), file);
+}
+
+/* Creates the IDL for 'commands' (with what they read, 'wide' or not: see
+ * 'reads'), and stores in '*cond_seqno' the condition sequence number at
+ * which it holds the first rows they need. */
+static struct ovsdb_idl *
+idl_open(struct ctl_command *commands, size_t n_commands, bool wide,
+         unsigned int *cond_seqno)
+{
+    struct ovsdb_idl *idl = ovsdb_idl_create(db, &flexrec_idl_class, false,
+                                             false);
+
+    reads_destroy(reads);
+    reads = reads_create(commands, n_commands, wide);
+    run_prerequisites(commands, n_commands, idl);
+    if (reads) {
+        /* Before the IDL connects: its first request carries these
+         * conditions, and its first snapshot satisfies them (ovsdb-cs
+         * counts no condition change for it). */
+        reads_update(commands, n_commands, idl);
+        reads_apply(idl);
+    }
+    *cond_seqno = ovsdb_idl_get_condition_seqno(idl);
+    return idl;
 }
 
 static void
@@ -718,6 +779,18 @@ mapping_format_key(const struct flexrec_mapping *m, struct ds *s)
     }
 }
 
+/* Adds 'column' to what 'idl' replicates, unless it is a column of the
+ * Mapping table and the commands read no mappings (see 'reads'). */
+static void
+add_column(struct ovsdb_idl *idl, const struct ovsdb_idl_column *column)
+{
+    if (!reads || reads->mappings
+        || column < flexrec_mapping_columns
+        || column >= &flexrec_mapping_columns[FLEXREC_MAPPING_N_COLUMNS]) {
+        ovsdb_idl_add_column(idl, column);
+    }
+}
+
 /* Prerequisites: every task command reads these columns. */
 static void
 pre_flexmap(struct ctl_context *ctx)
@@ -752,7 +825,7 @@ pre_flexmap(struct ctl_context *ctx)
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(columns); i++) {
-        ovsdb_idl_add_column(ctx->idl, columns[i]);
+        add_column(ctx->idl, columns[i]);
     }
 }
 
@@ -1548,6 +1621,493 @@ cmd_show(struct ctl_context *ctx)
     free(maps);
 }
 
+/* Reading only what the commands need.
+ *
+ * The IDL replicates, for each table, the rows that satisfy its monitor
+ * condition.  A command line made only of task commands replicates:
+ *
+ *   - Global, Tenant and Switch whole: they are small, every command
+ *     resolves names in them, and --wait reads Global's and every
+ *     Switch's cur_cfg and status;
+ *
+ *   - of Public_IP and Container, the rows that the commands name (by
+ *     name, MAC, address or UUID, as db-ctl-base finds them) and those
+ *     that their checks compare against (the containers on an interface,
+ *     of a tenant or on a switch, the addresses of a tenant...), found in
+ *     rounds: a command says what it needs given what the IDL holds so
+ *     far, and once the server has acknowledged the wider condition, the
+ *     commands are asked again, until nothing is added;
+ *
+ *   - the Mapping table only if a command reads mappings.  ovsdb-server
+ *     builds the first reply of a monitor from every row of each table
+ *     that it monitors, whatever the condition, so monitoring Mapping at
+ *     all costs in proportion to its size.  map-add therefore inserts
+ *     without looking for an existing mapping of its key, and ip-del and
+ *     container-del delete without looking for the mappings that refer to
+ *     the row: the server refuses a duplicate key (the index on ip, proto
+ *     and port) and a row that a mapping still refers to (strong
+ *     references).  If it does, the commands run again on a new
+ *     connection that reads the mappings involved ('wide'), so that they
+ *     make today's checks, with today's messages, before writing anything.
+ *     --dry-run asks the server to check nothing, so it reads wide from
+ *     the start; so does --wait for map-add, whose mapping's status the
+ *     wait reads.
+ *
+ * A command line with any other command (show, map-load, the generic
+ * database commands) replicates every table whole, as before. */
+
+/* struct read_set is declared at the top of the file. */
+
+/* NULL: read everything. */
+
+/* The tables that 'reads' narrows; the others are read whole. */
+static const struct ovsdb_idl_table_class *const narrowed[] = {
+    &flexrec_table_public_ip, &flexrec_table_container,
+    &flexrec_table_mapping,
+};
+
+/* "_uuid", for conditions on a row's UUID (the IDL has no column for
+ * it, but ovsdb-server takes it in a condition as in a "where"). */
+static const struct ovsdb_idl_column uuid_column = {
+    .name = "_uuid",
+    .type = {
+        .key = OVSDB_BASE_UUID_INIT,
+        .value = OVSDB_BASE_VOID_INIT,
+        .n_min = 1,
+        .n_max = 1,
+    },
+};
+
+static struct ovsdb_idl_condition *
+reads_cond(const struct ovsdb_idl_table_class *table)
+{
+    return &reads->cond[table - flexrec_table_classes];
+}
+
+static void
+reads_whole(const struct ovsdb_idl_table_class *table)
+{
+    reads->whole[table - flexrec_table_classes] = true;
+}
+
+/* Adds to 'table''s condition the clause "'column' == 'atom'", taking
+ * 'atom' (of 'column''s key type), which must be malloc()'d. */
+static void
+reads_clause(const struct ovsdb_idl_table_class *table,
+             const struct ovsdb_idl_column *column, union ovsdb_atom *atom)
+{
+    struct ovsdb_datum datum = {
+        .n = 1, .keys = atom, .values = NULL, .refcnt = NULL,
+    };
+
+    ovsdb_idl_condition_add_clause(reads_cond(table), OVSDB_F_EQ, column,
+                                   &datum);
+    ovsdb_datum_destroy(&datum, &column->type);
+}
+
+static void
+reads_uuid(const struct ovsdb_idl_table_class *table,
+           const struct uuid *uuid)
+{
+    union ovsdb_atom *atom = xmalloc(sizeof *atom);
+
+    atom->uuid = *uuid;
+    reads_clause(table, &uuid_column, atom);
+}
+
+/* Adds to 'table''s condition the rows whose string 'column' is 's'.  A
+ * value that the column cannot hold is left out: no row has it, and
+ * ovsdb-server refuses the whole condition if a clause breaks the
+ * schema's constraints (the IDL's copy of the schema lacks them: these
+ * are flexmap.ovsschema's lengths). */
+static void
+reads_string(const struct ovsdb_idl_table_class *table,
+             const struct ovsdb_idl_column *column, const char *s)
+{
+    char *error = utf8_validate(s, NULL);
+    union ovsdb_atom *atom;
+    size_t len;
+
+    if (error) {
+        free(error);
+        return;
+    }
+    free(utf8_validate(s, &len));   /* Length in characters, as OVSDB's. */
+    if (!len
+        || (column == &flexrec_container_col_mac && len != 17)
+        || (column == &flexrec_public_ip_col_address
+            && (len < 2 || len > 45))) {
+        return;
+    }
+    atom = xmalloc(sizeof *atom);
+    atom->s = ovsdb_atom_string_create(CONST_CAST(char *, s));
+    reads_clause(table, column, atom);
+}
+
+/* The rows that ctl_get_row() may find as 'id' in 'table' (Public_IP or
+ * Container): by UUID, by each of the table's name columns, and, for an
+ * abbreviated UUID or ".", only among every row. */
+static void
+reads_row_id(const struct ovsdb_idl_table_class *table, const char *id)
+{
+    struct uuid uuid;
+
+    if (uuid_from_string(&uuid, id)) {
+        reads_uuid(table, &uuid);
+    }
+    if (!strcmp(id, ".") || uuid_is_partial_string(id) >= 4) {
+        reads_whole(table);
+    }
+    if (table == &flexrec_table_public_ip) {
+        reads_string(table, &flexrec_public_ip_col_address, id);
+    } else {
+        ovs_assert(table == &flexrec_table_container);
+        reads_string(table, &flexrec_container_col_name, id);
+        reads_string(table, &flexrec_container_col_mac, id);
+    }
+}
+
+/* The rows that ip_find() may return for 'address': the row that spells
+ * it so, and the rows that spell the same address otherwise.  An IPv4
+ * address has one spelling that ip_parse_any() takes; an IPv6 address has
+ * many, which no condition lists, so then every address is read. */
+static void
+reads_address(const char *address)
+{
+    struct in6_addr ip;
+    int family;
+
+    reads_row_id(&flexrec_table_public_ip, address);
+    if (ip_parse_any(address, &family, &ip) && family == AF_INET6) {
+        reads_whole(&flexrec_table_public_ip);
+    }
+}
+
+/* The mappings of the address that 'address' names, once its row is
+ * known. */
+static void
+reads_mappings_of(struct ctl_context *ctx, const char *address)
+{
+    const struct flexrec_public_ip *ip = ip_find(ctx, address);
+
+    if (ip) {
+        flexrec_mapping_add_clause_ip(reads_cond(&flexrec_table_mapping),
+                                      OVSDB_F_EQ, &ip->header_.uuid);
+    }
+}
+
+/* The containers that container_port_error() compares against: those on
+ * interface 'iface' (of any switch: a condition cannot say "and"). */
+static void
+reads_iface(const char *iface)
+{
+    reads_string(&flexrec_table_container, &flexrec_container_col_iface,
+                 iface);
+}
+
+/* What each task command reads, given what the IDL holds so far.  The
+ * first call sees an empty IDL. */
+
+static void
+need_ip_add(struct ctl_context *ctx)
+{
+    for (int i = 2; i < ctx->argc; i++) {
+        char *address, *error = ip_canonical(ctx->argv[i], &address);
+
+        if (!error) {
+            reads_address(address);
+            free(address);
+        }
+        free(error);
+    }
+}
+
+static void
+need_ip_del(struct ctl_context *ctx)
+{
+    reads_address(ctx->argv[1]);
+    if (reads->wide) {
+        reads_mappings_of(ctx, ctx->argv[1]);
+    }
+}
+
+static void
+need_tenant_del(struct ctl_context *ctx)
+{
+    const struct flexrec_tenant *t = tenant_find(ctx, ctx->argv[1]);
+
+    if (t) {
+        flexrec_public_ip_add_clause_tenant(
+            reads_cond(&flexrec_table_public_ip), OVSDB_F_EQ,
+            &t->header_.uuid);
+        flexrec_container_add_clause_tenant(
+            reads_cond(&flexrec_table_container), OVSDB_F_EQ,
+            &t->header_.uuid);
+    }
+}
+
+static void
+need_switch_del(struct ctl_context *ctx)
+{
+    const struct flexrec_switch *sw = switch_find(ctx, ctx->argv[1]);
+
+    if (sw) {
+        flexrec_container_add_clause_switch_(
+            reads_cond(&flexrec_table_container), OVSDB_F_EQ,
+            &sw->header_.uuid);
+    }
+}
+
+static void
+need_switch_uplink(struct ctl_context *ctx)
+{
+    if (ctx->argc > 2) {
+        reads_iface(ctx->argv[2]);
+    }
+}
+
+static void
+need_container_add(struct ctl_context *ctx)
+{
+    char *mac, *error = mac_canonical(ctx->argv[3], "a container", &mac);
+
+    reads_row_id(&flexrec_table_container, ctx->argv[2]);
+    if (!error) {
+        reads_string(&flexrec_table_container, &flexrec_container_col_mac,
+                     mac);
+        free(mac);
+    }
+    free(error);
+    reads_iface(ctx->argv[5]);
+}
+
+static void
+need_container_del(struct ctl_context *ctx)
+{
+    reads_row_id(&flexrec_table_container, ctx->argv[1]);
+    if (reads->wide) {
+        /* Every mapping that may name it, their addresses and their other
+         * backends, so that --force knows which ones it leaves without
+         * any. */
+        reads_whole(&flexrec_table_mapping);
+        reads_whole(&flexrec_table_container);
+        reads_whole(&flexrec_table_public_ip);
+    }
+}
+
+static void
+need_container_move(struct ctl_context *ctx)
+{
+    const struct flexrec_container *c;
+
+    reads_row_id(&flexrec_table_container, ctx->argv[1]);
+    if (ctx->argc > 3) {
+        reads_iface(ctx->argv[3]);
+    } else if ((c = container_find(ctx, ctx->argv[1])) != NULL) {
+        reads_iface(c->iface);
+    }
+}
+
+/* The backends named in map-add's words 'argv[2]'... ('argc' in all), as
+ * mapping_parse() finds them. */
+static void
+need_backends(int argc, char *argv[])
+{
+    for (int i = 2; i < argc; i++) {
+        char *name = xstrdup(argv[i]);
+        char *colon = strrchr(name, ':');
+
+        if (colon) {
+            *colon = '\0';
+        }
+        reads_row_id(&flexrec_table_container, name);
+        free(name);
+    }
+}
+
+static void
+need_map_add(struct ctl_context *ctx)
+{
+    char *address, *error = ip_canonical(ctx->argv[1], &address);
+
+    if (!error) {
+        reads_address(address);
+        if (reads->wide) {
+            reads_mappings_of(ctx, address);
+        }
+        free(address);
+    }
+    free(error);
+    need_backends(ctx->argc - 1, ctx->argv + 1);
+}
+
+static void
+need_map_del(struct ctl_context *ctx)
+{
+    char *address, *error = ip_canonical(ctx->argv[1], &address);
+
+    /* ip_lookup() finds the row as spelled, then as canonically spelled. */
+    reads_address(ctx->argv[1]);
+    if (!error) {
+        reads_address(address);
+        free(address);
+    }
+    free(error);
+    reads_mappings_of(ctx, ctx->argv[1]);
+}
+
+static void
+need_nothing(struct ctl_context *ctx OVS_UNUSED)
+{
+}
+
+struct command_reads {
+    const char *name;
+    void (*need)(struct ctl_context *);
+    bool mappings;              /* Reads mappings even when not 'wide'. */
+    bool wide_mappings;         /* Reads mappings when 'wide'. */
+};
+
+static const struct command_reads command_reads[] = {
+    {"sync", need_nothing, false, false},
+    {"tenant-add", need_nothing, false, false},
+    {"tenant-del", need_tenant_del, false, false},
+    {"ip-add", need_ip_add, false, false},
+    {"ip-del", need_ip_del, false, true},
+    {"switch-add", need_nothing, false, false},
+    {"switch-del", need_switch_del, false, false},
+    {"switch-uplink", need_switch_uplink, false, false},
+    {"switch-return", need_nothing, false, false},
+    {"container-add", need_container_add, false, false},
+    {"container-del", need_container_del, false, true},
+    {"container-move", need_container_move, false, false},
+    {"map-add", need_map_add, false, true},
+    {"map-del", need_map_del, true, true},
+};
+
+static const struct command_reads *
+command_reads_find(const struct ctl_command *c)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(command_reads); i++) {
+        if (!strcmp(c->syntax->name, command_reads[i].name)) {
+            return &command_reads[i];
+        }
+    }
+    return NULL;
+}
+
+/* Returns a read set for 'commands', or NULL if one of them reads the
+ * whole database.  'wide': see the comment at the top. */
+static struct read_set *
+reads_create(const struct ctl_command *commands, size_t n_commands,
+             bool wide)
+{
+    struct read_set *r;
+
+    for (size_t i = 0; i < n_commands; i++) {
+        if (!command_reads_find(&commands[i])) {
+            return NULL;
+        }
+    }
+    r = xzalloc(sizeof *r);
+    r->wide = wide || dry_run;
+    for (size_t i = 0; i < n_commands; i++) {
+        const struct command_reads *cr = command_reads_find(&commands[i]);
+
+        if (cr->mappings || (r->wide && cr->wide_mappings)) {
+            r->mappings = true;
+        }
+        if (wait_for_switches && !strcmp(cr->name, "map-add")) {
+            /* --wait reads the status of the mapping it writes. */
+            r->wide = r->mappings = true;
+        }
+    }
+    for (size_t i = 0; i < FLEXREC_N_TABLES; i++) {
+        ovsdb_idl_condition_init(&r->cond[i]);
+    }
+    return r;
+}
+
+static void
+reads_destroy(struct read_set *r)
+{
+    if (r) {
+        for (size_t i = 0; i < FLEXREC_N_TABLES; i++) {
+            ovsdb_idl_condition_destroy(&r->cond[i]);
+        }
+        free(r);
+    }
+}
+
+/* Returns a number that grows with what 'reads' reads. */
+static size_t
+reads_size(void)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < FLEXREC_N_TABLES; i++) {
+        n += (reads->whole[i] ? SIZE_MAX / 8
+              : hmap_count(&reads->cond[i].clauses));
+    }
+    return n;
+}
+
+/* Asks every command what it reads, given what 'idl' holds.  Returns true
+ * if that is more than before. */
+static bool
+reads_update(struct ctl_command *commands, size_t n_commands,
+             struct ovsdb_idl *idl)
+{
+    size_t before = reads_size();
+
+    for (struct ctl_command *c = commands; c < &commands[n_commands]; c++) {
+        struct ctl_context ctx;
+
+        ds_init(&c->output);
+        c->table = NULL;
+        ctl_context_init(&ctx, c, idl, NULL, NULL, NULL);
+        command_reads_find(c)->need(&ctx);
+        ctl_context_done(&ctx, c);
+        ds_destroy(&c->output);
+    }
+    return reads_size() != before;
+}
+
+/* Sets the monitor conditions of 'idl' from 'reads'.  Returns the
+ * condition sequence number at which 'idl' holds the rows. */
+static unsigned int
+reads_apply(struct ovsdb_idl *idl)
+{
+    unsigned int seqno = 0;
+
+    for (size_t i = 0; i < ARRAY_SIZE(narrowed); i++) {
+        const struct ovsdb_idl_table_class *table = narrowed[i];
+        struct ovsdb_idl_condition cond;
+
+        if (table == &flexrec_table_mapping && !reads->mappings) {
+            continue;
+        }
+        ovsdb_idl_condition_init(&cond);
+        ovsdb_idl_condition_add_clause_true(&cond);
+        bool whole = reads->whole[table - flexrec_table_classes];
+
+        seqno = MAX(seqno, ovsdb_idl_set_condition(
+                        idl, table, whole ? &cond : reads_cond(table)));
+        ovsdb_idl_condition_destroy(&cond);
+    }
+    return seqno;
+}
+
+/* Returns true if 'error', a transaction's, is a refusal that reading wide
+ * turns into one of the commands' own checks. */
+static bool
+reads_server_refusal(const char *error)
+{
+    return reads && !reads->wide && error
+           && (strstr(error, "\"constraint violation\"")
+               || strstr(error, "\"referential integrity violation\""));
+}
+
 /* The driver, as vtep-ctl's. */
 
 static const struct ctl_table_class tables[FLEXREC_N_TABLES] = {
@@ -1609,7 +2169,7 @@ run_prerequisites(struct ctl_command *commands, size_t n_commands,
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(columns); i++) {
-            ovsdb_idl_add_column(idl, columns[i]);
+            add_column(idl, columns[i]);
         }
     }
     for (struct ctl_command *c = commands; c < &commands[n_commands]; c++) {
@@ -1989,6 +2549,10 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
         goto try_again;
 
     case TXN_ERROR:
+        if (reads_server_refusal(error)) {
+            read_wider = true;
+            goto try_again;
+        }
         ctl_fatal("transaction error: %s", error);
 
     case TXN_NOT_LOCKED:
