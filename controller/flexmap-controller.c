@@ -143,11 +143,10 @@ COVERAGE_DEFINE(flexmap_controller_rule_recompute);
 /* The database lock that makes one controller the primary. */
 #define FC_LOCK "flexmap_controller"
 
-static const char *db;
-static int map_table = 1;
+/* The control socket named by --unixctl, and whether "exit" was asked:
+ * only main() and the unixctl commands use these. */
 static char *unixctl_path;
-static bool reactive;
-static int reactive_idle_timeout = 10;
+static bool exiting;
 
 /* A map entry's backends, as the database wants them on one switch or as
  * the switch holds them. */
@@ -255,37 +254,6 @@ struct fc_switch {
     uint64_t n_packet_ins;      /* Packet-ins handled (reactive mode). */
 };
 
-static struct ovs_list switches = OVS_LIST_INITIALIZER(&switches);
-static struct ovsdb_idl *idl;
-static bool db_loaded;          /* The IDL has had the database's contents. */
-static bool exiting;
-
-/* Mapping rows by uuid and by key. */
-static struct hmap mappings = HMAP_INITIALIZER(&mappings);
-static struct hmap mappings_by_key = HMAP_INITIALIZER(&mappings_by_key);
-
-/* Primary election. */
-static bool is_primary;
-static uint64_t generation;
-static struct ovsdb_idl_txn *election_txn;
-
-/* Global:next_cfg as of the last database change processed.  Once a
- * switch has acknowledged it with a barrier reply, the primary copies it to
- * the switch's Switch:cur_cfg, which is what "flexmap-ctl --wait" waits
- * for, and once every switch in the Switch table has it, to
- * Global:cur_cfg. */
-static int64_t target_cfg;
-
-/* Mapping:status write-back: mapping uuid -> new "error" value ("" to
- * clear). */
-static struct shash status_updates = SHASH_INITIALIZER(&status_updates);
-static struct ovsdb_idl_txn *status_txn;
-
-/* Rows that the controller refuses or cannot resolve: row UUID -> the row
- * and why (malloc()'d), the why being also their status:error.  Switches
- * are "in sync" only while there are none. */
-static struct shash problems = SHASH_INITIALIZER(&problems);
-
 /* A row's claim to a value that must have one owner whatever its
  * spelling: a public address (Public_IP) or a container's MAC (Container).
  * The database's unique indexes compare spellings only, so the controller
@@ -328,38 +296,90 @@ struct fc_claims {
  * tenant's traffic: no container may sit on them.  Any other interface
  * belongs to one tenant: the tenant that had it already (in this run of
  * the controller), else the tenant of the container with the lowest UUID
- * there.  'port_tenants' maps "<switch UUID> <iface>" to the owning
- * tenant's UUID (malloc()'d); 'port_refused' holds the UUIDs of the
- * containers refused for their interface. */
-static struct shash port_tenants = SHASH_INITIALIZER(&port_tenants);
-static struct sset port_refused = SSET_INITIALIZER(&port_refused);
+ * there. */
+struct fc_tenancy {
+    struct fc_claims ips;       /* Public addresses (Public_IP). */
+    struct fc_claims macs;      /* Container MACs (Container). */
+    struct shash port_tenants;  /* "<switch UUID> <iface>" -> the owning
+                                 * tenant's UUID (malloc()'d). */
+    struct sset port_refused;   /* UUIDs of the containers refused for
+                                 * their interface. */
+    bool respell_needed;        /* Some owner spells its value otherwise
+                                 * than canonically: the primary is to
+                                 * rewrite it (see fc_respell()). */
+};
 
-/* Some owner spells its value otherwise than canonically: the primary is to
- * rewrite it (see fc_respell()). */
-static bool respell_needed;
+/* What the controller last made of the Mapping rows, by uuid and by key
+ * (struct fc_mapping). */
+struct fc_mappings {
+    struct hmap by_uuid;
+    struct hmap by_key;
+};
+
+/* Primary election. */
+struct fc_election {
+    bool is_primary;
+    uint64_t generation;
+    struct ovsdb_idl_txn *txn;
+};
+
+/* Problems and what the primary writes back into the database. */
+struct fc_status {
+    /* Rows that the controller refuses or cannot resolve: row UUID -> the
+     * row and why (malloc()'d), the why being also their status:error.
+     * Switches are "in sync" only while there are none. */
+    struct shash problems;
+
+    /* status:error write-back: row uuid -> new "error" value ("" to
+     * clear), queued, and in the transaction in flight. */
+    struct shash updates;
+    struct shash inflight;
+    struct ovsdb_idl_txn *txn;
+};
+
+/* Everything the controller knows and keeps, passed to every function that
+ * needs more than its arguments. */
+struct fc_ctx {
+    /* Options. */
+    const char *db;
+    int map_table;              /* The map table to program. */
+    bool reactive;              /* --mode=reactive. */
+    int reactive_idle_timeout;
+
+    /* The database. */
+    struct ovsdb_idl *idl;
+    bool db_loaded;             /* The IDL has had the database's contents. */
+
+    /* Global:next_cfg as of the last database change processed.  Once a
+     * switch has acknowledged it with a barrier reply, the primary copies
+     * it to the switch's Switch:cur_cfg, which is what "flexmap-ctl
+     * --wait" waits for, and once every switch in the Switch table has it,
+     * to Global:cur_cfg. */
+    int64_t target_cfg;
+
+    struct ovs_list switches;   /* Contains "struct fc_switch"s. */
+    struct fc_mappings mappings;
+    struct fc_tenancy tenancy;
+    struct fc_election election;
+    struct fc_status status;
+};
 
 static char *fc_ip_parse(const char *, struct in6_addr *, char **text);
 static char *fc_mac_parse(const char *, struct in6_addr *, char **text);
-static struct fc_claims ip_claims = {
-    HMAP_INITIALIZER(&ip_claims.by_uuid), HMAP_INITIALIZER(&ip_claims.owners),
-    fc_ip_parse,
-};
-static struct fc_claims mac_claims = {
-    HMAP_INITIALIZER(&mac_claims.by_uuid),
-    HMAP_INITIALIZER(&mac_claims.owners), fc_mac_parse,
-};
 
-static void parse_options(int argc, char *argv[]);
+static void fc_ctx_init(struct fc_ctx *);
+static void fc_ctx_destroy(struct fc_ctx *);
+static void parse_options(struct fc_ctx *, int argc, char *argv[]);
 OVS_NO_RETURN static void usage(void);
-static void fc_process_changes(bool full);
-static void fc_switch_run(struct fc_switch *);
-static void fc_switch_destroy(struct fc_switch *);
-static void fc_switch_start_dump(struct fc_switch *);
-static void fc_switch_claim_role(struct fc_switch *);
-static void fc_election_run(void);
-static void fc_status_run(void);
-static void fc_recheck_key(const struct flexmap_key *);
-static void fc_problems_sweep(void);
+static void fc_process_changes(struct fc_ctx *ctx, bool full);
+static void fc_switch_run(struct fc_ctx *ctx, struct fc_switch *);
+static void fc_switch_destroy(struct fc_ctx *ctx, struct fc_switch *);
+static void fc_switch_start_dump(struct fc_ctx *ctx, struct fc_switch *);
+static void fc_switch_claim_role(struct fc_ctx *ctx, struct fc_switch *);
+static void fc_election_run(struct fc_ctx *ctx);
+static void fc_status_run(struct fc_ctx *ctx);
+static void fc_recheck_key(struct fc_ctx *ctx, const struct flexmap_key *);
+static void fc_problems_sweep(struct fc_ctx *ctx);
 static void fc_unixctl_exit(struct unixctl_conn *, int argc,
                             const char *argv[], void *);
 static void fc_unixctl_show(struct unixctl_conn *, int argc,
@@ -375,11 +395,14 @@ main(int argc, char *argv[])
     size_t n_listeners = 0;
     unsigned int seqno;
     bool was_connected = false;
+    struct fc_ctx *ctx = xmalloc(sizeof *ctx);
+
+    fc_ctx_init(ctx);
 
     ovs_cmdl_proctitle_init(argc, argv);
     set_program_name(argv[0]);
     service_start(&argc, &argv);
-    parse_options(argc, argv);
+    parse_options(ctx, argc, argv);
     fatal_ignore_sigpipe();
 
     if (argc - optind < 1) {
@@ -404,42 +427,42 @@ main(int argc, char *argv[])
     }
     unixctl_command_register("exit", "", 0, 0, fc_unixctl_exit, NULL);
     unixctl_command_register("flexmap-controller/show", "", 0, 0,
-                             fc_unixctl_show, NULL);
+                             fc_unixctl_show, ctx);
     unixctl_command_register("flexmap-controller/resync", "[DPID]", 0, 1,
-                             fc_unixctl_resync, NULL);
+                             fc_unixctl_resync, ctx);
     daemonize_complete();
 
-    idl = ovsdb_idl_create(db, &flexrec_idl_class, true, true);
-    ovsdb_idl_track_add_all(idl);
-    ovsdb_idl_omit_alert(idl, &flexrec_mapping_col_status);
-    ovsdb_idl_omit_alert(idl, &flexrec_public_ip_col_status);
-    ovsdb_idl_omit_alert(idl, &flexrec_container_col_status);
-    ovsdb_idl_omit_alert(idl, &flexrec_switch_col_status);
-    ovsdb_idl_omit_alert(idl, &flexrec_global_col_status);
-    ovsdb_idl_omit_alert(idl, &flexrec_global_col_cur_cfg);
-    ovsdb_idl_omit_alert(idl, &flexrec_switch_col_cur_cfg);
-    ovsdb_idl_set_lock(idl, FC_LOCK);
-    seqno = ovsdb_idl_get_seqno(idl);
+    ctx->idl = ovsdb_idl_create(ctx->db, &flexrec_idl_class, true, true);
+    ovsdb_idl_track_add_all(ctx->idl);
+    ovsdb_idl_omit_alert(ctx->idl, &flexrec_mapping_col_status);
+    ovsdb_idl_omit_alert(ctx->idl, &flexrec_public_ip_col_status);
+    ovsdb_idl_omit_alert(ctx->idl, &flexrec_container_col_status);
+    ovsdb_idl_omit_alert(ctx->idl, &flexrec_switch_col_status);
+    ovsdb_idl_omit_alert(ctx->idl, &flexrec_global_col_status);
+    ovsdb_idl_omit_alert(ctx->idl, &flexrec_global_col_cur_cfg);
+    ovsdb_idl_omit_alert(ctx->idl, &flexrec_switch_col_cur_cfg);
+    ovsdb_idl_set_lock(ctx->idl, FC_LOCK);
+    seqno = ovsdb_idl_get_seqno(ctx->idl);
 
     while (!exiting) {
         struct fc_switch *sw;
 
-        ovsdb_idl_run(idl);
-        if (!ovsdb_idl_is_connected(idl)) {
+        ovsdb_idl_run(ctx->idl);
+        if (!ovsdb_idl_is_connected(ctx->idl)) {
             was_connected = false;
         }
-        if (seqno != ovsdb_idl_get_seqno(idl)) {
-            seqno = ovsdb_idl_get_seqno(idl);
+        if (seqno != ovsdb_idl_get_seqno(ctx->idl)) {
+            seqno = ovsdb_idl_get_seqno(ctx->idl);
             /* After a reconnection the IDL may have reloaded the whole
              * database, so recompute everything once. */
-            fc_process_changes(!was_connected);
-            was_connected = db_loaded = true;
+            fc_process_changes(ctx, !was_connected);
+            was_connected = ctx->db_loaded = true;
 
-            const struct flexrec_global *g = flexrec_global_first(idl);
-            target_cfg = g ? g->next_cfg : 0;
-            ovsdb_idl_track_clear(idl);
+            const struct flexrec_global *g = flexrec_global_first(ctx->idl);
+            ctx->target_cfg = g ? g->next_cfg : 0;
+            ovsdb_idl_track_clear(ctx->idl);
         }
-        fc_election_run();
+        fc_election_run(ctx);
 
         for (size_t i = 0; i < n_listeners; i++) {
             struct vconn *vconn;
@@ -457,7 +480,7 @@ main(int argc, char *argv[])
                 shash_init(&sw->refused_flows);
                 hmap_init(&sw->sent);
                 ovs_list_init(&sw->sent_order);
-                ovs_list_push_back(&switches, &sw->node);
+                ovs_list_push_back(&ctx->switches, &sw->node);
             } else if (error != EAGAIN) {
                 static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
 
@@ -465,13 +488,13 @@ main(int argc, char *argv[])
             }
         }
 
-        LIST_FOR_EACH_SAFE (sw, node, &switches) {
-            fc_switch_run(sw);
+        LIST_FOR_EACH_SAFE (sw, node, &ctx->switches) {
+            fc_switch_run(ctx, sw);
             if (!rconn_is_alive(sw->rconn)) {
-                fc_switch_destroy(sw);
+                fc_switch_destroy(ctx, sw);
             }
         }
-        fc_status_run();
+        fc_status_run(ctx);
         unixctl_server_run(unixctl);
         if (exiting) {
             break;
@@ -480,42 +503,37 @@ main(int argc, char *argv[])
         for (size_t i = 0; i < n_listeners; i++) {
             pvconn_wait(listeners[i]);
         }
-        LIST_FOR_EACH (sw, node, &switches) {
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
             rconn_run_wait(sw->rconn);
             rconn_recv_wait(sw->rconn);
         }
-        if (election_txn) {
-            ovsdb_idl_txn_wait(election_txn);
+        if (ctx->election.txn) {
+            ovsdb_idl_txn_wait(ctx->election.txn);
         }
-        if (status_txn) {
-            ovsdb_idl_txn_wait(status_txn);
+        if (ctx->status.txn) {
+            ovsdb_idl_txn_wait(ctx->status.txn);
         }
-        ovsdb_idl_wait(idl);
+        ovsdb_idl_wait(ctx->idl);
         unixctl_server_wait(unixctl);
         poll_block();
     }
 
     struct fc_switch *sw;
-    LIST_FOR_EACH_SAFE (sw, node, &switches) {
-        fc_switch_destroy(sw);
+    LIST_FOR_EACH_SAFE (sw, node, &ctx->switches) {
+        fc_switch_destroy(ctx, sw);
     }
     for (size_t i = 0; i < n_listeners; i++) {
         pvconn_close(listeners[i]);
     }
     free(listeners);
     unixctl_server_destroy(unixctl);
-    if (election_txn) {
-        ovsdb_idl_txn_destroy(election_txn);
-    }
-    if (status_txn) {
-        ovsdb_idl_txn_destroy(status_txn);
-    }
-    ovsdb_idl_destroy(idl);
+    fc_ctx_destroy(ctx);
+    free(ctx);
     return 0;
 }
 
 static void
-parse_options(int argc, char *argv[])
+parse_options(struct fc_ctx *ctx, int argc, char *argv[])
 {
     enum {
         OPT_DB = UCHAR_MAX + 1,
@@ -553,7 +571,7 @@ parse_options(int argc, char *argv[])
         }
         switch (c) {
         case OPT_DB:
-            db = optarg;
+            ctx->db = optarg;
             break;
 
         case OPT_TABLE:
@@ -562,14 +580,14 @@ parse_options(int argc, char *argv[])
                 ovs_fatal(0, "--table: %s: map tables are 0 to %d", optarg,
                           FLEXMAP_MAX_TABLE);
             }
-            map_table = value;
+            ctx->map_table = value;
             break;
 
         case OPT_MODE:
             if (!strcmp(optarg, "reactive")) {
-                reactive = true;
+                ctx->reactive = true;
             } else if (!strcmp(optarg, "flexmap")) {
-                reactive = false;
+                ctx->reactive = false;
             } else {
                 ovs_fatal(0, "--mode: %s: the modes are flexmap and reactive",
                           optarg);
@@ -582,7 +600,7 @@ parse_options(int argc, char *argv[])
                 ovs_fatal(0, "--idle-timeout: %s: must be 1 to 65535 "
                           "seconds", optarg);
             }
-            reactive_idle_timeout = value;
+            ctx->reactive_idle_timeout = value;
             break;
 
         case OPT_UNIXCTL:
@@ -612,8 +630,8 @@ parse_options(int argc, char *argv[])
         }
     }
     free(short_options);
-    if (!db) {
-        db = xasprintf("unix:%s/db.sock", ovs_rundir());
+    if (!ctx->db) {
+        ctx->db = xasprintf("unix:%s/db.sock", ovs_rundir());
     }
 }
 
@@ -649,13 +667,13 @@ usage(void)
 /* What a switch should hold. */
 
 static const struct flexrec_switch *
-fc_switch_row(const struct fc_switch *sw)
+fc_switch_row(struct fc_ctx *ctx, const struct fc_switch *sw)
 {
     const struct flexrec_switch *row;
     char dpid[17];
 
     snprintf(dpid, sizeof dpid, "%016"PRIx64, sw->dpid);
-    FLEXREC_SWITCH_FOR_EACH (row, idl) {
+    FLEXREC_SWITCH_FOR_EACH (row, ctx->idl) {
         if (!strcmp(row->datapath_id, dpid)) {
             return row;
         }
@@ -672,8 +690,8 @@ fc_switch_row(const struct fc_switch *sw)
  * what was written last, so a change is written even if the row seems
  * right already.) */
 static void
-fc_problem_set(const struct uuid *uuid, const struct smap *status,
-               const char *what, char *problem)
+fc_problem_set(struct fc_ctx *ctx, const struct uuid *uuid,
+               const struct smap *status, const char *what, char *problem)
 {
     char key[UUID_LEN + 1];
     struct shash_node *node;
@@ -681,13 +699,13 @@ fc_problem_set(const struct uuid *uuid, const struct smap *status,
     const char *old;
 
     snprintf(key, sizeof key, UUID_FMT, UUID_ARGS(uuid));
-    node = shash_find(&problems, key);
+    node = shash_find(&ctx->status.problems, key);
     if (problem) {
         char *line = xasprintf("%s: %s", what, problem);
 
         if (!node || strcmp(node->data, line)) {
             VLOG_WARN("%s", line);
-            free(shash_replace(&problems, key, line));
+            free(shash_replace(&ctx->status.problems, key, line));
             changed = true;
         } else {
             free(line);
@@ -695,13 +713,13 @@ fc_problem_set(const struct uuid *uuid, const struct smap *status,
     } else if (node) {
         VLOG_INFO("%s: fixed", what);
         free(node->data);
-        shash_delete(&problems, node);
+        shash_delete(&ctx->status.problems, node);
         changed = true;
     }
 
     old = smap_get(status, "error");
     if (changed || (problem ? !old || strcmp(old, problem) : !!old)) {
-        free(shash_replace(&status_updates, key,
+        free(shash_replace(&ctx->status.updates, key,
                            problem ? problem : xstrdup("")));
     } else {
         free(problem);
@@ -777,6 +795,36 @@ fc_claim_find(const struct fc_claims *claims, const struct uuid *uuid)
     return NULL;
 }
 
+static void
+fc_claims_init(struct fc_claims *claims,
+               char *(*parse)(const char *, struct in6_addr *, char **text))
+{
+    hmap_init(&claims->by_uuid);
+    hmap_init(&claims->owners);
+    claims->parse = parse;
+}
+
+static void
+fc_claim_free(struct fc_claim *c)
+{
+    free(c->spelling);
+    free(c->text);
+    free(c->parse_error);
+    free(c);
+}
+
+static void
+fc_claims_destroy(struct fc_claims *claims)
+{
+    struct fc_claim *c;
+
+    HMAP_FOR_EACH_POP (c, uuid_node, &claims->by_uuid) {
+        fc_claim_free(c);
+    }
+    hmap_destroy(&claims->by_uuid);
+    hmap_destroy(&claims->owners);
+}
+
 /* Returns the claim that owns 'value', or NULL. */
 static const struct fc_claim *
 fc_claim_owner(const struct fc_claims *claims, const struct in6_addr *value)
@@ -812,8 +860,9 @@ struct fc_claim_row {
  * claims a value, and adds to 'changed' the rows whose claim is new or
  * whose ownership changed. */
 static void
-fc_claims_refresh(struct fc_claims *claims, const struct fc_claim_row *rows,
-                  size_t n, struct hmapx *changed)
+fc_claims_refresh(struct fc_ctx *ctx, struct fc_claims *claims,
+                  const struct fc_claim_row *rows, size_t n,
+                  struct hmapx *changed)
 {
     struct fc_claim *c;
 
@@ -859,10 +908,7 @@ fc_claims_refresh(struct fc_claims *claims, const struct fc_claim_row *rows,
     HMAP_FOR_EACH_SAFE (c, uuid_node, &claims->by_uuid) {
         if (!c->seen) {
             hmap_remove(&claims->by_uuid, &c->uuid_node);
-            free(c->spelling);
-            free(c->text);
-            free(c->parse_error);
-            free(c);
+            fc_claim_free(c);
             continue;
         }
         c->seen = false;
@@ -884,7 +930,7 @@ fc_claims_refresh(struct fc_claims *claims, const struct fc_claim_row *rows,
     HMAP_FOR_EACH (c, value_node, &claims->owners) {
         c->owner = true;
         if (!c->canonical) {
-            respell_needed = true;
+            ctx->tenancy.respell_needed = true;
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -899,9 +945,10 @@ fc_claims_refresh(struct fc_claims *claims, const struct fc_claim_row *rows,
 /* Returns the canonical spelling of public address 'ip' if its row owns
  * it, storing the address in '*addr', or NULL if the row is refused. */
 static const char *
-fc_ip_owned(const struct flexrec_public_ip *ip, struct in6_addr *addr)
+fc_ip_owned(struct fc_ctx *ctx, const struct flexrec_public_ip *ip,
+            struct in6_addr *addr)
 {
-    const struct fc_claim *c = ip ? fc_claim_find(&ip_claims,
+    const struct fc_claim *c = ip ? fc_claim_find(&ctx->tenancy.ips,
                                                   &ip->header_.uuid)
                                   : NULL;
 
@@ -917,9 +964,10 @@ fc_ip_owned(const struct flexrec_public_ip *ip, struct in6_addr *addr)
 /* Returns the canonical spelling of container 'c''s MAC if it owns it,
  * storing the MAC in '*mac', or NULL if the container is refused. */
 static const char *
-fc_container_mac(const struct flexrec_container *c, struct eth_addr *mac)
+fc_container_mac(struct fc_ctx *ctx, const struct flexrec_container *c,
+                 struct eth_addr *mac)
 {
-    const struct fc_claim *claim = fc_claim_find(&mac_claims,
+    const struct fc_claim *claim = fc_claim_find(&ctx->tenancy.macs,
                                                  &c->header_.uuid);
 
     if (!claim || !claim->owner) {
@@ -932,13 +980,15 @@ fc_container_mac(const struct flexrec_container *c, struct eth_addr *mac)
 }
 
 /* Describes why claim 'c' of the row that spells its value 'spelling' is
- * refused, naming the owner with 'owner_name', or returns NULL. */
+ * refused, naming the owner with 'owner_name' (which returns a malloc()'d
+ * name of the row with a UUID in 'idl'), or returns NULL. */
 static char *
 fc_claim_problem(const struct fc_claims *claims, const struct fc_claim *c,
-                 const char *spelling,
-                 const char *(*owner_name)(const struct uuid *))
+                 const char *spelling, struct ovsdb_idl *idl,
+                 char *(*owner_name)(struct ovsdb_idl *, const struct uuid *))
 {
     const struct fc_claim *owner;
+    char *name, *problem;
 
     if (!c->text) {
         return xstrdup(c->parse_error);
@@ -946,68 +996,65 @@ fc_claim_problem(const struct fc_claims *claims, const struct fc_claim *c,
         return NULL;
     }
     owner = fc_claim_owner(claims, &c->value);
+    name = owner_name(idl, &owner->uuid);
     if (c->canonical) {
-        return xasprintf("%s belongs to %s already", spelling,
-                         owner_name(&owner->uuid));
+        problem = xasprintf("%s belongs to %s already", spelling, name);
+    } else {
+        problem = xasprintf("%s is %s, which belongs to %s already",
+                            spelling, c->text, name);
     }
-    return xasprintf("%s is %s, which belongs to %s already", spelling,
-                     c->text, owner_name(&owner->uuid));
+    free(name);
+    return problem;
 }
 
-static const char *
-fc_ip_owner_name(const struct uuid *uuid)
+static char *
+fc_ip_owner_name(struct ovsdb_idl *idl, const struct uuid *uuid)
 {
-    static char *name;
     const struct flexrec_public_ip *ip = flexrec_public_ip_get_for_uuid(
         idl, uuid);
 
-    free(name);
-    name = xasprintf("tenant %s (as %s)",
+    return xasprintf("tenant %s (as %s)",
                      ip && ip->tenant ? ip->tenant->name : "?",
                      ip ? ip->address : "?");
-    return name;
 }
 
-static const char *
-fc_mac_owner_name(const struct uuid *uuid)
+static char *
+fc_mac_owner_name(struct ovsdb_idl *idl, const struct uuid *uuid)
 {
-    static char *name;
     const struct flexrec_container *c = flexrec_container_get_for_uuid(
         idl, uuid);
 
-    free(name);
-    name = xasprintf("container %s", c ? c->name : "?");
-    return name;
+    return xasprintf("container %s", c ? c->name : "?");
 }
 
 /* Refreshes the owners of public addresses, checks every Public_IP row,
  * and adds to 'changed' those whose ownership changed. */
 static void
-fc_ips_refresh(struct hmapx *changed)
+fc_ips_refresh(struct fc_ctx *ctx, struct hmapx *changed)
 {
     const struct flexrec_public_ip *ip;
     struct fc_claim_row *rows;
     size_t n = 0;
 
-    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
         n++;
     }
     rows = xmalloc(MAX(n, 1) * sizeof *rows);
     n = 0;
-    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
         rows[n++] = (struct fc_claim_row) { &ip->header_, ip->address };
     }
-    fc_claims_refresh(&ip_claims, rows, n, changed);
+    fc_claims_refresh(ctx, &ctx->tenancy.ips, rows, n, changed);
     free(rows);
 
-    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
-        const struct fc_claim *c = fc_claim_find(&ip_claims,
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
+        const struct fc_claim *c = fc_claim_find(&ctx->tenancy.ips,
                                                  &ip->header_.uuid);
         char *what = xasprintf("public address %s", ip->address);
 
-        fc_problem_set(&ip->header_.uuid, &ip->status, what,
-                       fc_claim_problem(&ip_claims, c, ip->address,
-                                        fc_ip_owner_name));
+        fc_problem_set(ctx, &ip->header_.uuid, &ip->status, what,
+                       fc_claim_problem(&ctx->tenancy.ips, c, ip->address,
+                                        ctx->idl, fc_ip_owner_name));
         free(what);
     }
 }
@@ -1015,21 +1062,21 @@ fc_ips_refresh(struct hmapx *changed)
 /* Refreshes the owners of container MACs and adds to 'changed' the
  * containers whose ownership changed. */
 static void
-fc_macs_refresh(struct hmapx *changed)
+fc_macs_refresh(struct fc_ctx *ctx, struct hmapx *changed)
 {
     const struct flexrec_container *c;
     struct fc_claim_row *rows;
     size_t n = 0;
 
-    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
         n++;
     }
     rows = xmalloc(MAX(n, 1) * sizeof *rows);
     n = 0;
-    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
         rows[n++] = (struct fc_claim_row) { &c->header_, c->mac };
     }
-    fc_claims_refresh(&mac_claims, rows, n, changed);
+    fc_claims_refresh(ctx, &ctx->tenancy.macs, rows, n, changed);
     free(rows);
 }
 
@@ -1056,7 +1103,8 @@ fc_port_key(const struct flexrec_container *c)
 /* Returns why container 'c' may not use its interface (malloc()'d), or
  * NULL. */
 static char *
-fc_container_port_problem(const struct flexrec_container *c)
+fc_container_port_problem(struct fc_ctx *ctx,
+                          const struct flexrec_container *c)
 {
     const char *shared;
     const struct uuid *owner;
@@ -1071,10 +1119,10 @@ fc_container_port_problem(const struct flexrec_container *c)
                          "on it)", c->iface, shared, c->switch_->name);
     }
     key = fc_port_key(c);
-    owner = shash_find_data(&port_tenants, key);
+    owner = shash_find_data(&ctx->tenancy.port_tenants, key);
     free(key);
     if (owner && !uuid_equals(owner, &c->tenant->header_.uuid)) {
-        const struct flexrec_tenant *t = flexrec_tenant_get_for_uuid(idl,
+        const struct flexrec_tenant *t = flexrec_tenant_get_for_uuid(ctx->idl,
                                                                      owner);
         return xasprintf("%s on switch %s belongs to tenant %s already",
                          c->iface, c->switch_->name, t ? t->name : "?");
@@ -1086,7 +1134,7 @@ fc_container_port_problem(const struct flexrec_container *c)
  * 'port_tenants') and adds to 'changed' the containers refused or
  * accepted anew. */
 static void
-fc_ports_refresh(struct hmapx *changed)
+fc_ports_refresh(struct fc_ctx *ctx, struct hmapx *changed)
 {
     struct pick {
         struct uuid tenant;
@@ -1098,14 +1146,15 @@ fc_ports_refresh(struct hmapx *changed)
     const struct flexrec_container *c;
     struct shash_node *node;
 
-    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
-        if (!c->switch_ || !c->tenant || !fc_container_mac(c, NULL)
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        if (!c->switch_ || !c->tenant || !fc_container_mac(ctx, c, NULL)
             || fc_shared_port(c->switch_, c->iface)) {
             continue;
         }
 
         char *key = fc_port_key(c);
-        const struct uuid *old = shash_find_data(&port_tenants, key);
+        const struct uuid *old = shash_find_data(&ctx->tenancy.port_tenants,
+                                                 key);
         const struct uuid *tenant = &c->tenant->header_.uuid;
         struct pick *p = shash_find_data(&picks, key);
 
@@ -1128,17 +1177,17 @@ fc_ports_refresh(struct hmapx *changed)
             }
         }
     }
-    shash_clear_free_data(&port_tenants);
+    shash_clear_free_data(&ctx->tenancy.port_tenants);
     SHASH_FOR_EACH (node, &picks) {
         struct pick *p = node->data;
 
-        shash_add(&port_tenants, node->name,
+        shash_add(&ctx->tenancy.port_tenants, node->name,
                   xmemdup(&p->tenant, sizeof p->tenant));
     }
     shash_destroy_free_data(&picks);
 
-    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
-        char *problem = fc_container_port_problem(c);
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        char *problem = fc_container_port_problem(ctx, c);
         char uuid[UUID_LEN + 1];
 
         snprintf(uuid, sizeof uuid, UUID_FMT, UUID_ARGS(&c->header_.uuid));
@@ -1146,11 +1195,11 @@ fc_ports_refresh(struct hmapx *changed)
             sset_add(&refused, uuid);
             free(problem);
         }
-        if (!!problem != sset_contains(&port_refused, uuid)) {
+        if (!!problem != sset_contains(&ctx->tenancy.port_refused, uuid)) {
             hmapx_add(changed, CONST_CAST(struct flexrec_container *, c));
         }
     }
-    sset_swap(&refused, &port_refused);
+    sset_swap(&refused, &ctx->tenancy.port_refused);
     sset_destroy(&refused);
 }
 
@@ -1158,22 +1207,23 @@ fc_ports_refresh(struct hmapx *changed)
  * '*mac', if the switch may deliver to 'c': it owns its MAC and its
  * interface.  Otherwise returns NULL. */
 static const char *
-fc_container_built(const struct flexrec_container *c, struct eth_addr *mac)
+fc_container_built(struct fc_ctx *ctx, const struct flexrec_container *c,
+                   struct eth_addr *mac)
 {
     char uuid[UUID_LEN + 1];
 
     snprintf(uuid, sizeof uuid, UUID_FMT, UUID_ARGS(&c->header_.uuid));
-    return (sset_contains(&port_refused, uuid) ? NULL
-            : fc_container_mac(c, mac));
+    return (sset_contains(&ctx->tenancy.port_refused, uuid) ? NULL
+            : fc_container_mac(ctx, c, mac));
 }
 
 /* Returns the gateway MAC, canonically spelled, or NULL if there is none
  * or if Global:gateway_mac is no unicast MAC (then there is no pipeline:
  * nothing answers from it). */
 static const char *
-fc_gateway_mac(void)
+fc_gateway_mac(struct fc_ctx *ctx)
 {
-    const struct flexrec_global *g = flexrec_global_first(idl);
+    const struct flexrec_global *g = flexrec_global_first(ctx->idl);
     static char text[ETH_ADDR_STRLEN + 1];
     struct eth_addr mac;
     char *error;
@@ -1207,9 +1257,9 @@ fc_tunnel_key_parse(const char *s, ovs_be64 *key)
 
 /* Checks the Global row: its gateway MAC and its tunnel key. */
 static void
-fc_global_check(void)
+fc_global_check(struct fc_ctx *ctx)
 {
-    const struct flexrec_global *g = flexrec_global_first(idl);
+    const struct flexrec_global *g = flexrec_global_first(ctx->idl);
     struct ds s = DS_EMPTY_INITIALIZER;
     struct eth_addr mac;
     const char *tunnel_key;
@@ -1230,7 +1280,7 @@ fc_global_check(void)
                       "(0 to 16777215), using 0", s.length ? "; " : "",
                       tunnel_key);
     }
-    fc_problem_set(&g->header_.uuid, &g->status, "Global",
+    fc_problem_set(ctx, &g->header_.uuid, &g->status, "Global",
                    s.length ? ds_steal_cstr(&s) : NULL);
     ds_destroy(&s);
 }
@@ -1254,7 +1304,8 @@ fc_tunnel_ip(const struct flexrec_switch *row, struct in6_addr *ip6,
 /* Stores the map key of mapping 'm' in 'key'.  Returns false if 'm' has no
  * usable key, for one because its address row is refused. */
 static bool
-fc_mapping_key(const struct flexrec_mapping *m, struct flexmap_key *key)
+fc_mapping_key(struct fc_ctx *ctx, const struct flexrec_mapping *m,
+               struct flexmap_key *key)
 {
     ovs_be16 port = htons(m->n_port ? m->port[0] : 0);
     uint8_t proto = (!strcmp(m->proto, "tcp") ? IPPROTO_TCP
@@ -1263,7 +1314,7 @@ fc_mapping_key(const struct flexrec_mapping *m, struct flexmap_key *key)
                      : 0);
     struct in6_addr ip6;
 
-    if (!fc_ip_owned(m->ip, &ip6)) {
+    if (!fc_ip_owned(ctx, m->ip, &ip6)) {
         return false;
     }
     flexmap_key_init_ipv6(key, &ip6, proto, port);
@@ -1273,16 +1324,16 @@ fc_mapping_key(const struct flexrec_mapping *m, struct flexmap_key *key)
 /* Returns a malloc()'d description of what is wrong with mapping 'm', or
  * NULL if nothing is.  Backends it names are skipped. */
 static char *
-fc_mapping_problem(const struct flexrec_mapping *m)
+fc_mapping_problem(struct fc_ctx *ctx, const struct flexrec_mapping *m)
 {
     struct ds s = DS_EMPTY_INITIALIZER;
     struct flexmap_key key;
     uint32_t weight = 0;
 
-    if (m->ip && !fc_ip_owned(m->ip, NULL)) {
+    if (m->ip && !fc_ip_owned(ctx, m->ip, NULL)) {
         ds_put_format(&s, "address %s is refused (see its status)",
                       m->ip->address);
-    } else if (!fc_mapping_key(m, &key)) {
+    } else if (!fc_mapping_key(ctx, m, &key)) {
         ds_put_format(&s, "bad key (%s %s%s%"PRId64")",
                       m->ip ? m->ip->address : "?", m->proto,
                       m->n_port ? ":" : "", m->n_port ? m->port[0] : 0);
@@ -1308,9 +1359,9 @@ fc_mapping_problem(const struct flexrec_mapping *m)
  * default 0.  A key out of range is reported in Global's status
  * (fc_global_check()) and tunnels use 0. */
 static ovs_be64
-fc_tunnel_key(void)
+fc_tunnel_key(struct fc_ctx *ctx)
 {
-    const struct flexrec_global *g = flexrec_global_first(idl);
+    const struct flexrec_global *g = flexrec_global_first(ctx->idl);
     ovs_be64 key;
 
     if (!g || !fc_tunnel_key_parse(smap_get(&g->other_config, "tunnel-key"),
@@ -1336,9 +1387,8 @@ fc_port(const struct fc_switch *sw, const char *name)
  * 'sw' is not a gateway, or one of the two switches lacks its tunnel
  * settings. */
 static bool
-fc_tunnel_backend(const struct fc_switch *sw,
-                  const struct flexrec_container *c,
-                  struct flexmap_backend *b)
+fc_tunnel_backend(struct fc_ctx *ctx, const struct fc_switch *sw,
+                  const struct flexrec_container *c, struct flexmap_backend *b)
 {
     const struct flexrec_switch *gw = sw->row;
     const struct flexrec_switch *host = c->switch_;
@@ -1354,7 +1404,7 @@ fc_tunnel_backend(const struct fc_switch *sw,
     b->port = port;
     b->flags = FLEXMAP_BACKEND_TUNNEL;
     b->tun_dst = ip6;
-    b->tun_id = fc_tunnel_key();
+    b->tun_id = fc_tunnel_key(ctx);
     return true;
 }
 
@@ -1370,8 +1420,8 @@ fc_backend_cmp(const void *a_, const void *b_)
 /* Returns the backends that mapping 'm', whose key is 'key', has behind
  * switch 'sw', or NULL if it has none there. */
 static struct fc_val *
-fc_mapping_val(const struct flexrec_mapping *m, const struct flexmap_key *key,
-               const struct fc_switch *sw)
+fc_mapping_val(struct fc_ctx *ctx, const struct flexrec_mapping *m,
+               const struct flexmap_key *key, const struct fc_switch *sw)
 {
     static struct flexmap_entry e;
     struct fc_val *val;
@@ -1380,7 +1430,7 @@ fc_mapping_val(const struct flexrec_mapping *m, const struct flexmap_key *key,
     if (!sw->row || !m->ip) {
         return NULL;
     }
-    e.table_id = map_table;
+    e.table_id = ctx->map_table;
     e.key = *key;
     e.n_backends = 0;
     for (size_t i = 0; i < m->n_backends; i++) {
@@ -1389,7 +1439,7 @@ fc_mapping_val(const struct flexrec_mapping *m, const struct flexmap_key *key,
         struct shash_node *port;
         struct eth_addr mac;
 
-        if (c->tenant != m->ip->tenant || !fc_container_built(c, &mac)) {
+        if (c->tenant != m->ip->tenant || !fc_container_built(ctx, c, &mac)) {
             continue;           /* Refused. */
         }
         b = &e.backends[e.n_backends];
@@ -1400,7 +1450,7 @@ fc_mapping_val(const struct flexrec_mapping *m, const struct flexmap_key *key,
                 continue;       /* Not plugged in (yet). */
             }
             b->port = u16_to_ofp((uintptr_t) port->data);
-        } else if (!fc_tunnel_backend(sw, c, b)) {
+        } else if (!fc_tunnel_backend(ctx, sw, c, b)) {
             continue;           /* Elsewhere, and this is no gateway. */
         }
         b->mac = mac;
@@ -1515,7 +1565,7 @@ fc_slot_want(struct fc_switch *sw, const struct flexmap_key *key,
 }
 
 static void
-fc_slots_clear(struct fc_switch *sw)
+fc_slots_clear(struct fc_ctx *ctx, struct fc_switch *sw)
 {
     struct fc_slot *slot;
 
@@ -1523,7 +1573,7 @@ fc_slots_clear(struct fc_switch *sw)
         if (slot->refused) {
             free(slot->refused);
             free(slot->refused_val);
-            fc_recheck_key(&slot->key);
+            fc_recheck_key(ctx, &slot->key);
         }
         free(slot->want);
         free(slot->have);
@@ -1534,11 +1584,12 @@ fc_slots_clear(struct fc_switch *sw)
 }
 
 static struct fc_mapping *
-fc_mapping_find(const struct uuid *uuid)
+fc_mapping_find(struct fc_ctx *ctx, const struct uuid *uuid)
 {
     struct fc_mapping *fm;
 
-    HMAP_FOR_EACH_WITH_HASH (fm, uuid_node, uuid_hash(uuid), &mappings) {
+    HMAP_FOR_EACH_WITH_HASH (fm, uuid_node, uuid_hash(uuid),
+                             &ctx->mappings.by_uuid) {
         if (uuid_equals(&fm->uuid, uuid)) {
             return fm;
         }
@@ -1547,35 +1598,36 @@ fc_mapping_find(const struct uuid *uuid)
 }
 
 static void
-fc_mapping_forget(struct fc_mapping *fm)
+fc_mapping_forget(struct fc_ctx *ctx, struct fc_mapping *fm)
 {
-    hmap_remove(&mappings, &fm->uuid_node);
-    hmap_remove(&mappings_by_key, &fm->key_node);
+    hmap_remove(&ctx->mappings.by_uuid, &fm->uuid_node);
+    hmap_remove(&ctx->mappings.by_key, &fm->key_node);
     free(fm);
 }
 
 static void
-fc_mapping_remember(const struct flexrec_mapping *m,
+fc_mapping_remember(struct fc_ctx *ctx, const struct flexrec_mapping *m,
                     const struct flexmap_key *key)
 {
     struct fc_mapping *fm = xmalloc(sizeof *fm);
 
     fm->uuid = m->header_.uuid;
     fm->key = *key;
-    hmap_insert(&mappings, &fm->uuid_node, uuid_hash(&fm->uuid));
-    hmap_insert(&mappings_by_key, &fm->key_node, flexmap_key_hash(key, 0));
+    hmap_insert(&ctx->mappings.by_uuid, &fm->uuid_node, uuid_hash(&fm->uuid));
+    hmap_insert(&ctx->mappings.by_key, &fm->key_node,
+                flexmap_key_hash(key, 0));
 }
 
 /* Returns the mapping whose key is 'key', or NULL. */
 static const struct flexrec_mapping *
-fc_mapping_by_key(const struct flexmap_key *key)
+fc_mapping_by_key(struct fc_ctx *ctx, const struct flexmap_key *key)
 {
     struct fc_mapping *fm;
 
     HMAP_FOR_EACH_WITH_HASH (fm, key_node, flexmap_key_hash(key, 0),
-                             &mappings_by_key) {
+                             &ctx->mappings.by_key) {
         if (flexmap_key_equal(&fm->key, key)) {
-            return flexrec_mapping_get_for_uuid(idl, &fm->uuid);
+            return flexrec_mapping_get_for_uuid(ctx->idl, &fm->uuid);
         }
     }
     return NULL;
@@ -1584,20 +1636,20 @@ fc_mapping_by_key(const struct flexmap_key *key)
 /* Checks mapping 'm', including whether a switch refused its entry, and
  * records what is wrong with it (see fc_problem_set()). */
 static void
-fc_mapping_check(const struct flexrec_mapping *m)
+fc_mapping_check(struct fc_ctx *ctx, const struct flexrec_mapping *m)
 {
     struct ds s = DS_EMPTY_INITIALIZER;
-    char *problem = fc_mapping_problem(m);
+    char *problem = fc_mapping_problem(ctx, m);
     struct flexmap_key key;
 
     if (problem) {
         ds_put_cstr(&s, problem);
         free(problem);
     }
-    if (fc_mapping_key(m, &key)) {
+    if (fc_mapping_key(ctx, m, &key)) {
         const struct fc_switch *sw;
 
-        LIST_FOR_EACH (sw, node, &switches) {
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
             const struct fc_slot *slot = (sw->n_refused_entries
                                           ? fc_slot_find(sw, &key) : NULL);
 
@@ -1614,7 +1666,7 @@ fc_mapping_check(const struct flexrec_mapping *m)
     if (m->n_port) {
         ds_put_format(&what, ":%"PRId64, m->port[0]);
     }
-    fc_problem_set(&m->header_.uuid, &m->status, ds_cstr(&what),
+    fc_problem_set(ctx, &m->header_.uuid, &m->status, ds_cstr(&what),
                    s.length ? ds_steal_cstr(&s) : NULL);
     ds_destroy(&s);
     ds_destroy(&what);
@@ -1623,34 +1675,34 @@ fc_mapping_check(const struct flexrec_mapping *m)
 /* Checks again the mapping whose key is 'key', if any, after a switch
  * refused its entry or stopped refusing it. */
 static void
-fc_recheck_key(const struct flexmap_key *key)
+fc_recheck_key(struct fc_ctx *ctx, const struct flexmap_key *key)
 {
-    const struct flexrec_mapping *m = fc_mapping_by_key(key);
+    const struct flexrec_mapping *m = fc_mapping_by_key(ctx, key);
 
     if (m) {
-        fc_mapping_check(m);
+        fc_mapping_check(ctx, m);
     }
 }
 
 /* Recomputes every map entry that 'sw' should hold. */
 static void
-fc_switch_full(struct fc_switch *sw)
+fc_switch_full(struct fc_ctx *ctx, struct fc_switch *sw)
 {
     const struct flexrec_mapping *m;
     struct fc_slot *slot;
 
-    sw->row = fc_switch_row(sw);
+    sw->row = fc_switch_row(ctx, sw);
     HMAP_FOR_EACH (slot, node, &sw->slots) {
         free(slot->want);
         slot->want = NULL;
         fc_slot_list(sw, slot);
     }
-    if (!reactive) {
-        FLEXREC_MAPPING_FOR_EACH (m, idl) {
+    if (!ctx->reactive) {
+        FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
             struct flexmap_key key;
 
-            if (fc_mapping_key(m, &key)) {
-                fc_slot_want(sw, &key, fc_mapping_val(m, &key, sw));
+            if (fc_mapping_key(ctx, m, &key)) {
+                fc_slot_want(sw, &key, fc_mapping_val(ctx, m, &key, sw));
             }
         }
     }
@@ -1709,12 +1761,12 @@ fc_row_changed_but_status(const struct ovsdb_idl_row *row,
  * than its 'status', which the controller writes itself: only then may an
  * address (Public_IP) or a MAC or port (Container) have changed hands. */
 static bool
-fc_table_changed(const struct ovsdb_idl_table_class *table,
+fc_table_changed(struct fc_ctx *ctx, const struct ovsdb_idl_table_class *table,
                  const struct ovsdb_idl_column *status)
 {
     const struct ovsdb_idl_row *row;
 
-    for (row = ovsdb_idl_track_get_first(idl, table); row;
+    for (row = ovsdb_idl_track_get_first(ctx->idl, table); row;
          row = ovsdb_idl_track_get_next(row)) {
         if (fc_row_changed_but_status(row, status)) {
             return true;
@@ -1726,11 +1778,11 @@ fc_table_changed(const struct ovsdb_idl_table_class *table,
 /* Returns the connected switch of row 'row' whose ports are known, or
  * NULL. */
 static struct fc_switch *
-fc_switch_for_row(const struct flexrec_switch *row)
+fc_switch_for_row(struct fc_ctx *ctx, const struct flexrec_switch *row)
 {
     struct fc_switch *sw;
 
-    LIST_FOR_EACH (sw, node, &switches) {
+    LIST_FOR_EACH (sw, node, &ctx->switches) {
         if (row && sw->identified && sw->ports_known && sw->row == row
             && rconn_is_connected(sw->rconn)) {
             return sw;
@@ -1742,13 +1794,14 @@ fc_switch_for_row(const struct flexrec_switch *row)
 /* Checks container 'c': its MAC and, once its switch is connected, its
  * interface there. */
 static void
-fc_container_check(const struct flexrec_container *c)
+fc_container_check(struct fc_ctx *ctx, const struct flexrec_container *c)
 {
-    const struct fc_claim *claim = fc_claim_find(&mac_claims,
+    const struct fc_claim *claim = fc_claim_find(&ctx->tenancy.macs,
                                                  &c->header_.uuid);
-    const struct fc_switch *sw = fc_switch_for_row(c->switch_);
+    const struct fc_switch *sw = fc_switch_for_row(ctx, c->switch_);
     struct ds s = DS_EMPTY_INITIALIZER;
-    char *problem = (claim ? fc_claim_problem(&mac_claims, claim, c->mac,
+    char *problem = (claim ? fc_claim_problem(&ctx->tenancy.macs, claim,
+                                              c->mac, ctx->idl,
                                               fc_mac_owner_name)
                      : NULL);
     char *what;
@@ -1758,7 +1811,7 @@ fc_container_check(const struct flexrec_container *c)
         free(problem);
     }
     if (!s.length) {
-        problem = fc_container_port_problem(c);
+        problem = fc_container_port_problem(ctx, c);
         if (problem) {
             ds_put_cstr(&s, problem);
             free(problem);
@@ -1769,7 +1822,7 @@ fc_container_check(const struct flexrec_container *c)
                       s.length ? "; " : "", c->switch_->name, c->iface);
     }
     what = xasprintf("container %s", c->name);
-    fc_problem_set(&c->header_.uuid, &c->status, what,
+    fc_problem_set(ctx, &c->header_.uuid, &c->status, what,
                    s.length ? ds_steal_cstr(&s) : NULL);
     ds_destroy(&s);
     free(what);
@@ -1778,9 +1831,9 @@ fc_container_check(const struct flexrec_container *c)
 /* Checks switch row 'row': its router MAC and tunnel address and, once it
  * is connected, its uplink and tunnel ports and the rules it refused. */
 static void
-fc_switch_row_check(const struct flexrec_switch *row)
+fc_switch_row_check(struct fc_ctx *ctx, const struct flexrec_switch *row)
 {
-    const struct fc_switch *sw = fc_switch_for_row(row);
+    const struct fc_switch *sw = fc_switch_for_row(ctx, row);
     struct ds s = DS_EMPTY_INITIALIZER;
     bool uplink_ok = true;
     struct in6_addr ip6;
@@ -1835,7 +1888,7 @@ fc_switch_row_check(const struct flexrec_switch *row)
     ds_chomp(&s, ' ');
     ds_chomp(&s, ';');
     char *what = xasprintf("switch %s", row->name);
-    fc_problem_set(&row->header_.uuid, &row->status, what,
+    fc_problem_set(ctx, &row->header_.uuid, &row->status, what,
                    s.length ? ds_steal_cstr(&s) : NULL);
     ds_destroy(&s);
     free(what);
@@ -1844,7 +1897,7 @@ fc_switch_row_check(const struct flexrec_switch *row)
 /* Follows the database's latest changes, as the IDL's change tracking
  * reports them; with 'full', recomputes everything. */
 static void
-fc_process_changes(bool full)
+fc_process_changes(struct fc_ctx *ctx, bool full)
 {
     struct hmapx changed = HMAPX_INITIALIZER(&changed);
     struct hmapx containers = HMAPX_INITIALIZER(&containers);
@@ -1857,7 +1910,7 @@ fc_process_changes(bool full)
     bool flows = false;
 
     const struct flexrec_switch *row;
-    FLEXREC_SWITCH_FOR_EACH_TRACKED (row, idl) {
+    FLEXREC_SWITCH_FOR_EACH_TRACKED (row, ctx->idl) {
         static const struct ovsdb_idl_column *const ignored[] = {
             &flexrec_switch_col_status, &flexrec_switch_col_cur_cfg,
         };
@@ -1867,10 +1920,10 @@ fc_process_changes(bool full)
         }
     }
     if (full) {
-        LIST_FOR_EACH (sw, node, &switches) {
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
             if (sw->identified) {
                 /* The old row may be gone with the tracked changes. */
-                sw->row = fc_switch_row(sw);
+                sw->row = fc_switch_row(ctx, sw);
             }
         }
     }
@@ -1878,32 +1931,32 @@ fc_process_changes(bool full)
     /* Who owns which address and MAC ('ips' and 'containers' get the rows
      * whose ownership changed), and what is wrong with the rows that do
      * not depend on a switch. */
-    if (full || fc_table_changed(&flexrec_table_public_ip,
+    if (full || fc_table_changed(ctx, &flexrec_table_public_ip,
                                  &flexrec_public_ip_col_status)) {
-        fc_ips_refresh(&ips);
+        fc_ips_refresh(ctx, &ips);
     }
-    if (full || fc_table_changed(&flexrec_table_container,
+    if (full || fc_table_changed(ctx, &flexrec_table_container,
                                  &flexrec_container_col_status)) {
-        fc_macs_refresh(&containers);
-        fc_ports_refresh(&containers);
+        fc_macs_refresh(ctx, &containers);
+        fc_ports_refresh(ctx, &containers);
     }
-    if (full || flexrec_global_track_get_first(idl)) {
-        fc_global_check();
+    if (full || flexrec_global_track_get_first(ctx->idl)) {
+        fc_global_check(ctx);
     }
     if (full) {
-        FLEXREC_CONTAINER_FOR_EACH (c, idl) {
-            fc_container_check(c);
+        FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+            fc_container_check(ctx, c);
         }
-        FLEXREC_SWITCH_FOR_EACH (row, idl) {
-            fc_switch_row_check(row);
+        FLEXREC_SWITCH_FOR_EACH (row, ctx->idl) {
+            fc_switch_row_check(ctx, row);
         }
     } else {
         HMAPX_FOR_EACH (node, &containers) {
-            fc_container_check(node->data);
+            fc_container_check(ctx, node->data);
         }
-        FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, idl) {
+        FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, ctx->idl) {
             if (!flexrec_container_is_deleted(c)) {
-                fc_container_check(c);
+                fc_container_check(ctx, c);
             }
         }
     }
@@ -1914,36 +1967,36 @@ fc_process_changes(bool full)
         hmapx_destroy(&containers);
         hmapx_destroy(&ips);
 
-        HMAP_FOR_EACH_SAFE (fm, uuid_node, &mappings) {
-            fc_mapping_forget(fm);
+        HMAP_FOR_EACH_SAFE (fm, uuid_node, &ctx->mappings.by_uuid) {
+            fc_mapping_forget(ctx, fm);
         }
-        FLEXREC_MAPPING_FOR_EACH (m, idl) {
+        FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
             struct flexmap_key key;
 
-            if (fc_mapping_key(m, &key)) {
-                fc_mapping_remember(m, &key);
+            if (fc_mapping_key(ctx, m, &key)) {
+                fc_mapping_remember(ctx, m, &key);
             }
-            fc_mapping_check(m);
+            fc_mapping_check(ctx, m);
         }
 #if HAVE_DECL_MALLOC_TRIM
         /* Reading a large database leaves most of the heap free (the JSON
          * of the initial contents); give it back. */
         malloc_trim(0);
 #endif
-        LIST_FOR_EACH (sw, node, &switches) {
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
             sw->need_full = true;
             if (sw->identified) {
                 /* The old row may be gone with the tracked changes. */
-                sw->row = fc_switch_row(sw);
+                sw->row = fc_switch_row(ctx, sw);
             }
         }
-        fc_problems_sweep();
+        fc_problems_sweep(ctx);
         return;
     }
 
     /* Every flexmap-ctl --wait bumps next_cfg: that changes no rule. */
     const struct flexrec_global *g;
-    FLEXREC_GLOBAL_FOR_EACH_TRACKED (g, idl) {
+    FLEXREC_GLOBAL_FOR_EACH_TRACKED (g, ctx->idl) {
         static const struct ovsdb_idl_column *const ignored[] = {
             &flexrec_global_col_next_cfg, &flexrec_global_col_cur_cfg,
             &flexrec_global_col_election_id, &flexrec_global_col_status,
@@ -1953,13 +2006,13 @@ fc_process_changes(bool full)
             flows = true;
         }
     }
-    FLEXREC_PUBLIC_IP_FOR_EACH_TRACKED (ip, idl) {
+    FLEXREC_PUBLIC_IP_FOR_EACH_TRACKED (ip, ctx->idl) {
         if (fc_row_changed_but_status(&ip->header_,
                                       &flexrec_public_ip_col_status)) {
             hmapx_add(&ips, CONST_CAST(void *, ip));
         }
     }
-    FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, idl) {
+    FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, ctx->idl) {
         if (fc_row_changed_but_status(&c->header_,
                                       &flexrec_container_col_status)) {
             hmapx_add(&containers, CONST_CAST(void *, c));
@@ -1968,14 +2021,14 @@ fc_process_changes(bool full)
     if (!hmapx_is_empty(&ips) || !hmapx_is_empty(&containers)) {
         flows = true;           /* Responders, delivery, the way out. */
     }
-    FLEXREC_MAPPING_FOR_EACH_TRACKED (m, idl) {
+    FLEXREC_MAPPING_FOR_EACH_TRACKED (m, ctx->idl) {
         if (fc_row_changed_but_status(&m->header_,
                                       &flexrec_mapping_col_status)) {
             hmapx_add(&changed, CONST_CAST(void *, m));
         }
     }
     if (!hmapx_is_empty(&ips) || !hmapx_is_empty(&containers)) {
-        FLEXREC_MAPPING_FOR_EACH (m, idl) {
+        FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
             bool touched = hmapx_contains(&ips, m->ip);
 
             for (size_t i = 0; !touched && i < m->n_backends; i++) {
@@ -1994,14 +2047,14 @@ fc_process_changes(bool full)
         struct fc_mapping *fm;
 
         m = node->data;
-        fm = fc_mapping_find(&m->header_.uuid);
+        fm = fc_mapping_find(ctx, &m->header_.uuid);
         if (fm) {
-            LIST_FOR_EACH (sw, node, &switches) {
+            LIST_FOR_EACH (sw, node, &ctx->switches) {
                 if (fc_switch_ready(sw) && !sw->need_full) {
                     fc_slot_want(sw, &fm->key, NULL);
                 }
             }
-            fc_mapping_forget(fm);
+            fc_mapping_forget(ctx, fm);
         }
     }
     HMAPX_FOR_EACH (node, &changed) {
@@ -2011,29 +2064,29 @@ fc_process_changes(bool full)
         if (flexrec_mapping_is_deleted(m)) {
             continue;
         }
-        fc_mapping_check(m);
-        if (!fc_mapping_key(m, &key)) {
+        fc_mapping_check(ctx, m);
+        if (!fc_mapping_key(ctx, m, &key)) {
             continue;
         }
-        fc_mapping_remember(m, &key);
-        if (reactive) {
+        fc_mapping_remember(ctx, m, &key);
+        if (ctx->reactive) {
             continue;
         }
-        LIST_FOR_EACH (sw, node, &switches) {
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
             if (fc_switch_ready(sw) && !sw->need_full) {
-                fc_slot_want(sw, &key, fc_mapping_val(m, &key, sw));
+                fc_slot_want(sw, &key, fc_mapping_val(ctx, m, &key, sw));
             }
         }
     }
     if (flows) {
-        LIST_FOR_EACH (sw, node, &switches) {
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
             sw->flows_dirty = true;
         }
     }
     hmapx_destroy(&changed);
     hmapx_destroy(&containers);
     hmapx_destroy(&ips);
-    fc_problems_sweep();
+    fc_problems_sweep(ctx);
 }
 
 /* Stores in 's' the text of a rule of ours with 'match', 'priority' and
@@ -2147,13 +2200,13 @@ fc_uplink_actions(const struct fc_switch *sw, const char *gw)
  * hashing), so that hosts spread over the gateways and a gateway that comes
  * or goes only moves the hosts that pick it. */
 static const struct flexrec_switch *
-fc_return_gateway(const struct flexrec_switch *host)
+fc_return_gateway(struct fc_ctx *ctx, const struct flexrec_switch *host)
 {
     const struct flexrec_switch *row, *best = NULL;
     uint32_t basis = hash_string(host->name, 0);
     uint32_t best_score = 0;
 
-    FLEXREC_SWITCH_FOR_EACH (row, idl) {
+    FLEXREC_SWITCH_FOR_EACH (row, ctx->idl) {
         struct in6_addr ip6;
         struct eth_addr mac;
         char *error = (row->router_mac
@@ -2188,7 +2241,8 @@ fc_return_gateway(const struct flexrec_switch *host)
  *     (cloud providers drop packets whose source address they did not hand
  *     out). */
 static char *
-fc_egress_actions(const struct fc_switch *sw, const char *gw)
+fc_egress_actions(struct fc_ctx *ctx, const struct fc_switch *sw,
+                  const char *gw)
 {
     const struct flexrec_switch *row = sw->row;
 
@@ -2197,7 +2251,7 @@ fc_egress_actions(const struct fc_switch *sw, const char *gw)
         return fc_uplink_actions(sw, gw);
     }
 
-    const struct flexrec_switch *out = fc_return_gateway(row);
+    const struct flexrec_switch *out = fc_return_gateway(ctx, row);
     ofp_port_t tnl_port = fc_port(sw, row->tunnel_port);
     struct in6_addr ip6;
     char *text, *actions;
@@ -2209,7 +2263,7 @@ fc_egress_actions(const struct fc_switch *sw, const char *gw)
                         "output:%"PRIu16, text,
                         IN6_IS_ADDR_V4MAPPED(&ip6) ? "tun_dst"
                                                    : "tun_ipv6_dst",
-                        ntohll(fc_tunnel_key()), ofp_to_u16(tnl_port));
+                        ntohll(fc_tunnel_key(ctx)), ofp_to_u16(tnl_port));
     free(text);
     return actions;
 }
@@ -2246,18 +2300,18 @@ fc_tenant_metadata(const struct flexrec_tenant *tenant)
  *     tenant's public addresses on its way out; it drops anything else
  *     that a container sends to the gateway MAC. */
 static void
-fc_container_flows(const struct fc_switch *sw, const char *gw,
-                   struct shash *flows)
+fc_container_flows(struct fc_ctx *ctx, const struct fc_switch *sw,
+                   const char *gw, struct shash *flows)
 {
     ofp_port_t tnl_port = fc_port(sw, sw->row->tunnel_port);
-    char *egress = fc_egress_actions(sw, gw);
+    char *egress = fc_egress_actions(ctx, sw, gw);
     struct hmapx tenants = HMAPX_INITIALIZER(&tenants);
     const struct flexrec_container *c;
 
-    FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
         ofp_port_t port = fc_port(sw, c->iface);
         uint16_t p = ofp_to_u16(port);
-        const char *mac = fc_container_built(c, NULL);
+        const char *mac = fc_container_built(ctx, c, NULL);
 
         if (c->switch_ != sw->row || port == OFPP_NONE || !mac) {
             continue;
@@ -2327,8 +2381,8 @@ fc_container_flows(const struct fc_switch *sw, const char *gw,
     if (egress && !hmapx_is_empty(&tenants)) {
         const struct flexrec_public_ip *ip;
 
-        FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
-            const char *address = fc_ip_owned(ip, NULL);
+        FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
+            const char *address = fc_ip_owned(ctx, ip, NULL);
 
             if (address && hmapx_contains(&tenants, ip->tenant)) {
                 fc_add_flow(flows, xasprintf(
@@ -2346,8 +2400,8 @@ fc_container_flows(const struct fc_switch *sw, const char *gw,
 /* Adds to 'flows' the rules with which gateway 'sw' sends out of its uplink
  * what hosts send it through the tunnel from public addresses. */
 static void
-fc_gateway_return_flows(const struct fc_switch *sw, const char *gw,
-                        struct shash *flows)
+fc_gateway_return_flows(struct fc_ctx *ctx, const struct fc_switch *sw,
+                        const char *gw, struct shash *flows)
 {
     ofp_port_t tnl_port = fc_port(sw, sw->row->tunnel_port);
     const struct flexrec_public_ip *ip;
@@ -2357,9 +2411,9 @@ fc_gateway_return_flows(const struct fc_switch *sw, const char *gw,
         || !(uplink = fc_uplink_actions(sw, gw))) {
         return;
     }
-    uint64_t key = ntohll(fc_tunnel_key());
-    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
-        const char *address = fc_ip_owned(ip, NULL);
+    uint64_t key = ntohll(fc_tunnel_key(ctx));
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
+        const char *address = fc_ip_owned(ctx, ip, NULL);
 
         if (address) {
             fc_add_flow(flows, xasprintf(
@@ -2375,17 +2429,18 @@ fc_gateway_return_flows(const struct fc_switch *sw, const char *gw,
 /* Fills 'flows' (rule text -> NULL) with the pipeline rules that switch
  * 'sw' should hold. */
 static void
-fc_desired_flows(const struct fc_switch *sw, struct shash *flows)
+fc_desired_flows(struct fc_ctx *ctx, const struct fc_switch *sw,
+                 struct shash *flows)
 {
-    const char *gw = fc_gateway_mac();
+    const char *gw = fc_gateway_mac(ctx);
     const struct flexrec_public_ip *ip;
 
     if (!sw->row || !gw) {
         return;
     }
-    char *actions = (reactive
+    char *actions = (ctx->reactive
                      ? xstrdup("controller(max_len=65535)")
-                     : xasprintf("flexmap(table=%d)", map_table));
+                     : xasprintf("flexmap(table=%d)", ctx->map_table));
     for (int i = 0; i < 2; i++) {
         fc_add_flow(flows, xasprintf(
                         "cookie=%#"PRIx64",priority=100,%s,dl_dst=%s,"
@@ -2394,12 +2449,12 @@ fc_desired_flows(const struct fc_switch *sw, struct shash *flows)
     }
     free(actions);
 
-    fc_container_flows(sw, gw, flows);
-    fc_gateway_return_flows(sw, gw, flows);
+    fc_container_flows(ctx, sw, gw, flows);
+    fc_gateway_return_flows(ctx, sw, gw, flows);
 
-    FLEXREC_PUBLIC_IP_FOR_EACH (ip, idl) {
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
         struct in6_addr ip6;
-        const char *address = fc_ip_owned(ip, &ip6);
+        const char *address = fc_ip_owned(ctx, ip, &ip6);
 
         if (!address) {
             continue;           /* Refused: see fc_ips_refresh(). */
@@ -2623,7 +2678,7 @@ fc_flow_match(const char *text)
 
 /* Sends 'sw' the rules it lacks and deletes those it should not have. */
 static size_t
-fc_sync_flows(struct fc_switch *sw, size_t *n_dels)
+fc_sync_flows(struct fc_ctx *ctx, struct fc_switch *sw, size_t *n_dels)
 {
     struct shash flows = SHASH_INITIALIZER(&flows);
     struct sset matches = SSET_INITIALIZER(&matches);
@@ -2633,7 +2688,7 @@ fc_sync_flows(struct fc_switch *sw, size_t *n_dels)
     if (sw->row) {
         fc_switch_resolve_uplink(sw);
     }
-    fc_desired_flows(sw, &flows);
+    fc_desired_flows(ctx, sw, &flows);
     SHASH_FOR_EACH_SAFE (node, &sw->refused_flows) {
         if (!shash_find(&flows, node->name)) {
             free(node->data);
@@ -2672,10 +2727,10 @@ fc_sync_flows(struct fc_switch *sw, size_t *n_dels)
     if (sw->row) {
         const struct flexrec_container *c;
 
-        fc_switch_row_check(sw->row);
-        FLEXREC_CONTAINER_FOR_EACH (c, idl) {
+        fc_switch_row_check(ctx, sw->row);
+        FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
             if (c->switch_ == sw->row) {
-                fc_container_check(c);
+                fc_container_check(ctx, c);
             }
         }
     }
@@ -2684,7 +2739,7 @@ fc_sync_flows(struct fc_switch *sw, size_t *n_dels)
 
 /* Brings 'sw' to what the database says, sending only the differences. */
 static void
-fc_switch_sync(struct fc_switch *sw)
+fc_switch_sync(struct fc_ctx *ctx, struct fc_switch *sw)
 {
     static struct ofputil_flexmap_cmd *cmds;
     size_t n = 0, n_adds = 0, n_dels = 0, n_flow_adds = 0, n_flow_dels = 0;
@@ -2701,22 +2756,22 @@ fc_switch_sync(struct fc_switch *sw)
         return;
     }
     sw->unknown_noted = false;
-    if (!is_primary || !sw->primary) {
+    if (!ctx->election.is_primary || !sw->primary) {
         return;
     }
     if (!sw->dumped) {
         if (!sw->dumping && sw->ports_known) {
             /* It has just appeared in the database. */
-            fc_switch_start_dump(sw);
+            fc_switch_start_dump(ctx, sw);
         }
         return;
     }
     if (sw->need_full) {
-        fc_switch_full(sw);
+        fc_switch_full(ctx, sw);
     }
     if (sw->flows_dirty) {
         COVERAGE_INC(flexmap_controller_rule_recompute);
-        n_flow_adds = fc_sync_flows(sw, &n_flow_dels);
+        n_flow_adds = fc_sync_flows(ctx, sw, &n_flow_dels);
     }
     if (!cmds) {
         cmds = xmalloc(FC_CHUNK * sizeof *cmds);
@@ -2735,7 +2790,7 @@ fc_switch_sync(struct fc_switch *sw)
             slot->refused = NULL;
             slot->refused_val = NULL;
             sw->n_refused_entries--;
-            fc_recheck_key(&slot->key);
+            fc_recheck_key(ctx, &slot->key);
         }
         if (slot->refused) {
             /* Not again until it changes or a resync. */
@@ -2764,7 +2819,7 @@ fc_switch_sync(struct fc_switch *sw)
             cmd = NULL;
         }
         if (cmd) {
-            cmd->entry.table_id = map_table;
+            cmd->entry.table_id = ctx->map_table;
             cmd->entry.key = slot->key;
             slot->stale = false;
             if (slot->solo) {
@@ -2799,18 +2854,18 @@ fc_switch_sync(struct fc_switch *sw)
          * switch like any other that the database does not list. */
         VLOG_INFO("%016"PRIx64": no longer in the database, its map "
                   "entries and rules deleted", sw->dpid);
-        fc_slots_clear(sw);
+        fc_slots_clear(ctx, sw);
         shash_clear(&sw->flows);
         sw->managed = sw->dumped = false;
         return;
     }
-    if (sw->sent_cfg < target_cfg) {
+    if (sw->sent_cfg < ctx->target_cfg) {
         /* The switch answers the barrier once it has applied everything
          * sent before it. */
         struct ofpbuf *rq = ofputil_encode_barrier_request(sw->version);
 
         sw->barrier_xid = ((struct ofp_header *) rq->data)->xid;
-        sw->sent_cfg = target_cfg;
+        sw->sent_cfg = ctx->target_cfg;
         fc_send(sw, rq);
     }
 }
@@ -2823,17 +2878,17 @@ fc_switch_sync(struct fc_switch *sw)
  * connected, or not resynced since it connected or since this controller
  * started, holds every value back. */
 static bool
-fc_cfg_ready(const struct flexrec_global *g, bool write)
+fc_cfg_ready(struct fc_ctx *ctx, const struct flexrec_global *g, bool write)
 {
     const struct flexrec_switch *row;
     const struct fc_switch *sw;
-    int64_t cfg = target_cfg;
+    int64_t cfg = ctx->target_cfg;
     bool ready = false;
 
-    if (!is_primary || !g) {
+    if (!ctx->election.is_primary || !g) {
         return false;
     }
-    LIST_FOR_EACH (sw, node, &switches) {
+    LIST_FOR_EACH (sw, node, &ctx->switches) {
         if (sw->identified && sw->row && sw->acked_cfg > sw->row->cur_cfg) {
             if (write) {
                 flexrec_switch_set_cur_cfg(sw->row, sw->acked_cfg);
@@ -2841,8 +2896,8 @@ fc_cfg_ready(const struct flexrec_global *g, bool write)
             ready = true;
         }
     }
-    if (g->cur_cfg < target_cfg) {
-        FLEXREC_SWITCH_FOR_EACH (row, idl) {
+    if (g->cur_cfg < ctx->target_cfg) {
+        FLEXREC_SWITCH_FOR_EACH (row, ctx->idl) {
             cfg = MIN(cfg, row->cur_cfg);
         }
         if (cfg > g->cur_cfg) {
@@ -2876,16 +2931,16 @@ fc_send_role(struct fc_switch *sw, enum ofp12_controller_role role,
  * not identified yet, or not in the database, gets no role request: a
  * primary claim would demote the controller that does program it. */
 static void
-fc_switch_claim_role(struct fc_switch *sw)
+fc_switch_claim_role(struct fc_ctx *ctx, struct fc_switch *sw)
 {
     if (!sw->identified || !sw->row) {
         return;
     }
-    if (is_primary) {
-        fc_send_role(sw, OFPCR12_ROLE_PRIMARY, generation);
+    if (ctx->election.is_primary) {
+        fc_send_role(sw, OFPCR12_ROLE_PRIMARY, ctx->election.generation);
         sw->role_claimed = true;
     } else {
-        const struct flexrec_global *g = flexrec_global_first(idl);
+        const struct flexrec_global *g = flexrec_global_first(ctx->idl);
 
         if (g) {
             fc_send_role(sw, OFPCR12_ROLE_SECONDARY, g->election_id);
@@ -2898,7 +2953,7 @@ fc_switch_claim_role(struct fc_switch *sw)
  * rules.  A switch that is not in the database is not ours: it is not
  * asked, and left alone. */
 static void
-fc_switch_start_dump(struct fc_switch *sw)
+fc_switch_start_dump(struct fc_ctx *ctx, struct fc_switch *sw)
 {
     struct ofputil_flow_stats_request fsr = {
         .aggregate = false,
@@ -2910,7 +2965,7 @@ fc_switch_start_dump(struct fc_switch *sw)
     };
     struct ofpbuf *rq;
 
-    fc_slots_clear(sw);
+    fc_slots_clear(ctx, sw);
     shash_clear(&sw->flows);
     shash_clear_free_data(&sw->refused_flows);   /* Try them again. */
     fc_sent_clear(sw);
@@ -2922,7 +2977,7 @@ fc_switch_start_dump(struct fc_switch *sw)
         return;                 /* Not ours to look at or to change. */
     }
 
-    rq = ofputil_encode_flexmap_stats_request(sw->version, map_table);
+    rq = ofputil_encode_flexmap_stats_request(sw->version, ctx->map_table);
     sw->dump_xid = ((struct ofp_header *) rq->data)->xid;
     fc_send(sw, rq);
 
@@ -2934,18 +2989,19 @@ fc_switch_start_dump(struct fc_switch *sw)
 }
 
 static void
-fc_become_primary(uint64_t generation_id)
+fc_become_primary(struct fc_ctx *ctx, uint64_t generation_id)
 {
     struct fc_switch *sw;
 
-    is_primary = true;
-    generation = generation_id;
-    VLOG_INFO("primary controller (generation %"PRIu64")", generation);
-    LIST_FOR_EACH (sw, node, &switches) {
+    ctx->election.is_primary = true;
+    ctx->election.generation = generation_id;
+    VLOG_INFO("primary controller (generation %"PRIu64")",
+              ctx->election.generation);
+    LIST_FOR_EACH (sw, node, &ctx->switches) {
         if (sw->handshaken && rconn_is_connected(sw->rconn)) {
-            fc_switch_claim_role(sw);
+            fc_switch_claim_role(ctx, sw);
             if (sw->ports_known) {
-                fc_switch_start_dump(sw);
+                fc_switch_start_dump(ctx, sw);
             }
         }
     }
@@ -2954,49 +3010,49 @@ fc_become_primary(uint64_t generation_id)
 /* Becomes the primary when the database lock is ours, after bumping
  * Global:election_id, whose new value is the OpenFlow generation id. */
 static void
-fc_election_run(void)
+fc_election_run(struct fc_ctx *ctx)
 {
     enum ovsdb_idl_txn_status status;
 
-    if (!ovsdb_idl_has_lock(idl)) {
-        if (is_primary) {
+    if (!ovsdb_idl_has_lock(ctx->idl)) {
+        if (ctx->election.is_primary) {
             struct fc_switch *sw;
 
             VLOG_WARN("lost the database lock, standing by");
-            is_primary = false;
-            LIST_FOR_EACH (sw, node, &switches) {
+            ctx->election.is_primary = false;
+            LIST_FOR_EACH (sw, node, &ctx->switches) {
                 sw->primary = false;
             }
         }
-        if (election_txn) {
-            ovsdb_idl_txn_destroy(election_txn);
-            election_txn = NULL;
+        if (ctx->election.txn) {
+            ovsdb_idl_txn_destroy(ctx->election.txn);
+            ctx->election.txn = NULL;
         }
         return;
     }
-    if (is_primary || status_txn || !db_loaded) {
+    if (ctx->election.is_primary || ctx->status.txn || !ctx->db_loaded) {
         return;
     }
-    if (!election_txn) {
-        const struct flexrec_global *g = flexrec_global_first(idl);
+    if (!ctx->election.txn) {
+        const struct flexrec_global *g = flexrec_global_first(ctx->idl);
 
         if (!g) {
-            fc_become_primary(0);
+            fc_become_primary(ctx, 0);
             return;
         }
-        election_txn = ovsdb_idl_txn_create(idl);
-        ovsdb_idl_txn_add_comment(election_txn,
+        ctx->election.txn = ovsdb_idl_txn_create(ctx->idl);
+        ovsdb_idl_txn_add_comment(ctx->election.txn,
                                   "flexmap-controller: becoming primary");
-        ovsdb_idl_txn_increment(election_txn, &g->header_,
+        ovsdb_idl_txn_increment(ctx->election.txn, &g->header_,
                                 &flexrec_global_col_election_id, true);
     }
-    status = ovsdb_idl_txn_commit(election_txn);
+    status = ovsdb_idl_txn_commit(ctx->election.txn);
     if (status == TXN_INCOMPLETE) {
         return;
     }
     if (status == TXN_SUCCESS) {
-        fc_become_primary(
-            ovsdb_idl_txn_get_increment_new_value(election_txn));
+        fc_become_primary(ctx, 
+            ovsdb_idl_txn_get_increment_new_value(ctx->election.txn));
     } else if (status == TXN_TRY_AGAIN) {
         VLOG_INFO("claiming the primary role: database changed, trying "
                   "again");
@@ -3004,15 +3060,15 @@ fc_election_run(void)
         VLOG_WARN("claiming the primary role: %s",
                   ovsdb_idl_txn_status_to_string(status));
     }
-    ovsdb_idl_txn_destroy(election_txn);
-    election_txn = NULL;
+    ovsdb_idl_txn_destroy(ctx->election.txn);
+    ctx->election.txn = NULL;
 }
 
 /* Sets status:error of the row with 'uuid', whichever table it is in, to
  * 'error', or deletes it if 'error' is NULL.  The whole column is written,
  * so that the last write wins whatever the row shows now. */
 static void
-fc_status_write(const struct uuid *uuid, const char *error)
+fc_status_write(struct fc_ctx *ctx, const struct uuid *uuid, const char *error)
 {
 #define FC_STATUS_TABLES                        \
     FC_STATUS_TABLE(mapping)                    \
@@ -3023,7 +3079,7 @@ fc_status_write(const struct uuid *uuid, const char *error)
 #define FC_STATUS_TABLE(TABLE)                                          \
     {                                                                   \
         const struct flexrec_##TABLE *row                               \
-            = flexrec_##TABLE##_get_for_uuid(idl, uuid);                \
+            = flexrec_##TABLE##_get_for_uuid(ctx->idl, uuid);                \
         if (row) {                                                      \
             struct smap status;                                         \
                                                                         \
@@ -3045,10 +3101,10 @@ fc_status_write(const struct uuid *uuid, const char *error)
 /* Returns true if a row with 'uuid' exists in a table with a status
  * column. */
 static bool
-fc_status_row_exists(const struct uuid *uuid)
+fc_status_row_exists(struct fc_ctx *ctx, const struct uuid *uuid)
 {
 #define FC_STATUS_TABLE(TABLE)                                  \
-    if (flexrec_##TABLE##_get_for_uuid(idl, uuid)) {            \
+    if (flexrec_##TABLE##_get_for_uuid(ctx->idl, uuid)) {            \
         return true;                                            \
     }
     FC_STATUS_TABLES
@@ -3058,17 +3114,17 @@ fc_status_row_exists(const struct uuid *uuid)
 
 /* Forgets the problems of rows that are gone. */
 static void
-fc_problems_sweep(void)
+fc_problems_sweep(struct fc_ctx *ctx)
 {
     struct shash_node *node;
 
-    SHASH_FOR_EACH_SAFE (node, &problems) {
+    SHASH_FOR_EACH_SAFE (node, &ctx->status.problems) {
         struct uuid uuid;
 
         if (!uuid_from_string(&uuid, node->name)
-            || !fc_status_row_exists(&uuid)) {
+            || !fc_status_row_exists(ctx, &uuid)) {
             free(node->data);
-            shash_delete(&problems, node);
+            shash_delete(&ctx->status.problems, node);
         }
     }
 }
@@ -3078,15 +3134,15 @@ fc_problems_sweep(void)
  * spelling, so that no other row can spell it canonically and win it
  * after a restart. */
 static void
-fc_respell(void)
+fc_respell(struct fc_ctx *ctx)
 {
     const struct fc_claim *c;
 
-    HMAP_FOR_EACH (c, value_node, &ip_claims.owners) {
+    HMAP_FOR_EACH (c, value_node, &ctx->tenancy.ips.owners) {
         const struct flexrec_public_ip *ip;
 
         if (c->canonical
-            || !(ip = flexrec_public_ip_get_for_uuid(idl, &c->uuid))
+            || !(ip = flexrec_public_ip_get_for_uuid(ctx->idl, &c->uuid))
             || strcmp(ip->address, c->spelling)) {
             continue;
         }
@@ -3094,11 +3150,11 @@ fc_respell(void)
         flexrec_public_ip_verify_address(ip);
         flexrec_public_ip_set_address(ip, c->text);
     }
-    HMAP_FOR_EACH (c, value_node, &mac_claims.owners) {
+    HMAP_FOR_EACH (c, value_node, &ctx->tenancy.macs.owners) {
         const struct flexrec_container *ct;
 
         if (c->canonical
-            || !(ct = flexrec_container_get_for_uuid(idl, &c->uuid))
+            || !(ct = flexrec_container_get_for_uuid(ctx->idl, &c->uuid))
             || strcmp(ct->mac, c->spelling)) {
             continue;
         }
@@ -3112,60 +3168,61 @@ fc_respell(void)
 /* Writes the queued status:error changes, the canonical spelling of owned
  * values, and, when the switches have caught up, Global:cur_cfg. */
 static void
-fc_status_run(void)
+fc_status_run(struct fc_ctx *ctx)
 {
-    static struct shash inflight = SHASH_INITIALIZER(&inflight);
+    struct shash *inflight = &ctx->status.inflight;
     struct shash_node *node;
 
-    if (status_txn) {
-        enum ovsdb_idl_txn_status status = ovsdb_idl_txn_commit(status_txn);
+    if (ctx->status.txn) {
+        enum ovsdb_idl_txn_status status
+            = ovsdb_idl_txn_commit(ctx->status.txn);
 
         if (status == TXN_INCOMPLETE) {
             return;
         }
         if (status != TXN_SUCCESS && status != TXN_UNCHANGED) {
             /* Keep what did not make it, unless something newer came. */
-            SHASH_FOR_EACH_SAFE (node, &inflight) {
-                if (!shash_find(&status_updates, node->name)) {
-                    shash_add(&status_updates, node->name, node->data);
+            SHASH_FOR_EACH_SAFE (node, inflight) {
+                if (!shash_find(&ctx->status.updates, node->name)) {
+                    shash_add(&ctx->status.updates, node->name, node->data);
                     node->data = NULL;
                 }
             }
         }
-        shash_clear_free_data(&inflight);
-        ovsdb_idl_txn_destroy(status_txn);
-        status_txn = NULL;
+        shash_clear_free_data(inflight);
+        ovsdb_idl_txn_destroy(ctx->status.txn);
+        ctx->status.txn = NULL;
     }
-    const struct flexrec_global *g = flexrec_global_first(idl);
-    bool cfg_ready = fc_cfg_ready(g, false);
-    if (!is_primary || election_txn
-        || (shash_is_empty(&status_updates) && !cfg_ready
-            && !respell_needed)) {
+    const struct flexrec_global *g = flexrec_global_first(ctx->idl);
+    bool cfg_ready = fc_cfg_ready(ctx, g, false);
+    if (!ctx->election.is_primary || ctx->election.txn
+        || (shash_is_empty(&ctx->status.updates) && !cfg_ready
+            && !ctx->tenancy.respell_needed)) {
         return;
     }
 
-    status_txn = ovsdb_idl_txn_create(idl);
-    ovsdb_idl_txn_add_comment(status_txn,
+    ctx->status.txn = ovsdb_idl_txn_create(ctx->idl);
+    ovsdb_idl_txn_add_comment(ctx->status.txn,
                               "flexmap-controller: status");
-    if (respell_needed) {
+    if (ctx->tenancy.respell_needed) {
         /* If this fails (a client changed the value meanwhile), the
          * change brings another try. */
-        fc_respell();
-        respell_needed = false;
+        fc_respell(ctx);
+        ctx->tenancy.respell_needed = false;
     }
     if (cfg_ready) {
-        fc_cfg_ready(g, true);
+        fc_cfg_ready(ctx, g, true);
     }
-    SHASH_FOR_EACH (node, &status_updates) {
+    SHASH_FOR_EACH (node, &ctx->status.updates) {
         const char *error = node->data;
         struct uuid uuid;
 
         if (uuid_from_string(&uuid, node->name)) {
-            fc_status_write(&uuid, *error ? error : NULL);
+            fc_status_write(ctx, &uuid, *error ? error : NULL);
         }
     }
-    shash_swap(&inflight, &status_updates);
-    ovsdb_idl_txn_commit(status_txn);
+    shash_swap(inflight, &ctx->status.updates);
+    ovsdb_idl_txn_commit(ctx->status.txn);
 }
 
 /* Receiving. */
@@ -3186,7 +3243,8 @@ fc_port_update(struct fc_switch *sw, const struct ofputil_phy_port *pp,
 }
 
 static void
-fc_handle_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
+fc_handle_dump_reply(struct fc_ctx *ctx, struct fc_switch *sw,
+                     const struct ofp_header *oh)
 {
     struct ofpbuf b = ofpbuf_const_initializer(oh, ntohs(oh->length));
     struct ofputil_flexmap_stats *fs = xmalloc(sizeof *fs);
@@ -3202,7 +3260,7 @@ fc_handle_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
             }
             break;
         }
-        if (fs->entry.table_id == map_table) {
+        if (fs->entry.table_id == ctx->map_table) {
             slot = fc_slot_get(sw, &fs->entry.key);
             free(slot->have);
             slot->have = fc_val_from_entry(&fs->entry);
@@ -3297,7 +3355,8 @@ fc_check_dumped(struct fc_switch *sw)
 /* Reactive mode: looks up the mapping for the packet in 'oh', installs an
  * exact-match rule for its connection and sends the packet on. */
 static void
-fc_handle_packet_in(struct fc_switch *sw, const struct ofp_header *oh)
+fc_handle_packet_in(struct fc_ctx *ctx, struct fc_switch *sw,
+                    const struct ofp_header *oh)
 {
     static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 5);
     enum ofputil_protocol protocol, usable;
@@ -3312,7 +3371,7 @@ fc_handle_packet_in(struct fc_switch *sw, const struct ofp_header *oh)
     char *error;
 
     sw->n_packet_ins++;
-    if (!reactive || !is_primary || !sw->primary || !sw->row
+    if (!ctx->reactive || !ctx->election.is_primary || !sw->primary || !sw->row
         || ofputil_decode_packet_in(oh, true, NULL, NULL, &pin, NULL, NULL,
                                     NULL)) {
         return;
@@ -3338,9 +3397,9 @@ fc_handle_packet_in(struct fc_switch *sw, const struct ofp_header *oh)
         } else {
             flexmap_key_init_ipv6(&key, &flow.ipv6_dst, proto, port);
         }
-        m = fc_mapping_by_key(&key);
+        m = fc_mapping_by_key(ctx, &key);
     }
-    val = m ? fc_mapping_val(m, &key, sw) : NULL;
+    val = m ? fc_mapping_val(ctx, m, &key, sw) : NULL;
     if (!val) {
         VLOG_DBG_RL(&rl, "%016"PRIx64": no mapping here for a packet to "
                     "the gateway, dropped", sw->dpid);
@@ -3364,7 +3423,7 @@ fc_handle_packet_in(struct fc_switch *sw, const struct ofp_header *oh)
     struct ds s = DS_EMPTY_INITIALIZER;
     ds_put_format(&s, "cookie=%#"PRIx64",priority=200,idle_timeout=%d,"
                   "in_port=%"PRIu32",dl_dst="ETH_ADDR_FMT",",
-                  FC_REACTIVE_COOKIE, reactive_idle_timeout,
+                  FC_REACTIVE_COOKIE, ctx->reactive_idle_timeout,
                   ofp_to_u16(flow.in_port.ofp_port),
                   ETH_ADDR_ARGS(flow.dl_dst));
     if (ipv4) {
@@ -3418,7 +3477,8 @@ fc_handle_packet_in(struct fc_switch *sw, const struct ofp_header *oh)
  * applied none, are sent again one per message to find which one it
  * refuses. */
 static void
-fc_handle_refusal(struct fc_switch *sw, const struct ofp_header *oh)
+fc_handle_refusal(struct fc_ctx *ctx, struct fc_switch *sw,
+                  const struct ofp_header *oh)
 {
     struct fc_sent *sent = fc_sent_find(sw, oh->xid);
     enum ofperr error = ofperr_decode_msg(oh, NULL);
@@ -3444,7 +3504,7 @@ fc_handle_refusal(struct fc_switch *sw, const struct ofp_header *oh)
         shash_find_and_delete(&sw->flows, sent->flow);
         free(shash_replace(&sw->refused_flows, sent->flow, xstrdup(why)));
         if (sw->row) {
-            fc_switch_row_check(sw->row);
+            fc_switch_row_check(ctx, sw->row);
         }
     } else if (sent->n_keys == 1) {
         struct fc_slot *slot = fc_slot_find(sw, &sent->keys[0]);
@@ -3460,7 +3520,7 @@ fc_handle_refusal(struct fc_switch *sw, const struct ofp_header *oh)
                                         + slot->want->n
                                           * sizeof *slot->want->backends);
             sw->n_refused_entries++;
-            fc_recheck_key(&slot->key);
+            fc_recheck_key(ctx, &slot->key);
         }
     } else {
         /* The switch applied none of the batch: send every command again,
@@ -3485,7 +3545,8 @@ fc_handle_refusal(struct fc_switch *sw, const struct ofp_header *oh)
 }
 
 static void
-fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
+fc_handle_msg(struct fc_ctx *ctx, struct fc_switch *sw,
+              const struct ofp_header *oh)
 {
     struct ofpbuf b = ofpbuf_const_initializer(oh, ntohs(oh->length));
     enum ofptype type;
@@ -3501,7 +3562,7 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
         if (!ofputil_pull_switch_features(&b, &features)) {
             sw->dpid = features.datapath_id;
             sw->identified = true;
-            sw->row = fc_switch_row(sw);
+            sw->row = fc_switch_row(ctx, sw);
             VLOG_INFO("switch %016"PRIx64" connected (%s)", sw->dpid,
                       rconn_get_name(sw->rconn));
         }
@@ -3514,8 +3575,8 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
         }
         if (!ofpmp_more(oh) && !sw->ports_known) {
             sw->ports_known = true;
-            if (is_primary) {
-                fc_switch_start_dump(sw);
+            if (ctx->election.is_primary) {
+                fc_switch_start_dump(ctx, sw);
             }
         }
     } else if (type == OFPTYPE_PORT_STATUS) {
@@ -3528,7 +3589,8 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
         struct ofputil_role_request rr;
 
         if (!ofputil_decode_role_message(oh, &rr)) {
-            sw->primary = is_primary && rr.role == OFPCR12_ROLE_PRIMARY;
+            sw->primary = (ctx->election.is_primary
+                           && rr.role == OFPCR12_ROLE_PRIMARY);
             VLOG_INFO("%016"PRIx64": %s role", sw->dpid,
                       rr.role == OFPCR12_ROLE_PRIMARY ? "primary"
                       : rr.role == OFPCR12_ROLE_SECONDARY ? "secondary"
@@ -3536,7 +3598,7 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
         }
     } else if (type == OFPTYPE_FLEXMAP_STATS_REPLY) {
         if (oh->xid == sw->dump_xid) {
-            fc_handle_dump_reply(sw, oh);
+            fc_handle_dump_reply(ctx, sw, oh);
             fc_check_dumped(sw);
         }
     } else if (type == OFPTYPE_FLOW_STATS_REPLY) {
@@ -3550,19 +3612,19 @@ fc_handle_msg(struct fc_switch *sw, const struct ofp_header *oh)
         }
         fc_sent_acked(sw, oh->xid);
     } else if (type == OFPTYPE_PACKET_IN) {
-        fc_handle_packet_in(sw, oh);
+        fc_handle_packet_in(ctx, sw, oh);
     } else if (type == OFPTYPE_ERROR) {
         static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 5);
         char *s = ofp_to_string(oh, ntohs(oh->length), NULL, NULL, 2);
 
         VLOG_WARN_RL(&rl, "%016"PRIx64": %s", sw->dpid, s);
         free(s);
-        fc_handle_refusal(sw, oh);
+        fc_handle_refusal(ctx, sw, oh);
     }
 }
 
 static void
-fc_switch_run(struct fc_switch *sw)
+fc_switch_run(struct fc_ctx *ctx, struct fc_switch *sw)
 {
     rconn_run(sw->rconn);
     if (!rconn_is_connected(sw->rconn)) {
@@ -3582,20 +3644,20 @@ fc_switch_run(struct fc_switch *sw)
         if (!msg) {
             break;
         }
-        fc_handle_msg(sw, msg->data);
+        fc_handle_msg(ctx, sw, msg->data);
         ofpbuf_delete(msg);
     }
     if (!sw->role_claimed) {
         /* Once identified and in the database. */
-        fc_switch_claim_role(sw);
+        fc_switch_claim_role(ctx, sw);
     }
     if (sw->identified) {
-        fc_switch_sync(sw);
+        fc_switch_sync(ctx, sw);
     }
 }
 
 static void
-fc_switch_destroy(struct fc_switch *sw)
+fc_switch_destroy(struct fc_ctx *ctx, struct fc_switch *sw)
 {
     if (sw->identified) {
         VLOG_INFO("switch %016"PRIx64" disconnected", sw->dpid);
@@ -3603,7 +3665,7 @@ fc_switch_destroy(struct fc_switch *sw)
     ovs_list_remove(&sw->node);
     rconn_destroy(sw->rconn);
     shash_destroy(&sw->ports);
-    fc_slots_clear(sw);
+    fc_slots_clear(ctx, sw);
     hmap_destroy(&sw->slots);
     shash_destroy(&sw->flows);
     shash_destroy_free_data(&sw->refused_flows);
@@ -3611,6 +3673,52 @@ fc_switch_destroy(struct fc_switch *sw)
     hmap_destroy(&sw->sent);
     free(sw->uplink_name);
     free(sw);
+}
+
+/* Initializes 'ctx' with the defaults of the options and nothing known. */
+static void
+fc_ctx_init(struct fc_ctx *ctx)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->map_table = 1;
+    ctx->reactive_idle_timeout = 10;
+    ovs_list_init(&ctx->switches);
+    hmap_init(&ctx->mappings.by_uuid);
+    hmap_init(&ctx->mappings.by_key);
+    fc_claims_init(&ctx->tenancy.ips, fc_ip_parse);
+    fc_claims_init(&ctx->tenancy.macs, fc_mac_parse);
+    shash_init(&ctx->tenancy.port_tenants);
+    sset_init(&ctx->tenancy.port_refused);
+    shash_init(&ctx->status.problems);
+    shash_init(&ctx->status.updates);
+    shash_init(&ctx->status.inflight);
+}
+
+/* Frees what 'ctx' holds, once its switches are gone. */
+static void
+fc_ctx_destroy(struct fc_ctx *ctx)
+{
+    struct fc_mapping *fm;
+
+    if (ctx->election.txn) {
+        ovsdb_idl_txn_destroy(ctx->election.txn);
+    }
+    if (ctx->status.txn) {
+        ovsdb_idl_txn_destroy(ctx->status.txn);
+    }
+    ovsdb_idl_destroy(ctx->idl);
+    HMAP_FOR_EACH_SAFE (fm, uuid_node, &ctx->mappings.by_uuid) {
+        fc_mapping_forget(ctx, fm);
+    }
+    hmap_destroy(&ctx->mappings.by_uuid);
+    hmap_destroy(&ctx->mappings.by_key);
+    fc_claims_destroy(&ctx->tenancy.ips);
+    fc_claims_destroy(&ctx->tenancy.macs);
+    shash_destroy_free_data(&ctx->tenancy.port_tenants);
+    sset_destroy(&ctx->tenancy.port_refused);
+    shash_destroy_free_data(&ctx->status.problems);
+    shash_destroy_free_data(&ctx->status.updates);
+    shash_destroy_free_data(&ctx->status.inflight);
 }
 
 /* unixctl. */
@@ -3625,26 +3733,27 @@ fc_unixctl_exit(struct unixctl_conn *conn, int argc OVS_UNUSED,
 
 static void
 fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
-                const char *argv[] OVS_UNUSED, void *aux OVS_UNUSED)
+                const char *argv[] OVS_UNUSED, void *ctx_)
 {
+    struct fc_ctx *ctx = ctx_;
     struct ds s = DS_EMPTY_INITIALIZER;
     const struct fc_switch *sw;
 
-    ds_put_format(&s, "database %s: %s\n", db,
-                  ovsdb_idl_is_connected(idl) ? "connected"
+    ds_put_format(&s, "database %s: %s\n", ctx->db,
+                  ovsdb_idl_is_connected(ctx->idl) ? "connected"
                                               : "not connected");
-    if (is_primary) {
+    if (ctx->election.is_primary) {
         ds_put_format(&s, "role: primary (generation %"PRIu64")\n",
-                      generation);
+                      ctx->election.generation);
     } else {
         ds_put_format(&s, "role: standby%s\n",
-                      ovsdb_idl_is_lock_contended(idl)
+                      ovsdb_idl_is_lock_contended(ctx->idl)
                       ? " (another controller is primary)" : "");
     }
     ds_put_format(&s, "mode: %s, map table %d, %"PRIuSIZE" mappings\n",
-                  reactive ? "reactive" : "flexmap", map_table,
-                  hmap_count(&mappings));
-    LIST_FOR_EACH (sw, node, &switches) {
+                  ctx->reactive ? "reactive" : "flexmap", ctx->map_table,
+                  hmap_count(&ctx->mappings.by_uuid));
+    LIST_FOR_EACH (sw, node, &ctx->switches) {
         const struct flexrec_switch *row = sw->identified ? sw->row : NULL;
         size_t n_entries = 0;
         const struct fc_slot *slot;
@@ -3672,19 +3781,20 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
                       : !sw->dumped ? "syncing"
                       : (sw->need_full || sw->flows_dirty
                          || !ovs_list_is_empty(&sw->dirty)) ? "behind"
-                      : (!shash_is_empty(&problems)
+                      : (!shash_is_empty(&ctx->status.problems)
                          || sw->n_refused_entries
                          || !shash_is_empty(&sw->refused_flows))
                       ? "not in sync:"
                       : "in sync");
-        if (sw->primary && sw->dumped && (!shash_is_empty(&problems)
-                                          || sw->n_refused_entries
-                                          || !shash_is_empty(
-                                              &sw->refused_flows))) {
+        if (sw->primary && sw->dumped
+            && (!shash_is_empty(&ctx->status.problems)
+                || sw->n_refused_entries
+                || !shash_is_empty(&sw->refused_flows))) {
             /* What the database says and the switch cannot hold. */
-            if (!shash_is_empty(&problems)) {
+            if (!shash_is_empty(&ctx->status.problems)) {
                 ds_put_format(&s, " %"PRIuSIZE" rows refused or "
-                              "unresolved,", shash_count(&problems));
+                              "unresolved,",
+                              shash_count(&ctx->status.problems));
             }
             ds_put_format(&s, " %"PRIuSIZE" map entries and %"PRIuSIZE
                           " rules refused by the switch",
@@ -3695,15 +3805,15 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
         ds_put_format(&s, "  %"PRIu64" map entry changes sent, %"PRIu64
                       " packet-ins\n", sw->n_entry_mods, sw->n_packet_ins);
     }
-    if (!shash_is_empty(&problems)) {
+    if (!shash_is_empty(&ctx->status.problems)) {
         struct svec lines = SVEC_EMPTY_INITIALIZER;
         const struct shash_node *node;
         const char *line;
         size_t i;
 
         ds_put_format(&s, "%"PRIuSIZE" rows refused or unresolved (see "
-                      "their status):\n", shash_count(&problems));
-        SHASH_FOR_EACH (node, &problems) {
+                      "their status):\n", shash_count(&ctx->status.problems));
+        SHASH_FOR_EACH (node, &ctx->status.problems) {
             svec_add(&lines, node->data);
         }
         svec_sort(&lines);
@@ -3718,8 +3828,9 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
 
 static void
 fc_unixctl_resync(struct unixctl_conn *conn, int argc, const char *argv[],
-                  void *aux OVS_UNUSED)
+                  void *ctx_)
 {
+    struct fc_ctx *ctx = ctx_;
     uint64_t dpid = 0;
     struct fc_switch *sw;
     size_t n = 0;
@@ -3728,14 +3839,14 @@ fc_unixctl_resync(struct unixctl_conn *conn, int argc, const char *argv[],
         unixctl_command_reply_error(conn, "bad datapath id");
         return;
     }
-    if (!is_primary) {
+    if (!ctx->election.is_primary) {
         unixctl_command_reply_error(conn, "not the primary controller");
         return;
     }
-    LIST_FOR_EACH (sw, node, &switches) {
+    LIST_FOR_EACH (sw, node, &ctx->switches) {
         if (sw->identified && sw->ports_known
             && (argc < 2 || sw->dpid == dpid)) {
-            fc_switch_start_dump(sw);
+            fc_switch_start_dump(ctx, sw);
             n++;
         }
     }
