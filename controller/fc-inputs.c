@@ -96,56 +96,120 @@ fc_table_changed(struct fc_ctx *ctx, const struct ovsdb_idl_table_class *table,
     return false;
 }
 
-/* Follows the database's latest changes, as the IDL's change tracking
- * reports them; with 'full', recomputes everything. */
-void
-fc_process_changes(struct fc_ctx *ctx, bool full)
+/* What one round of database changes touches, as the change handlers
+ * below find it. */
+struct fc_changes {
+    struct hmapx ips;           /* Public_IP rows that changed, or whose
+                                 * ownership changed. */
+    struct hmapx containers;    /* Container rows likewise. */
+    struct hmapx mappings;      /* Mapping rows to recompute. */
+    bool flows;                 /* The rules need a recompute. */
+};
+
+/* Switch: returns true if a row came, went or changed (other than in the
+ * columns that the controller writes itself).  Switches come and go
+ * rarely: that recomputes everything. */
+static bool
+fc_switch_handle_changes(struct fc_ctx *ctx)
 {
-    struct hmapx changed = HMAPX_INITIALIZER(&changed);
-    struct hmapx containers = HMAPX_INITIALIZER(&containers);
-    struct hmapx ips = HMAPX_INITIALIZER(&ips);
-    const struct flexrec_public_ip *ip;
-    const struct flexrec_container *c;
-    const struct flexrec_mapping *m;
-    struct hmapx_node *node;
-    struct fc_switch *sw;
-    bool flows = false;
-
+    static const struct ovsdb_idl_column *const ignored[] = {
+        &flexrec_switch_col_status, &flexrec_switch_col_cur_cfg,
+    };
     const struct flexrec_switch *row;
+    bool changed = false;
+
     FLEXREC_SWITCH_FOR_EACH_TRACKED (row, ctx->idl) {
-        static const struct ovsdb_idl_column *const ignored[] = {
-            &flexrec_switch_col_status, &flexrec_switch_col_cur_cfg,
-        };
-
         if (fc_row_changed(&row->header_, ignored, ARRAY_SIZE(ignored))) {
-            full = true;        /* Switches come and go rarely. */
+            changed = true;
         }
     }
-    if (full) {
-        LIST_FOR_EACH (sw, node, &ctx->switches) {
-            if (sw->identified) {
-                /* The old row may be gone with the tracked changes. */
-                sw->row = fc_switch_row(ctx, sw);
-            }
-        }
-    }
+    return changed;
+}
 
-    /* Who owns which address and MAC ('ips' and 'containers' get the rows
-     * whose ownership changed), and what is wrong with the rows that do
-     * not depend on a switch. */
+/* Points every identified switch at its row again: the old row may be gone
+ * with the tracked changes. */
+static void
+fc_switches_refresh_rows(struct fc_ctx *ctx)
+{
+    struct fc_switch *sw;
+
+    LIST_FOR_EACH (sw, node, &ctx->switches) {
+        if (sw->identified) {
+            sw->row = fc_switch_row(ctx, sw);
+        }
+    }
+}
+
+/* Public_IP: who owns which address, if a row came, went or changed; adds
+ * to 'ch->ips' the rows whose ownership changed and, unless 'full', those
+ * that changed. */
+static void
+fc_public_ip_handle_changes(struct fc_ctx *ctx, bool full,
+                            struct fc_changes *ch)
+{
+    const struct flexrec_public_ip *ip;
+
     if (full || fc_table_changed(ctx, &flexrec_table_public_ip,
                                  &flexrec_public_ip_col_status)) {
-        fc_ips_refresh(ctx, &ips);
+        fc_ips_refresh(ctx, &ch->ips);
     }
-    if (full || fc_table_changed(ctx, &flexrec_table_container,
-                                 &flexrec_container_col_status)) {
-        fc_macs_refresh(ctx, &containers);
-        fc_ports_refresh(ctx, &containers);
+    if (full) {
+        return;
     }
+    FLEXREC_PUBLIC_IP_FOR_EACH_TRACKED (ip, ctx->idl) {
+        if (fc_row_changed_but_status(&ip->header_,
+                                      &flexrec_public_ip_col_status)) {
+            hmapx_add(&ch->ips, CONST_CAST(void *, ip));
+        }
+    }
+}
+
+/* Global: checks the row if it changed, and says whether the rules must
+ * be recomputed.  Every flexmap-ctl --wait bumps next_cfg: that changes no
+ * rule. */
+static void
+fc_global_handle_changes(struct fc_ctx *ctx, bool full,
+                         struct fc_changes *ch)
+{
+    static const struct ovsdb_idl_column *const ignored[] = {
+        &flexrec_global_col_next_cfg, &flexrec_global_col_cur_cfg,
+        &flexrec_global_col_election_id, &flexrec_global_col_status,
+    };
+    const struct flexrec_global *g;
+
     if (full || flexrec_global_track_get_first(ctx->idl)) {
         fc_global_check(ctx);
     }
     if (full) {
+        return;                 /* Every switch recomputes its rules. */
+    }
+    FLEXREC_GLOBAL_FOR_EACH_TRACKED (g, ctx->idl) {
+        if (fc_row_changed(&g->header_, ignored, ARRAY_SIZE(ignored))) {
+            ch->flows = true;
+        }
+    }
+}
+
+/* Container: who owns which MAC and interface, if a row came, went or
+ * changed, and the checks of the containers whose ownership changed or
+ * that changed (with 'full', of every container and every switch row);
+ * adds to 'ch->containers' the rows whose ownership changed and, unless
+ * 'full', those that changed. */
+static void
+fc_container_handle_changes(struct fc_ctx *ctx, bool full,
+                            struct fc_changes *ch)
+{
+    const struct flexrec_container *c;
+    struct hmapx_node *node;
+
+    if (full || fc_table_changed(ctx, &flexrec_table_container,
+                                 &flexrec_container_col_status)) {
+        fc_macs_refresh(ctx, &ch->containers);
+        fc_ports_refresh(ctx, &ch->containers);
+    }
+    if (full) {
+        const struct flexrec_switch *row;
+
         FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
             fc_container_check(ctx, c);
         }
@@ -153,7 +217,7 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
             fc_switch_row_check(ctx, row);
         }
     } else {
-        HMAPX_FOR_EACH (node, &containers) {
+        HMAPX_FOR_EACH (node, &ch->containers) {
             fc_container_check(ctx, node->data);
         }
         FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, ctx->idl) {
@@ -162,90 +226,57 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
             }
         }
     }
-
     if (full) {
-        struct fc_mapping *fm;
-
-        hmapx_destroy(&containers);
-        hmapx_destroy(&ips);
-
-        HMAP_FOR_EACH_SAFE (fm, uuid_node, &ctx->mappings.by_uuid) {
-            fc_mapping_forget(ctx, fm);
-        }
-        FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
-            struct flexmap_key key;
-
-            if (fc_mapping_key(ctx, m, &key)) {
-                fc_mapping_remember(ctx, m, &key);
-            }
-            fc_mapping_check(ctx, m);
-        }
-#if HAVE_DECL_MALLOC_TRIM
-        /* Reading a large database leaves most of the heap free (the JSON
-         * of the initial contents); give it back. */
-        malloc_trim(0);
-#endif
-        LIST_FOR_EACH (sw, node, &ctx->switches) {
-            sw->need_full = true;
-            if (sw->identified) {
-                /* The old row may be gone with the tracked changes. */
-                sw->row = fc_switch_row(ctx, sw);
-            }
-        }
-        fc_problems_sweep(ctx);
         return;
-    }
-
-    /* Every flexmap-ctl --wait bumps next_cfg: that changes no rule. */
-    const struct flexrec_global *g;
-    FLEXREC_GLOBAL_FOR_EACH_TRACKED (g, ctx->idl) {
-        static const struct ovsdb_idl_column *const ignored[] = {
-            &flexrec_global_col_next_cfg, &flexrec_global_col_cur_cfg,
-            &flexrec_global_col_election_id, &flexrec_global_col_status,
-        };
-
-        if (fc_row_changed(&g->header_, ignored, ARRAY_SIZE(ignored))) {
-            flows = true;
-        }
-    }
-    FLEXREC_PUBLIC_IP_FOR_EACH_TRACKED (ip, ctx->idl) {
-        if (fc_row_changed_but_status(&ip->header_,
-                                      &flexrec_public_ip_col_status)) {
-            hmapx_add(&ips, CONST_CAST(void *, ip));
-        }
     }
     FLEXREC_CONTAINER_FOR_EACH_TRACKED (c, ctx->idl) {
         if (fc_row_changed_but_status(&c->header_,
                                       &flexrec_container_col_status)) {
-            hmapx_add(&containers, CONST_CAST(void *, c));
+            hmapx_add(&ch->containers, CONST_CAST(void *, c));
         }
     }
-    if (!hmapx_is_empty(&ips) || !hmapx_is_empty(&containers)) {
-        flows = true;           /* Responders, delivery, the way out. */
-    }
+}
+
+/* Mapping: adds to 'ch->mappings' the rows that changed and those that a
+ * changed address or container touches. */
+static void
+fc_mapping_handle_changes(struct fc_ctx *ctx, struct fc_changes *ch)
+{
+    const struct flexrec_mapping *m;
+
     FLEXREC_MAPPING_FOR_EACH_TRACKED (m, ctx->idl) {
         if (fc_row_changed_but_status(&m->header_,
                                       &flexrec_mapping_col_status)) {
-            hmapx_add(&changed, CONST_CAST(void *, m));
+            hmapx_add(&ch->mappings, CONST_CAST(void *, m));
         }
     }
-    if (!hmapx_is_empty(&ips) || !hmapx_is_empty(&containers)) {
+    if (!hmapx_is_empty(&ch->ips) || !hmapx_is_empty(&ch->containers)) {
         FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
-            bool touched = hmapx_contains(&ips, m->ip);
+            bool touched = hmapx_contains(&ch->ips, m->ip);
 
             for (size_t i = 0; !touched && i < m->n_backends; i++) {
-                touched = hmapx_contains(&containers, m->key_backends[i]);
+                touched = hmapx_contains(&ch->containers,
+                                         m->key_backends[i]);
             }
             if (touched) {
-                hmapx_add(&changed, CONST_CAST(void *, m));
+                hmapx_add(&ch->mappings, CONST_CAST(void *, m));
             }
         }
     }
+}
 
-    /* First take every changed mapping away from where it was, then put it
-     * where it is now, so that two mappings that trade keys in one
-     * transaction end up right. */
-    HMAPX_FOR_EACH (node, &changed) {
+/* Recomputes the entries of the mappings in 'mappings' on every switch
+ * that is synced incrementally.  First takes every one away from where it
+ * was, then puts it where it is now, so that two mappings that trade keys
+ * in one transaction end up right. */
+static void
+fc_mappings_update(struct fc_ctx *ctx, const struct hmapx *mappings)
+{
+    const struct flexrec_mapping *m;
+    struct hmapx_node *node;
+    struct fc_switch *sw;
+
+    HMAPX_FOR_EACH (node, mappings) {
         struct fc_mapping *fm;
 
         m = node->data;
@@ -259,7 +290,7 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
             fc_mapping_forget(ctx, fm);
         }
     }
-    HMAPX_FOR_EACH (node, &changed) {
+    HMAPX_FOR_EACH (node, mappings) {
         struct flexmap_key key;
 
         m = node->data;
@@ -280,13 +311,84 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
             }
         }
     }
-    if (flows) {
-        LIST_FOR_EACH (sw, node, &ctx->switches) {
-            sw->flows_dirty = true;
+}
+
+/* Recomputes every mapping's key and check, and has every switch recompute
+ * what it should hold. */
+static void
+fc_mappings_recompute(struct fc_ctx *ctx)
+{
+    const struct flexrec_mapping *m;
+    struct fc_mapping *fm;
+    struct fc_switch *sw;
+
+    HMAP_FOR_EACH_SAFE (fm, uuid_node, &ctx->mappings.by_uuid) {
+        fc_mapping_forget(ctx, fm);
+    }
+    FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
+        struct flexmap_key key;
+
+        if (fc_mapping_key(ctx, m, &key)) {
+            fc_mapping_remember(ctx, m, &key);
+        }
+        fc_mapping_check(ctx, m);
+    }
+#if HAVE_DECL_MALLOC_TRIM
+    /* Reading a large database leaves most of the heap free (the JSON of
+     * the initial contents); give it back. */
+    malloc_trim(0);
+#endif
+    LIST_FOR_EACH (sw, node, &ctx->switches) {
+        sw->need_full = true;
+    }
+    fc_switches_refresh_rows(ctx);
+}
+
+/* Follows the database's latest changes, as the IDL's change tracking
+ * reports them, table by table; with 'full', recomputes everything. */
+void
+fc_process_changes(struct fc_ctx *ctx, bool full)
+{
+    struct fc_changes ch = {
+        .ips = HMAPX_INITIALIZER(&ch.ips),
+        .containers = HMAPX_INITIALIZER(&ch.containers),
+        .mappings = HMAPX_INITIALIZER(&ch.mappings),
+        .flows = false,
+    };
+
+    if (fc_switch_handle_changes(ctx)) {
+        full = true;
+    }
+    if (full) {
+        fc_switches_refresh_rows(ctx);
+    }
+
+    /* Who owns which address and MAC, and what is wrong with the rows that
+     * do not depend on a switch. */
+    fc_public_ip_handle_changes(ctx, full, &ch);
+    fc_global_handle_changes(ctx, full, &ch);
+    fc_container_handle_changes(ctx, full, &ch);
+    if (full) {
+        fc_mappings_recompute(ctx);
+    } else {
+        /* Addresses and containers that changed, or changed hands, touch
+         * the rules (responders, delivery, the way out) and the mappings
+         * to them. */
+        if (!hmapx_is_empty(&ch.ips) || !hmapx_is_empty(&ch.containers)) {
+            ch.flows = true;
+        }
+        fc_mapping_handle_changes(ctx, &ch);
+        fc_mappings_update(ctx, &ch.mappings);
+        if (ch.flows) {
+            struct fc_switch *sw;
+
+            LIST_FOR_EACH (sw, node, &ctx->switches) {
+                sw->flows_dirty = true;
+            }
         }
     }
-    hmapx_destroy(&changed);
-    hmapx_destroy(&containers);
-    hmapx_destroy(&ips);
+    hmapx_destroy(&ch.mappings);
+    hmapx_destroy(&ch.containers);
+    hmapx_destroy(&ch.ips);
     fc_problems_sweep(ctx);
 }
