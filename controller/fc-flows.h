@@ -18,24 +18,63 @@
 
 /* The pipeline rules that each switch should hold: the rule into the map
  * table, the ARP and ND responders, delivery from the tunnel, and the
- * containers' way out (uplink, return gateway, egress address check).
- * See fc-flows.c. */
+ * containers' way out (uplink, return gateway, egress address check), built
+ * as "struct fc_flow"s.  See fc-flows.c. */
 
 #include <stddef.h>
 #include <stdint.h>
+#include "openvswitch/hmap.h"
+#include "openvswitch/match.h"
+#include "openvswitch/ofp-protocol.h"
+#include "openvswitch/ofpbuf.h"
 
 struct ds;
 struct fc_ctx;
 struct fc_switch;
-struct match;
 struct ofpact;
-struct shash;
 
 /* Cookie of every pipeline rule the controller keeps. */
 #define FC_COOKIE UINT64_C(0xf1e0f1e0)
 
+/* One rule, as the controller wants it on a switch or as the switch holds
+ * it (always with FC_COOKIE).  Two rules are the same when their table,
+ * priority, match and actions encode the same for the switch's OpenFlow
+ * version ('wire'), which is how the switch itself keeps and dumps them. */
+struct fc_flow {
+    struct hmap_node node;          /* In a table of rules, by 'hash'. */
+    struct hmap_node match_node;    /* In an index by 'match_hash'. */
+    uint8_t table_id;
+    uint16_t priority;
+    struct minimatch match;
+    struct ofpact *ofpacts;
+    size_t ofpacts_len;
+
+    struct ofpbuf wire;             /* OXM match, then the instructions. */
+    size_t match_len;               /* Bytes of 'wire' that are the match. */
+    uint32_t match_hash;            /* Of table, priority and match. */
+    uint32_t hash;                  /* Of those and the actions. */
+
+    char *why;                      /* Why the switch refused it, in
+                                     * fc_switch's 'refused_flows' only. */
+};
+
+struct fc_flow *fc_flow_create(uint8_t table_id, uint16_t priority,
+                               const struct match *,
+                               const struct ofpact *ofpacts,
+                               size_t ofpacts_len, enum ofp_version);
+struct fc_flow *fc_flow_clone(const struct fc_flow *);
+void fc_flow_destroy(struct fc_flow *);
+void fc_flow_format(const struct fc_flow *, struct ds *);
+
+struct fc_flow *fc_flow_find(const struct hmap *flows,
+                             const struct fc_flow *);
+struct fc_flow *fc_flow_find_match(const struct hmap *index,
+                                   const struct fc_flow *);
+void fc_flows_add(struct hmap *flows, struct fc_flow *);
+void fc_flows_clear(struct hmap *flows);
+
 void fc_desired_flows(struct fc_ctx *, const struct fc_switch *,
-                      struct shash *flows);
+                      struct hmap *flows);
 void fc_flow_text(uint8_t table_id, const struct match *, int priority,
                   const struct ofpact *ofpacts, size_t ofpacts_len,
                   struct ds *);

@@ -61,7 +61,6 @@
 #include "openvswitch/vconn.h"
 #include "openvswitch/vlog.h"
 #include "socket-util.h"
-#include "sset.h"
 #include "util.h"
 
 /* Logs as "flexmap_controller" (see fc-ctx.h). */
@@ -170,12 +169,15 @@ fc_switch_row_check(struct fc_ctx *ctx, const struct flexrec_switch *row)
             ds_put_format(&s, "the switch has no port %s (tunnel_port); ",
                           row->tunnel_port);
         }
-        if (!shash_is_empty(&sw->refused_flows)) {
-            const struct shash_node *first = shash_first(&sw->refused_flows);
+        if (!hmap_is_empty(&sw->refused_flows)) {
+            const struct fc_flow *first
+                = CONTAINER_OF(hmap_first(&sw->refused_flows),
+                               struct fc_flow, node);
 
-            ds_put_format(&s, "the switch refused %"PRIuSIZE" rules (%s: "
-                          "%s); ", shash_count(&sw->refused_flows),
-                          first->name, (char *) first->data);
+            ds_put_format(&s, "the switch refused %"PRIuSIZE" rules (",
+                          hmap_count(&sw->refused_flows));
+            fc_flow_format(first, &s);
+            ds_put_format(&s, ": %s); ", first->why);
         }
     }
     ds_chomp(&s, ' ');
@@ -203,14 +205,15 @@ fc_send(struct fc_switch *sw, struct ofpbuf *msg)
  * nonnull) or the map commands for the 'n_keys' keys in 'keys', so that a
  * refusal can be tied back to them. */
 static void
-fc_sent_add(struct fc_switch *sw, const struct ofpbuf *msg, const char *flow,
+fc_sent_add(struct fc_switch *sw, const struct ofpbuf *msg,
+            const struct fc_flow *flow,
             const struct flexmap_key *keys, size_t n_keys)
 {
     struct fc_sent *sent = xmalloc(sizeof *sent + n_keys * sizeof *keys);
 
     sent->xid = ((const struct ofp_header *) msg->data)->xid;
     sent->barrier = false;
-    sent->flow = nullable_xstrdup(flow);
+    sent->flow = flow ? fc_flow_clone(flow) : NULL;
     sent->n_keys = n_keys;
     nullable_memcpy(sent->keys, keys, n_keys * sizeof *keys);
     hmap_insert(&sw->sent, &sent->node, hash_int(ntohl(sent->xid), 0));
@@ -236,7 +239,7 @@ fc_sent_remove(struct fc_switch *sw, struct fc_sent *sent)
 {
     hmap_remove(&sw->sent, &sent->node);
     ovs_list_remove(&sent->list_node);
-    free(sent->flow);
+    fc_flow_destroy(sent->flow);
     free(sent);
 }
 
@@ -283,42 +286,38 @@ fc_sent_acked(struct fc_switch *sw, ovs_be32 xid)
     }
 }
 
+/* Sends 'sw' rule 'f' with flow_mod 'command': OFPFC_ADD, or
+ * OFPFC_DELETE_STRICT, which matches on our cookie and takes no actions. */
 static void
-fc_send_flow(struct fc_switch *sw, const char *text, int command)
+fc_send_flow(struct fc_switch *sw, const struct fc_flow *f, int command)
 {
-    enum ofputil_protocol usable, protocol;
-    struct ofputil_flow_mod fm;
-    char *copy = NULL;
-    char *error;
+    struct ofputil_flow_mod fm = {
+        .match = f->match,
+        .priority = f->priority,
+        .table_id = f->table_id,
+        .command = command,
+        .buffer_id = UINT32_MAX,
+        .out_port = OFPP_ANY,
+        .out_group = OFPG_ANY,
+    };
+    enum ofputil_protocol protocol;
+    struct ofpbuf *msg;
 
-    if (command == OFPFC_DELETE_STRICT) {
-        /* A delete matches on the cookie, which needs a mask, and takes no
-         * actions. */
-        const char *comma = strchr(text, ',');
-        const char *actions = strstr(text, ",actions=");
-
-        text = copy = xasprintf("cookie=%#"PRIx64"/-1%.*s", FC_COOKIE,
-                                comma && actions ? (int) (actions - comma)
-                                                 : 0,
-                                comma ? comma : "");
-    }
-    error = parse_ofp_flow_mod_str(&fm, text, NULL, NULL, command, &usable);
-    if (error) {
-        VLOG_ERR("%s: %s", text, error);
-        free(error);
+    if (command == OFPFC_ADD) {
+        fm.new_cookie = htonll(FC_COOKIE);
+        fm.modify_cookie = true;
+        fm.ofpacts = f->ofpacts;
+        fm.ofpacts_len = f->ofpacts_len;
     } else {
-        struct ofpbuf *msg;
-
-        protocol = ofputil_protocol_from_ofp_version(sw->version);
-        msg = ofputil_encode_flow_mod(&fm, protocol);
-        if (command == OFPFC_ADD) {
-            fc_sent_add(sw, msg, text, NULL, 0);
-        }
-        fc_send(sw, msg);
-        minimatch_destroy(&fm.match);
-        free(CONST_CAST(struct ofpact *, fm.ofpacts));
+        fm.cookie = htonll(FC_COOKIE);
+        fm.cookie_mask = OVS_BE64_MAX;
     }
-    free(copy);
+    protocol = ofputil_protocol_from_ofp_version(sw->version);
+    msg = ofputil_encode_flow_mod(&fm, protocol);
+    if (command == OFPFC_ADD) {
+        fc_sent_add(sw, msg, f, NULL, 0);
+    }
+    fc_send(sw, msg);
 }
 
 /* Encodes and sends the 'n' commands in 'cmds'. */
@@ -355,61 +354,50 @@ fc_send_cmds(struct fc_switch *sw, struct ofputil_flexmap_cmd *cmds,
     sw->n_entry_mods += n;
 }
 
-/* Returns the part of normalized rule text 'text' that identifies the rule
- * on a switch (cookie, table, priority and match), malloc()'d. */
-static char *
-fc_flow_match(const char *text)
-{
-    const char *actions = strstr(text, ",actions=");
-
-    return actions ? xmemdup0(text, actions - text) : xstrdup(text);
-}
-
 /* Sends 'sw' the rules it lacks and deletes those it should not have. */
 static size_t
 fc_sync_flows(struct fc_ctx *ctx, struct fc_switch *sw, size_t *n_dels)
 {
-    struct shash flows = SHASH_INITIALIZER(&flows);
-    struct sset matches = SSET_INITIALIZER(&matches);
-    struct shash_node *node;
+    struct hmap flows = HMAP_INITIALIZER(&flows);
+    struct hmap matches = HMAP_INITIALIZER(&matches);
+    struct fc_flow *f;
     size_t n_adds = 0;
 
     if (sw->row) {
         fc_switch_resolve_uplink(sw);
     }
     fc_desired_flows(ctx, sw, &flows);
-    SHASH_FOR_EACH_SAFE (node, &sw->refused_flows) {
-        if (!shash_find(&flows, node->name)) {
-            free(node->data);
-            shash_delete(&sw->refused_flows, node);
+    HMAP_FOR_EACH_SAFE (f, node, &sw->refused_flows) {
+        if (!fc_flow_find(&flows, f)) {
+            hmap_remove(&sw->refused_flows, &f->node);
+            fc_flow_destroy(f);
         }
     }
-    SHASH_FOR_EACH (node, &flows) {
-        sset_add_and_free(&matches, fc_flow_match(node->name));
+    HMAP_FOR_EACH (f, node, &flows) {
+        hmap_insert(&matches, &f->match_node, f->match_hash);
         /* A refused rule is not sent again until it changes or a resync. */
-        if (!shash_find(&sw->flows, node->name)
-            && !shash_find(&sw->refused_flows, node->name)) {
-            fc_send_flow(sw, node->name, OFPFC_ADD);
-            shash_add(&sw->flows, node->name, NULL);
+        if (!fc_flow_find(&sw->flows, f)
+            && !fc_flow_find(&sw->refused_flows, f)) {
+            fc_send_flow(sw, f, OFPFC_ADD);
+            hmap_insert(&sw->flows, &fc_flow_clone(f)->node, f->hash);
             n_adds++;
         }
     }
-    SHASH_FOR_EACH_SAFE (node, &sw->flows) {
-        if (!shash_find(&flows, node->name)) {
+    HMAP_FOR_EACH_SAFE (f, node, &sw->flows) {
+        if (!fc_flow_find(&flows, f)) {
             /* A rule whose actions changed was replaced by the add; a
              * strict delete would take the new one away. */
-            char *match = fc_flow_match(node->name);
-
-            if (!sset_contains(&matches, match)) {
-                fc_send_flow(sw, node->name, OFPFC_DELETE_STRICT);
+            if (!fc_flow_find_match(&matches, f)) {
+                fc_send_flow(sw, f, OFPFC_DELETE_STRICT);
                 (*n_dels)++;
             }
-            shash_delete(&sw->flows, node);
-            free(match);
+            hmap_remove(&sw->flows, &f->node);
+            fc_flow_destroy(f);
         }
     }
-    sset_destroy(&matches);
-    shash_destroy(&flows);
+    hmap_destroy(&matches);
+    fc_flows_clear(&flows);
+    hmap_destroy(&flows);
     sw->flows_dirty = false;
 
     /* The rows whose problems this switch tells: itself, its containers. */
@@ -544,7 +532,7 @@ fc_switch_sync(struct fc_ctx *ctx, struct fc_switch *sw)
         VLOG_INFO("%016"PRIx64": no longer in the database, its map "
                   "entries and rules deleted", sw->dpid);
         fc_slots_clear(ctx, sw);
-        shash_clear(&sw->flows);
+        fc_flows_clear(&sw->flows);
         sw->managed = sw->dumped = false;
         return;
     }
@@ -613,8 +601,8 @@ fc_switch_start_dump(struct fc_ctx *ctx, struct fc_switch *sw)
     struct ofpbuf *rq;
 
     fc_slots_clear(ctx, sw);
-    shash_clear(&sw->flows);
-    shash_clear_free_data(&sw->refused_flows);   /* Try them again. */
+    fc_flows_clear(&sw->flows);
+    fc_flows_clear(&sw->refused_flows);     /* Try them again. */
     fc_sent_clear(sw);
     sw->dumped_uplink = false;
     sw->dumping = sw->managed = sw->row != NULL;
@@ -724,7 +712,6 @@ fc_handle_flow_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
 
     for (;;) {
         struct ofputil_flow_stats fs;
-        struct ds s = DS_EMPTY_INITIALIZER;
         int retval = ofputil_decode_flow_stats_reply(&fs, &b, false,
                                                      &ofpacts);
 
@@ -735,9 +722,10 @@ fc_handle_flow_dump_reply(struct fc_switch *sw, const struct ofp_header *oh)
             }
             break;
         }
-        fc_flow_text(fs.table_id, &fs.match, fs.priority, fs.ofpacts,
-                     fs.ofpacts_len, &s);
-        shash_replace_nocopy(&sw->flows, ds_steal_cstr(&s), NULL);
+        fc_flows_add(&sw->flows,
+                     fc_flow_create(fs.table_id, fs.priority, &fs.match,
+                                    fs.ofpacts, fs.ofpacts_len,
+                                    sw->version));
         fc_learn_uplink(sw, fs.ofpacts, fs.ofpacts_len);
     }
     ofpbuf_uninit(&ofpacts);
@@ -792,8 +780,19 @@ fc_handle_refusal(struct fc_ctx *ctx, struct fc_switch *sw,
         return;
     }
     if (sent->flow) {
-        shash_find_and_delete(&sw->flows, sent->flow);
-        free(shash_replace(&sw->refused_flows, sent->flow, xstrdup(why)));
+        struct fc_flow *f = fc_flow_find(&sw->flows, sent->flow);
+
+        if (f) {
+            hmap_remove(&sw->flows, &f->node);
+            fc_flow_destroy(f);
+        }
+        f = fc_flow_find(&sw->refused_flows, sent->flow);
+        if (!f) {
+            f = fc_flow_clone(sent->flow);
+            hmap_insert(&sw->refused_flows, &f->node, f->hash);
+        }
+        free(f->why);
+        f->why = xstrdup(why);
         if (sw->row) {
             fc_switch_row_check(ctx, sw->row);
         }
@@ -959,8 +958,8 @@ fc_switch_create(struct fc_ctx *ctx, struct vconn *vconn)
     shash_init(&sw->ports);
     hmap_init(&sw->slots);
     ovs_list_init(&sw->dirty);
-    shash_init(&sw->flows);
-    shash_init(&sw->refused_flows);
+    hmap_init(&sw->flows);
+    hmap_init(&sw->refused_flows);
     hmap_init(&sw->sent);
     ovs_list_init(&sw->sent_order);
     ovs_list_push_back(&ctx->switches, &sw->node);
@@ -977,8 +976,10 @@ fc_switch_destroy(struct fc_ctx *ctx, struct fc_switch *sw)
     shash_destroy(&sw->ports);
     fc_slots_clear(ctx, sw);
     hmap_destroy(&sw->slots);
-    shash_destroy(&sw->flows);
-    shash_destroy_free_data(&sw->refused_flows);
+    fc_flows_clear(&sw->flows);
+    hmap_destroy(&sw->flows);
+    fc_flows_clear(&sw->refused_flows);
+    hmap_destroy(&sw->refused_flows);
     fc_sent_clear(sw);
     hmap_destroy(&sw->sent);
     free(sw->uplink_name);

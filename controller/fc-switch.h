@@ -45,7 +45,7 @@ struct fc_sent {
     struct ovs_list list_node;  /* In fc_switch's 'sent_order'. */
     ovs_be32 xid;
     bool barrier;               /* A barrier request. */
-    char *flow;                 /* A rule's text, or NULL: map commands. */
+    struct fc_flow *flow;       /* A rule, or NULL: map commands. */
     size_t n_keys;
     struct flexmap_key keys[];  /* The keys of the map commands. */
 };
@@ -81,11 +81,11 @@ struct fc_switch {
     bool need_full;             /* Recompute every wanted entry. */
 
     /* Rules: what the switch holds, as far as we know. */
-    struct shash flows;         /* Normalized rule text -> NULL. */
+    struct hmap flows;          /* Contains "struct fc_flow"s. */
     bool flows_dirty;           /* Rules need a recompute. */
 
     /* What the switch refused, and what it may still refuse. */
-    struct shash refused_flows; /* Rule text -> why (malloc()'d). */
+    struct hmap refused_flows;  /* "struct fc_flow"s, with 'why'. */
     size_t n_refused_entries;   /* Slots with 'refused'. */
     struct hmap sent;           /* Contains "struct fc_sent"s. */
     struct ovs_list sent_order; /* The same, oldest first. */

@@ -465,20 +465,20 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
                       " map entries, %"PRIuSIZE" rules, %s",
                       row ? row->name : "(not in the database)",
                       rconn_get_name(sw->rconn), shash_count(&sw->ports),
-                      n_entries, shash_count(&sw->flows),
+                      n_entries, hmap_count(&sw->flows),
                       !sw->primary ? "secondary"
                       : !sw->dumped ? "syncing"
                       : (sw->need_full || sw->flows_dirty
                          || !ovs_list_is_empty(&sw->dirty)) ? "behind"
                       : (!shash_is_empty(&ctx->status.problems)
                          || sw->n_refused_entries
-                         || !shash_is_empty(&sw->refused_flows))
+                         || !hmap_is_empty(&sw->refused_flows))
                       ? "not in sync:"
                       : "in sync");
         if (sw->primary && sw->dumped
             && (!shash_is_empty(&ctx->status.problems)
                 || sw->n_refused_entries
-                || !shash_is_empty(&sw->refused_flows))) {
+                || !hmap_is_empty(&sw->refused_flows))) {
             /* What the database says and the switch cannot hold. */
             if (!shash_is_empty(&ctx->status.problems)) {
                 ds_put_format(&s, " %"PRIuSIZE" rows refused or "
@@ -488,7 +488,7 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
             ds_put_format(&s, " %"PRIuSIZE" map entries and %"PRIuSIZE
                           " rules refused by the switch",
                           sw->n_refused_entries,
-                          shash_count(&sw->refused_flows));
+                          hmap_count(&sw->refused_flows));
         }
         ds_put_char(&s, '\n');
         ds_put_format(&s, "  %"PRIu64" map entry changes sent, %"PRIu64
