@@ -220,22 +220,21 @@ fc_flow_format(const struct fc_flow *f, struct ds *s)
 
 /* Building rules. */
 
-/* A rule under construction. */
-struct fc_rule {
-    uint8_t table_id;
-    uint16_t priority;
-    struct match match;
-    struct ofpbuf ofpacts;
-    uint64_t stub[1024 / 8];
-};
-
-static void
+/* Starts rule 'r' in 'table_id' with 'priority', matching everything and
+ * with no actions. */
+void
 fc_rule_init(struct fc_rule *r, uint8_t table_id, uint16_t priority)
 {
     r->table_id = table_id;
     r->priority = priority;
     match_init_catchall(&r->match);
     ofpbuf_use_stub(&r->ofpacts, r->stub, sizeof r->stub);
+}
+
+void
+fc_rule_uninit(struct fc_rule *r)
+{
+    ofpbuf_uninit(&r->ofpacts);
 }
 
 /* Adds rule 'r' to 'flows', keyed for switch 'sw', and uninitializes
@@ -247,13 +246,13 @@ fc_rule_add(struct fc_rule *r, const struct fc_switch *sw,
     fc_flows_add(flows, fc_flow_create(r->table_id, r->priority, &r->match,
                                        r->ofpacts.data, r->ofpacts.size,
                                        sw->version));
-    ofpbuf_uninit(&r->ofpacts);
+    fc_rule_uninit(r);
 }
 
 /* Matches: as ovs-ofctl sets a protocol keyword ("ip", "arp", "icmp6") and
  * a field ("dl_dst=..."). */
 
-static void
+void
 fc_match_proto(struct fc_rule *r, uint16_t dl_type, uint8_t nw_proto)
 {
     match_set_dl_type(&r->match, htons(dl_type));
@@ -263,7 +262,7 @@ fc_match_proto(struct fc_rule *r, uint16_t dl_type, uint8_t nw_proto)
     match_set_default_packet_type(&r->match);
 }
 
-static void
+void
 fc_match(struct fc_rule *r, enum mf_field_id id, const union mf_value *value)
 {
     const struct mf_field *mf = mf_from_id(id);
@@ -272,7 +271,7 @@ fc_match(struct fc_rule *r, enum mf_field_id id, const union mf_value *value)
     match_add_ethernet_prereq(&r->match, mf);
 }
 
-static void
+void
 fc_match_mac(struct fc_rule *r, enum mf_field_id id, struct eth_addr mac)
 {
     union mf_value v = { .mac = mac };
@@ -288,7 +287,7 @@ fc_match_u8(struct fc_rule *r, enum mf_field_id id, uint8_t u8)
     fc_match(r, id, &v);
 }
 
-static void
+void
 fc_match_in_port(struct fc_rule *r, ofp_port_t port)
 {
     union mf_value v = { .be16 = htons(ofp_to_u16(port)) };
@@ -298,7 +297,7 @@ fc_match_in_port(struct fc_rule *r, ofp_port_t port)
 
 /* Matches packets from (or, as 'id' says, about) address 'ip6' (IPv4 as
  * IPv4-mapped): 'id4' for IPv4, 'id6' for IPv6. */
-static void
+void
 fc_match_ip(struct fc_rule *r, enum mf_field_id id4, enum mf_field_id id6,
             const struct in6_addr *ip6)
 {
@@ -334,7 +333,7 @@ fc_put_set(struct fc_rule *r, enum mf_field_id id,
     ofpact_put_set_field(&r->ofpacts, mf_from_id(id), value, NULL);
 }
 
-static void
+void
 fc_put_set_mac(struct fc_rule *r, enum mf_field_id id, struct eth_addr mac)
 {
     union mf_value v = { .mac = mac };
@@ -405,7 +404,7 @@ fc_put_move(struct fc_rule *r, enum mf_field_id src, enum mf_field_id dst)
     move->dst.n_bits = move->dst.field->n_bits;
 }
 
-static void
+void
 fc_put_output(struct fc_rule *r, ofp_port_t port)
 {
     struct ofpact_output *output = ofpact_put_OUTPUT(&r->ofpacts);
@@ -719,7 +718,7 @@ fc_container_flows(struct fc_ctx *ctx, const struct fc_switch *sw,
         }
     }
     hmapx_destroy(&tenants);
-    ofpbuf_uninit(&egress.ofpacts);
+    fc_rule_uninit(&egress);
 }
 
 /* Adds to 'flows' the rules with which gateway 'sw' sends out of its uplink
@@ -735,7 +734,7 @@ fc_gateway_return_flows(struct fc_ctx *ctx, const struct fc_switch *sw,
     fc_rule_init(&uplink, 0, 0);
     if (strcmp(sw->row->role, "gateway") || tnl_port == OFPP_NONE
         || !fc_uplink_actions(sw, gw, &uplink)) {
-        ofpbuf_uninit(&uplink.ofpacts);
+        fc_rule_uninit(&uplink);
         return;
     }
     ovs_be64 key = fc_tunnel_key(ctx);
@@ -753,7 +752,7 @@ fc_gateway_return_flows(struct fc_ctx *ctx, const struct fc_switch *sw,
             fc_rule_add(&r, sw, flows);
         }
     }
-    ofpbuf_uninit(&uplink.ofpacts);
+    fc_rule_uninit(&uplink);
 }
 
 /* Fills 'flows' (linked by 'node') with the pipeline rules that switch

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include "openvswitch/hmap.h"
 #include "openvswitch/match.h"
+#include "openvswitch/meta-flow.h"
 #include "openvswitch/ofp-protocol.h"
 #include "openvswitch/ofpbuf.h"
 
@@ -72,6 +73,28 @@ struct fc_flow *fc_flow_find_match(const struct hmap *index,
                                    const struct fc_flow *);
 void fc_flows_add(struct hmap *flows, struct fc_flow *);
 void fc_flows_clear(struct hmap *flows);
+
+/* Building a rule: each field and action is set as ovs-ofctl sets it for
+ * the text it stands for ("ip", "dl_dst=...", "set_field:...->eth_dst",
+ * "output:..."). */
+struct fc_rule {
+    uint8_t table_id;
+    uint16_t priority;
+    struct match match;
+    struct ofpbuf ofpacts;
+    uint64_t stub[1024 / 8];
+};
+
+void fc_rule_init(struct fc_rule *, uint8_t table_id, uint16_t priority);
+void fc_rule_uninit(struct fc_rule *);
+void fc_match_proto(struct fc_rule *, uint16_t dl_type, uint8_t nw_proto);
+void fc_match(struct fc_rule *, enum mf_field_id, const union mf_value *);
+void fc_match_mac(struct fc_rule *, enum mf_field_id, struct eth_addr);
+void fc_match_in_port(struct fc_rule *, ofp_port_t);
+void fc_match_ip(struct fc_rule *, enum mf_field_id id4,
+                 enum mf_field_id id6, const struct in6_addr *);
+void fc_put_set_mac(struct fc_rule *, enum mf_field_id, struct eth_addr);
+void fc_put_output(struct fc_rule *, ofp_port_t);
 
 void fc_desired_flows(struct fc_ctx *, const struct fc_switch *,
                       struct hmap *flows);

@@ -22,10 +22,12 @@
 #include <config.h>
 
 #include <inttypes.h>
+#include <string.h>
 
 #include "dp-packet.h"
 #include "fc-ctx.h"
 #include "fc-desired.h"
+#include "fc-flows.h"
 #include "fc-reactive.h"
 #include "fc-switch.h"
 #include "flexmap.h"
@@ -34,7 +36,6 @@
 #include "openvswitch/match.h"
 #include "openvswitch/ofp-flow.h"
 #include "openvswitch/ofp-packet.h"
-#include "openvswitch/ofp-parse.h"
 #include "openvswitch/ofp-port.h"
 #include "openvswitch/vlog.h"
 #include "packets.h"
@@ -54,16 +55,13 @@ fc_handle_packet_in(struct fc_ctx *ctx, struct fc_switch *sw,
                     const struct ofp_header *oh)
 {
     static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 5);
-    enum ofputil_protocol protocol, usable;
     const struct flexrec_mapping *m = NULL;
     struct ofputil_packet_in pin;
-    struct ofputil_flow_mod fm;
     struct dp_packet packet;
     struct fc_val *val = NULL;
     struct flexmap_key key;
     struct flow flow;
     bool ipv4;
-    char *error;
 
     sw->n_packet_ins++;
     if (!ctx->reactive || !ctx->election.is_primary || !sw->primary || !sw->row
@@ -115,51 +113,62 @@ fc_handle_packet_in(struct fc_ctx *ctx, struct fc_switch *sw,
         pick -= val->backends[b].weight;
     }
 
-    struct ds s = DS_EMPTY_INITIALIZER;
-    ds_put_format(&s, "cookie=%#"PRIx64",priority=200,idle_timeout=%d,"
-                  "in_port=%"PRIu32",dl_dst="ETH_ADDR_FMT",",
-                  FC_REACTIVE_COOKIE, ctx->reactive_idle_timeout,
-                  ofp_to_u16(flow.in_port.ofp_port),
-                  ETH_ADDR_ARGS(flow.dl_dst));
+    /* The connection's rule: in_port, dl_dst, the addresses, the protocol
+     * and the ports, all exact. */
+    struct fc_rule r;
+    union mf_value v;
+
+    fc_rule_init(&r, 0, 200);
+    fc_match_in_port(&r, flow.in_port.ofp_port);
+    fc_match_mac(&r, MFF_ETH_DST, flow.dl_dst);
+    fc_match_proto(&r, ipv4 ? ETH_TYPE_IP : ETH_TYPE_IPV6, 0);
     if (ipv4) {
-        ds_put_format(&s, "ip,nw_src="IP_FMT",nw_dst="IP_FMT,
-                      IP_ARGS(flow.nw_src), IP_ARGS(flow.nw_dst));
+        fc_match(&r, MFF_IPV4_SRC, &(union mf_value) { .be32 = flow.nw_src });
+        fc_match(&r, MFF_IPV4_DST, &(union mf_value) { .be32 = flow.nw_dst });
     } else {
-        ds_put_cstr(&s, "ipv6,ipv6_src=");
-        ipv6_format_addr(&flow.ipv6_src, &s);
-        ds_put_cstr(&s, ",ipv6_dst=");
-        ipv6_format_addr(&flow.ipv6_dst, &s);
+        fc_match(&r, MFF_IPV6_SRC,
+                 &(union mf_value) { .ipv6 = flow.ipv6_src });
+        fc_match(&r, MFF_IPV6_DST,
+                 &(union mf_value) { .ipv6 = flow.ipv6_dst });
     }
-    ds_put_format(&s, ",nw_proto=%"PRIu8, flow.nw_proto);
+    memset(&v, 0, sizeof v);
+    v.u8 = flow.nw_proto;
+    fc_match(&r, MFF_IP_PROTO, &v);
     if (l4) {
-        ds_put_format(&s, ",tp_src=%"PRIu16",tp_dst=%"PRIu16,
-                      ntohs(flow.tp_src), ntohs(flow.tp_dst));
+        fc_match(&r, MFF_TCP_SRC, &(union mf_value) { .be16 = flow.tp_src });
+        fc_match(&r, MFF_TCP_DST, &(union mf_value) { .be16 = flow.tp_dst });
     }
-    ds_put_format(&s, ",actions=set_field:"ETH_ADDR_FMT"->eth_dst,"
-                  "output:%"PRIu16, ETH_ADDR_ARGS(val->backends[b].mac),
-                  ofp_to_u16(val->backends[b].port));
+    fc_put_set_mac(&r, MFF_ETH_DST, val->backends[b].mac);
+    fc_put_output(&r, val->backends[b].port);
     free(val);
 
-    error = parse_ofp_flow_mod_str(&fm, ds_cstr(&s), NULL, NULL, OFPFC_ADD,
-                                   &usable);
-    if (error) {
-        VLOG_WARN_RL(&rl, "%s: %s", ds_cstr(&s), error);
-        free(error);
-    } else {
-        struct ofputil_packet_out po = {
-            .packet = pin.packet,
-            .packet_len = pin.packet_len,
-            .buffer_id = UINT32_MAX,
-            .flow_metadata = pin.flow_metadata,
-            .ofpacts = CONST_CAST(struct ofpact *, fm.ofpacts),
-            .ofpacts_len = fm.ofpacts_len,
-        };
+    struct ofputil_flow_mod fm = {
+        .priority = r.priority,
+        .table_id = r.table_id,
+        .command = OFPFC_ADD,
+        .new_cookie = htonll(FC_REACTIVE_COOKIE),
+        .modify_cookie = true,
+        .idle_timeout = ctx->reactive_idle_timeout,
+        .buffer_id = UINT32_MAX,
+        .out_port = OFPP_ANY,
+        .out_group = OFPG_ANY,
+        .ofpacts = r.ofpacts.data,
+        .ofpacts_len = r.ofpacts.size,
+    };
+    struct ofputil_packet_out po = {
+        .packet = pin.packet,
+        .packet_len = pin.packet_len,
+        .buffer_id = UINT32_MAX,
+        .flow_metadata = pin.flow_metadata,
+        .ofpacts = r.ofpacts.data,
+        .ofpacts_len = r.ofpacts.size,
+    };
+    enum ofputil_protocol protocol;
 
-        protocol = ofputil_protocol_from_ofp_version(sw->version);
-        fc_send(sw, ofputil_encode_flow_mod(&fm, protocol));
-        fc_send(sw, ofputil_encode_packet_out(&po, protocol));
-        minimatch_destroy(&fm.match);
-        free(CONST_CAST(struct ofpact *, fm.ofpacts));
-    }
-    ds_destroy(&s);
+    minimatch_init(&fm.match, &r.match);
+    protocol = ofputil_protocol_from_ofp_version(sw->version);
+    fc_send(sw, ofputil_encode_flow_mod(&fm, protocol));
+    fc_send(sw, ofputil_encode_packet_out(&po, protocol));
+    minimatch_destroy(&fm.match);
+    fc_rule_uninit(&r);
 }
