@@ -29,7 +29,22 @@ CLEANFILES += flexmap/controller/flexmap.ovsschema.stamp
 
 bin_PROGRAMS += flexmap/controller/flexmap-controller
 flexmap_controller_flexmap_controller_SOURCES = \
-	flexmap/controller/flexmap-controller.c
+	flexmap/controller/flexmap-controller.c \
+	flexmap/controller/fc-claims.c \
+	flexmap/controller/fc-claims.h \
+	flexmap/controller/fc-ctx.h \
+	flexmap/controller/fc-desired.c \
+	flexmap/controller/fc-desired.h \
+	flexmap/controller/fc-flows.c \
+	flexmap/controller/fc-flows.h \
+	flexmap/controller/fc-inputs.c \
+	flexmap/controller/fc-inputs.h \
+	flexmap/controller/fc-reactive.c \
+	flexmap/controller/fc-reactive.h \
+	flexmap/controller/fc-status.c \
+	flexmap/controller/fc-status.h \
+	flexmap/controller/fc-switch.c \
+	flexmap/controller/fc-switch.h
 nodist_flexmap_controller_flexmap_controller_SOURCES = \
 	flexmap/controller/flexmap-idl.c \
 	flexmap/controller/flexmap-idl.h

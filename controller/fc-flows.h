@@ -1,0 +1,106 @@
+/*
+ * Copyright (c) 2026 The ovs-flexmap authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+#ifndef FLEXMAP_CONTROLLER_FC_FLOWS_H
+#define FLEXMAP_CONTROLLER_FC_FLOWS_H 1
+
+/* The pipeline rules that each switch should hold: the rule into the map
+ * table, the ARP and ND responders, delivery from the tunnel, and the
+ * containers' way out (uplink, return gateway, egress address check), built
+ * as "struct fc_flow"s.  See fc-flows.c. */
+
+#include <stddef.h>
+#include <stdint.h>
+#include "openvswitch/hmap.h"
+#include "openvswitch/match.h"
+#include "openvswitch/meta-flow.h"
+#include "openvswitch/ofp-protocol.h"
+#include "openvswitch/ofpbuf.h"
+
+struct ds;
+struct fc_ctx;
+struct fc_switch;
+struct ofpact;
+
+/* Cookie of every pipeline rule the controller keeps. */
+#define FC_COOKIE UINT64_C(0xf1e0f1e0)
+
+/* One rule, as the controller wants it on a switch or as the switch holds
+ * it (always with FC_COOKIE).  Two rules are the same when their table,
+ * priority, match and actions encode the same for the switch's OpenFlow
+ * version ('wire'), which is how the switch itself keeps and dumps them. */
+struct fc_flow {
+    struct hmap_node node;          /* In a table of rules, by 'hash'. */
+    struct hmap_node match_node;    /* In an index by 'match_hash'. */
+    uint8_t table_id;
+    uint16_t priority;
+    struct minimatch match;
+    struct ofpact *ofpacts;
+    size_t ofpacts_len;
+
+    struct ofpbuf wire;             /* OXM match, then the instructions. */
+    size_t match_len;               /* Bytes of 'wire' that are the match. */
+    uint32_t match_hash;            /* Of table, priority and match. */
+    uint32_t hash;                  /* Of those and the actions. */
+
+    char *why;                      /* Why the switch refused it, in
+                                     * fc_switch's 'refused_flows' only. */
+};
+
+struct fc_flow *fc_flow_create(uint8_t table_id, uint16_t priority,
+                               const struct match *,
+                               const struct ofpact *ofpacts,
+                               size_t ofpacts_len, enum ofp_version);
+struct fc_flow *fc_flow_clone(const struct fc_flow *);
+void fc_flow_destroy(struct fc_flow *);
+void fc_flow_format(const struct fc_flow *, struct ds *);
+
+struct fc_flow *fc_flow_find(const struct hmap *flows,
+                             const struct fc_flow *);
+struct fc_flow *fc_flow_find_match(const struct hmap *index,
+                                   const struct fc_flow *);
+void fc_flows_add(struct hmap *flows, struct fc_flow *);
+void fc_flows_clear(struct hmap *flows);
+
+/* Building a rule: each field and action is set as ovs-ofctl sets it for
+ * the text it stands for ("ip", "dl_dst=...", "set_field:...->eth_dst",
+ * "output:..."). */
+struct fc_rule {
+    uint8_t table_id;
+    uint16_t priority;
+    struct match match;
+    struct ofpbuf ofpacts;
+    uint64_t stub[1024 / 8];
+};
+
+void fc_rule_init(struct fc_rule *, uint8_t table_id, uint16_t priority);
+void fc_rule_uninit(struct fc_rule *);
+void fc_match_proto(struct fc_rule *, uint16_t dl_type, uint8_t nw_proto);
+void fc_match(struct fc_rule *, enum mf_field_id, const union mf_value *);
+void fc_match_mac(struct fc_rule *, enum mf_field_id, struct eth_addr);
+void fc_match_in_port(struct fc_rule *, ofp_port_t);
+void fc_match_ip(struct fc_rule *, enum mf_field_id id4,
+                 enum mf_field_id id6, const struct in6_addr *);
+void fc_put_set_mac(struct fc_rule *, enum mf_field_id, struct eth_addr);
+void fc_put_output(struct fc_rule *, ofp_port_t);
+
+void fc_desired_flows(struct fc_ctx *, const struct fc_switch *,
+                      struct hmap *flows);
+void fc_flow_text(uint8_t table_id, const struct match *, int priority,
+                  const struct ofpact *ofpacts, size_t ofpacts_len,
+                  struct ds *);
+void fc_switch_resolve_uplink(struct fc_switch *);
+
+#endif /* fc-flows.h */
