@@ -1040,12 +1040,64 @@ container_find(struct ctl_context *ctx, const char *id)
     return row ? CONTAINER_OF(row, struct flexrec_container, header_) : NULL;
 }
 
+/* The daemon's index of the mappings by address, protocol and port (see
+ * server_main()), which follows the open transaction's writes too; NULL in
+ * a one-shot, whose IDL holds few mappings. */
+static struct ovsdb_idl_index *mapping_by_key;
+
+/* Returns a key row for 'mapping_by_key' (destroy it with
+ * flexrec_mapping_index_destroy_row()). */
+static struct flexrec_mapping *
+mapping_key(const struct flexrec_public_ip *ip, const char *proto,
+            const int64_t *port, size_t n_port)
+{
+    struct flexrec_mapping *key
+        = flexrec_mapping_index_init_row(mapping_by_key);
+
+    flexrec_mapping_index_set_ip(key, ip);
+    flexrec_mapping_index_set_proto(key, proto);
+    flexrec_mapping_index_set_port(key, port, n_port);
+    return key;
+}
+
+/* Returns a mapping of address 'ip', or NULL if it has none. */
+static const struct flexrec_mapping *
+mapping_find_any(struct ovsdb_idl *idl, const struct flexrec_public_ip *ip)
+{
+    const struct flexrec_mapping *m;
+
+    if (mapping_by_key) {
+        /* The least key of 'ip': an empty protocol, no port. */
+        struct flexrec_mapping *key = mapping_key(ip, "", NULL, 0);
+        struct ovsdb_idl_cursor cursor
+            = flexrec_mapping_cursor_first_ge(mapping_by_key, key);
+
+        m = flexrec_mapping_cursor_data(&cursor);
+        flexrec_mapping_index_destroy_row(key);
+        return m && m->ip == ip ? m : NULL;
+    }
+    FLEXREC_MAPPING_FOR_EACH (m, idl) {
+        if (m->ip == ip) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
 static const struct flexrec_mapping *
 mapping_find(struct ovsdb_idl *idl, const struct flexrec_public_ip *ip,
              const char *proto, int64_t port)
 {
     const struct flexrec_mapping *m;
 
+    if (mapping_by_key) {
+        struct flexrec_mapping *key = mapping_key(ip, proto, &port,
+                                                  port ? 1 : 0);
+
+        m = flexrec_mapping_index_find(mapping_by_key, key);
+        flexrec_mapping_index_destroy_row(key);
+        return m;
+    }
     FLEXREC_MAPPING_FOR_EACH (m, idl) {
         if (m->ip == ip && !strcmp(m->proto, proto)
             && (m->n_port ? m->port[0] : 0) == port) {
@@ -1227,17 +1279,16 @@ cmd_ip_del(struct ctl_context *ctx)
         free(address);
         return;
     }
-    FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
-        if (m->ip == ip) {
-            struct ds key = DS_EMPTY_INITIALIZER;
+    m = mapping_find_any(ctx->idl, ip);
+    if (m) {
+        struct ds key = DS_EMPTY_INITIALIZER;
 
-            mapping_format_key(m, &key);
-            ctl_error(ctx, "%s is still mapped (%s); delete its mappings "
-                      "first", address, ds_cstr(&key));
-            ds_destroy(&key);
-            free(address);
-            return;
-        }
+        mapping_format_key(m, &key);
+        ctl_error(ctx, "%s is still mapped (%s); delete its mappings first",
+                  address, ds_cstr(&key));
+        ds_destroy(&key);
+        free(address);
+        return;
     }
     flexrec_public_ip_delete(ip);
     free(address);
@@ -4128,6 +4179,13 @@ server_main(void)
     struct ovsdb_idl *idl = the_idl = ovsdb_idl_create(db, &flexrec_idl_class,
                                                        true, true);
     ovsdb_idl_set_db_change_aware(idl, true);
+    static const struct ovsdb_idl_index_column key_columns[] = {
+        {.column = &flexrec_mapping_col_ip},
+        {.column = &flexrec_mapping_col_proto},
+        {.column = &flexrec_mapping_col_port},
+    };
+    mapping_by_key = ovsdb_idl_index_create(idl, key_columns,
+                                            ARRAY_SIZE(key_columns));
     unixctl_command_register("run", "[OPTION...] -- COMMAND [ARG...]", 0,
                              INT_MAX, server_cmd_run, idl);
     unixctl_command_register("exit", "", 0, 0, server_cmd_exit, &exiting);
