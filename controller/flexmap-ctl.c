@@ -39,6 +39,7 @@
 
 #include "bitmap.h"
 #include "command-line.h"
+#include "daemon.h"
 #include "db-ctl-base.h"
 #include "dirs.h"
 #include "flexmap.h"
@@ -63,6 +64,7 @@
 #include "table.h"
 #include "timeval.h"
 #include "unicode.h"
+#include "unixctl.h"
 #include "util.h"
 
 VLOG_DEFINE_THIS_MODULE(flexmap_ctl);
@@ -82,15 +84,30 @@ static struct table_style table_style = TABLE_STYLE_DEFAULT;
 static struct ovsdb_idl *the_idl;
 static struct ovsdb_idl_txn *the_idl_txn;
 
+/* Daemon mode: see "Daemon mode" near the end of the file. */
+#define DAEMON_ENV "FLEXMAP_CTL_DAEMON"
+static const char *unixctl_path;    /* -u, --unixctl. */
+static bool serving;                /* The daemon runs a client's command. */
+static struct svec forwarded;       /* Options that a client sends along. */
+static const char *refused_option;  /* One that a client cannot send. */
+static const char *daemon_option;   /* One that needs --detach. */
+static struct ds served_out = DS_EMPTY_INITIALIZER;
+static struct ds served_err = DS_EMPTY_INITIALIZER;
+static int served_status;
+OVS_NO_RETURN static void server_main(void);
+OVS_NO_RETURN static void client_main(const char *socket, int argc,
+                                      char *argv[], struct ctl_command *,
+                                      size_t n);
+
 OVS_NO_RETURN static void flexmap_ctl_exit(int status);
 OVS_NO_RETURN static void usage(void);
 static void parse_options(int argc, char *argv[], struct shash *local);
 static void flexmap_ctl_cmd_init(void);
-static void run_prerequisites(struct ctl_command[], size_t n,
+static bool run_prerequisites(struct ctl_command[], size_t n,
                               struct ovsdb_idl *);
 static bool do_flexmap_ctl(const char *args, struct ctl_command *, size_t n,
                            struct ovsdb_idl *);
-static void wait_for_cfg(struct ovsdb_idl *, int64_t next_cfg);
+static bool wait_for_cfg(struct ovsdb_idl *, int64_t next_cfg);
 static struct ovsdb_idl *idl_open(struct ctl_command[], size_t n, bool wide,
                                   unsigned int *cond_seqno);
 static bool reads_update(struct ctl_command[], size_t n, struct ovsdb_idl *);
@@ -110,9 +127,13 @@ static struct read_set *reads_create(const struct ctl_command[], size_t n,
 static void reads_destroy(struct read_set *);
 static bool read_wider;         /* Run again, reading wide: see 'reads'. */
 struct map_load;
-static struct map_load *map_load_create(struct ctl_command[], size_t n);
+static bool map_load_create(struct ctl_command[], size_t n,
+                            const char *input, struct map_load **);
+static bool map_load_read(const char *file_name, struct ds *text);
 static bool do_map_load(struct map_load *, const char *args,
                         struct ovsdb_idl *);
+static void map_load_destroy(struct map_load *);
+static void commands_destroy(struct ctl_command *, size_t n);
 
 /* With --wait: a row that the transaction wrote, whose status is read once
  * the switches have the change. */
@@ -123,7 +144,7 @@ struct written_row {
 };
 static void note_written_rows(struct ovsdb_idl *, struct written_row **,
                               size_t *n);
-static void check_applied(struct ovsdb_idl *, const struct written_row *,
+static bool check_applied(struct ovsdb_idl *, const struct written_row *,
                           size_t n);
 OVS_NO_RETURN static void db_connection_fatal(const char *remote,
                                               int retval);
@@ -150,14 +171,33 @@ main(int argc, char *argv[])
     char *args = process_escape_args(argv);
     shash_init(&local_options);
     parse_options(argc, argv, &local_options);
+    if (get_detach()) {
+        if (optind != argc) {
+            ctl_fatal("--detach starts a daemon, which takes no commands "
+                      "(send them to it through %s)", DAEMON_ENV);
+        }
+        free(args);
+        server_main();
+    }
+    if (daemon_option) {
+        ctl_fatal("--%s makes sense only with --detach", daemon_option);
+    }
     char *error = ctl_parse_commands(argc - optind, argv + optind,
                                      &local_options, &commands, &n_commands);
     if (error) {
         ctl_fatal("%s", error);
     }
+
+    const char *socket = unixctl_path ? unixctl_path : getenv(DAEMON_ENV);
+    if (socket && socket[0]) {
+        free(args);
+        client_main(socket, argc, argv, commands, n_commands);
+    }
+
     VLOG(ctl_might_write_to_db(commands, n_commands) ? VLL_INFO : VLL_DBG,
          "Called as %s", args);
-    struct map_load *load = map_load_create(commands, n_commands);
+    struct map_load *load;
+    map_load_create(commands, n_commands, NULL, &load);
 
     if (!timeout) {
         const char *env = getenv("OVS_CTL_TIMEOUT");
@@ -201,6 +241,9 @@ main(int argc, char *argv[])
             } else if (load
                        ? do_map_load(load, args, idl)
                        : do_flexmap_ctl(args, commands, n_commands, idl)) {
+                map_load_destroy(load);
+                commands_destroy(commands, n_commands);
+                ovsdb_idl_destroy(idl);
                 free(args);
                 exit(EXIT_SUCCESS);
             } else if (read_wider) {
@@ -323,21 +366,77 @@ idl_open(struct ctl_command *commands, size_t n_commands, bool wide,
     return idl;
 }
 
-static void
-parse_options(int argc, char *argv[], struct shash *local_options)
+/* The global options. */
+enum {
+    OPT_DB = UCHAR_MAX + 1,
+    OPT_ONELINE,
+    OPT_NO_SYSLOG,
+    OPT_DRY_RUN,
+    OPT_WAIT,
+    OPT_PEER_CA_CERT,
+    OPT_LOCAL,
+    OPT_DAEMON_INPUT,
+    VLOG_OPTION_ENUMS,
+    TABLE_OPTION_ENUMS,
+    SSL_OPTION_ENUMS,
+    DAEMON_OPTION_ENUMS,
+};
+
+/* Who handles an option when commands go through the daemon. */
+enum option_kind {
+    OPTION_SENT,        /* The daemon, for each command line. */
+    OPTION_CLIENT,      /* The client itself (logging, help, -u). */
+    OPTION_DETACH,      /* The daemon, when it starts (--detach...). */
+    OPTION_DIRECT,      /* Nobody: only a one-shot uses it (--db, SSL). */
+    OPTION_INPUT,       /* Only the daemon: what a client sends along. */
+};
+
+static enum option_kind
+option_kind(int c)
 {
-    enum {
-        OPT_DB = UCHAR_MAX + 1,
-        OPT_ONELINE,
-        OPT_NO_SYSLOG,
-        OPT_DRY_RUN,
-        OPT_WAIT,
-        OPT_PEER_CA_CERT,
-        OPT_LOCAL,
-        VLOG_OPTION_ENUMS,
-        TABLE_OPTION_ENUMS,
-        SSL_OPTION_ENUMS,
-    };
+    switch (c) {
+    case OPT_ONELINE: case OPT_DRY_RUN: case OPT_WAIT: case 't':
+    case OPT_LOCAL: case 'f': case 'd': case OPT_NO_HEADINGS:
+    case OPT_PRETTY: case OPT_BARE: case OPT_MAX_COLUMN_WIDTH:
+        return OPTION_SENT;
+    case OPT_NO_SYSLOG: case 'h': case 'V': case 'u': case 'v':
+    case OPT_LOG_FILE: case OPT_SYSLOG_IMPL: case OPT_SYSLOG_TARGET:
+        return OPTION_CLIENT;
+    case OPT_DETACH: case OPT_NO_SELF_CONFINEMENT: case OPT_NO_CHDIR:
+    case OPT_OVERWRITE_PIDFILE: case OPT_PIDFILE: case OPT_MONITOR:
+    case OPT_USER_GROUP:
+        return OPTION_DETACH;
+    case OPT_DAEMON_INPUT:
+        return OPTION_INPUT;
+    default:
+        return OPTION_DIRECT;
+    }
+}
+
+static const struct option *
+find_option_by_value(const struct option *options, int value)
+{
+    for (const struct option *o = options; o->name; o++) {
+        if (o->val == value) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
+/* Parses the global options of 'argv' into the globals and
+ * 'local_options' (the options of the first command given before it).
+ * Notes in 'forwarded' those that a client sends to the daemon, in
+ * 'refused_option' the first one that a client cannot send, and in
+ * 'daemon_option' one that only a daemon takes.  A one-shot, a client or
+ * a daemon that starts exits on a bad option; the daemon parsing what a
+ * client sent ('serving') returns an error instead, refuses the options
+ * that a client does not send, and stores in '*input' the content of a
+ * map-load file that the client read. */
+static char * OVS_WARN_UNUSED_RESULT
+parse_options__(int argc, char *argv[], struct shash *local_options,
+                const char **input)
+{
     static const struct option global_long_options[] = {
         {"db", required_argument, NULL, OPT_DB},
         {"no-syslog", no_argument, NULL, OPT_NO_SYSLOG},
@@ -345,11 +444,14 @@ parse_options(int argc, char *argv[], struct shash *local_options)
         {"wait", no_argument, NULL, OPT_WAIT},
         {"oneline", no_argument, NULL, OPT_ONELINE},
         {"timeout", required_argument, NULL, 't'},
+        {"unixctl", required_argument, NULL, 'u'},
+        {"daemon-input", required_argument, NULL, OPT_DAEMON_INPUT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         VLOG_LONG_OPTIONS,
         TABLE_LONG_OPTIONS,
         STREAM_SSL_LONG_OPTIONS,
+        DAEMON_LONG_OPTIONS,
         {"peer-ca-cert", required_argument, NULL, OPT_PEER_CA_CERT},
         {NULL, 0, NULL, 0},
     };
@@ -357,6 +459,7 @@ parse_options(int argc, char *argv[], struct shash *local_options)
     size_t allocated_options, n_options;
     struct option *options;
     char *tmp, *short_options;
+    char *error = NULL;
 
     tmp = ovs_cmdl_long_options_to_short_options(global_long_options);
     short_options = xasprintf("+%s", tmp);
@@ -368,13 +471,39 @@ parse_options(int argc, char *argv[], struct shash *local_options)
     n_options = n_global_long_options;
     ctl_add_cmd_options(&options, &n_options, &allocated_options, OPT_LOCAL);
 
+    if (serving) {
+        optind = 0;
+        opterr = 0;
+    }
     for (;;) {
-        int idx;
+        int idx = -1;
         int c = getopt_long(argc, argv, short_options, options, &idx);
 
         if (c == -1) {
             break;
         }
+
+        const struct option *o = (c == '?' ? NULL
+                                  : idx >= 0 ? &options[idx]
+                                  : find_option_by_value(options, c));
+        enum option_kind kind = option_kind(c);
+        if (o && serving && kind != OPTION_SENT && kind != OPTION_INPUT) {
+            error = xasprintf("--%s is not allowed in daemon mode",
+                              o->name);
+            goto out;
+        } else if (o && !serving && kind == OPTION_INPUT) {
+            error = xasprintf("--%s is for the daemon only", o->name);
+            goto out;
+        } else if (o && kind == OPTION_SENT) {
+            svec_add_nocopy(&forwarded,
+                            optarg ? xasprintf("--%s=%s", o->name, optarg)
+                                   : xasprintf("--%s", o->name));
+        } else if (o && kind == OPTION_DIRECT && !refused_option) {
+            refused_option = o->name;
+        } else if (o && kind == OPTION_DETACH && c != OPT_DETACH) {
+            daemon_option = o->name;
+        }
+
         switch (c) {
         case OPT_DB:
             db = optarg;
@@ -396,10 +525,19 @@ parse_options(int argc, char *argv[], struct shash *local_options)
             wait_for_switches = true;
             break;
 
+        case OPT_DAEMON_INPUT:
+            *input = optarg;
+            break;
+
+        case 'u':
+            unixctl_path = optarg;
+            break;
+
         case OPT_LOCAL:
             if (shash_find(local_options, options[idx].name)) {
-                ctl_fatal("'%s' option specified multiple times",
-                          options[idx].name);
+                error = xasprintf("'%s' option specified multiple times",
+                                  options[idx].name);
+                goto out;
             }
             shash_add_nocopy(local_options,
                              xasprintf("--%s", options[idx].name),
@@ -416,34 +554,94 @@ parse_options(int argc, char *argv[], struct shash *local_options)
 
         case 't':
             if (!str_to_uint(optarg, 10, &timeout) || !timeout) {
-                ctl_fatal("value %s on -t or --timeout is invalid", optarg);
+                error = xasprintf("value %s on -t or --timeout is invalid",
+                                  optarg);
+                goto out;
             }
             break;
 
         VLOG_OPTION_HANDLERS
-        TABLE_OPTION_HANDLERS(&table_style)
         STREAM_SSL_OPTION_HANDLERS
+        DAEMON_OPTION_HANDLERS
+
+        case 'f':
+        case 'd':
+            /* table_parse_format() and _cell_format() exit on a value that
+             * they do not know, which the daemon must not. */
+            if (serving
+                && !(c == 'f'
+                     ? (!strcmp(optarg, "table") || !strcmp(optarg, "list")
+                        || !strcmp(optarg, "html") || !strcmp(optarg, "csv")
+                        || !strcmp(optarg, "json"))
+                     : (!strcmp(optarg, "string") || !strcmp(optarg, "bare")
+                        || !strcmp(optarg, "json")))) {
+                error = xasprintf("unknown %s format \"%s\"",
+                                  c == 'f' ? "output" : "data", optarg);
+                goto out;
+            }
+            if (c == 'f') {
+                table_parse_format(&table_style, optarg);
+            } else {
+                table_parse_cell_format(&table_style, optarg);
+            }
+            break;
+
+        case OPT_NO_HEADINGS:
+            table_style.headings = false;
+            break;
+
+        case OPT_PRETTY:
+            table_style.json_flags |= JSSF_PRETTY;
+            break;
+
+        case OPT_BARE:
+            table_style.format = TF_LIST;
+            table_style.cell_format = CF_BARE;
+            table_style.headings = false;
+            break;
+
+        case OPT_MAX_COLUMN_WIDTH:
+            table_style.max_column_width = atoi(optarg);
+            break;
 
         case OPT_PEER_CA_CERT:
             stream_ssl_set_peer_ca_cert_file(optarg);
             break;
 
         case '?':
-            exit(EXIT_FAILURE);
+            if (!serving) {
+                exit(EXIT_FAILURE);
+            }
+            error = xasprintf("unrecognized option or missing argument "
+                              "'%s'", argv[optind - 1]);
+            goto out;
 
         default:
             abort();
         }
     }
-    free(short_options);
 
-    if (!db) {
-        db = ctl_default_db();
-    }
+out:
+    free(short_options);
     for (size_t i = n_global_long_options; options[i].name; i++) {
         free(CONST_CAST(char *, options[i].name));
     }
     free(options);
+    if (error && !serving) {
+        ctl_fatal("%s", error);
+    }
+    return error;
+}
+
+static void
+parse_options(int argc, char *argv[], struct shash *local_options)
+{
+    const char *input = NULL;
+
+    free(parse_options__(argc, argv, local_options, &input));
+    if (!db) {
+        db = ctl_default_db();
+    }
 }
 
 static void
@@ -518,10 +716,20 @@ Options:\n\
                               the database holds it (exit status 2 if the\n\
                               timeout passes first, or if the controller or\n\
                               a switch refused part of it)\n\
-  --oneline                   print exactly one line of output per command\n",
+  --oneline                   print exactly one line of output per command\n\
+\n\
+Daemon mode:\n\
+  --detach                    start a daemon that keeps a replica of the\n\
+                              database and runs the commands sent to it;\n\
+                              it prints export %s=SOCKET\n\
+  -u, --unixctl=SOCKET        with --detach, where the daemon listens;\n\
+                              otherwise, send the commands to the daemon\n\
+                              there (default: $%s, if set)\n",
            program_name, program_name, ctl_get_db_cmd_usage(),
-           ctl_list_db_tables_usage(), ctl_default_db());
+           ctl_list_db_tables_usage(), ctl_default_db(), DAEMON_ENV,
+           DAEMON_ENV);
     table_usage();
+    daemon_usage();
     vlog_usage();
     printf("\
   --no-syslog                 equivalent to --verbose=flexmap_ctl:syslog:warn\n");
@@ -543,6 +751,84 @@ flexmap_ctl_exit(int status)
     }
     ovsdb_idl_destroy(the_idl);
     exit(status);
+}
+
+/* Where a command line's results go.  A one-shot flexmap-ctl writes them
+ * to its stdout and stderr and exits with their status; the daemon gathers
+ * them (in 'served_out', 'served_err' and 'served_status') and sends them
+ * to the flexmap-ctl that asked, which writes them out and exits as a
+ * one-shot would have. */
+
+static void
+put_stdout(const char *s)
+{
+    if (serving) {
+        ds_put_cstr(&served_out, s);
+    } else {
+        fputs(s, stdout);
+    }
+}
+
+static void
+put_stderr(const char *s)
+{
+    if (serving) {
+        ds_put_cstr(&served_err, s);
+    } else {
+        fputs(s, stderr);
+    }
+}
+
+/* Says something on stderr, as ovs_error(0, ...) does. */
+static void OVS_PRINTF_FORMAT(1, 2)
+say(const char *format, ...)
+{
+    va_list args;
+
+    va_start(args, format);
+    if (serving) {
+        ds_put_format(&served_err, "%s: ", program_name);
+        ds_put_format_valist(&served_err, format, args);
+        ds_put_char(&served_err, '\n');
+    } else {
+        ovs_error_valist(0, format, args);
+    }
+    va_end(args);
+}
+
+/* Ends the command line with exit status 'status', whose reasons say()
+ * has given.  A one-shot exits; the daemon records 'status' and returns,
+ * and the caller unwinds. */
+static void
+fail_noted(int status)
+{
+    if (!serving) {
+        flexmap_ctl_exit(status);
+    }
+    if (!served_status) {
+        served_status = status;
+    }
+}
+
+/* Ends the command line with exit status 'status' and a message.  A
+ * one-shot exits (through ctl_fatal() for EXIT_FAILURE, which also logs
+ * the message); the daemon records them and returns, and the caller
+ * unwinds. */
+static void OVS_PRINTF_FORMAT(2, 3)
+fail(int status, const char *format, ...)
+{
+    va_list args;
+    char *message;
+
+    va_start(args, format);
+    message = xvasprintf(format, args);
+    va_end(args);
+    if (!serving && status == EXIT_FAILURE) {
+        ctl_fatal("%s", message);
+    }
+    say("%s", message);
+    free(message);
+    fail_noted(status);
 }
 
 /* Canonical spellings. */
@@ -754,12 +1040,64 @@ container_find(struct ctl_context *ctx, const char *id)
     return row ? CONTAINER_OF(row, struct flexrec_container, header_) : NULL;
 }
 
+/* The daemon's index of the mappings by address, protocol and port (see
+ * server_main()), which follows the open transaction's writes too; NULL in
+ * a one-shot, whose IDL holds few mappings. */
+static struct ovsdb_idl_index *mapping_by_key;
+
+/* Returns a key row for 'mapping_by_key' (destroy it with
+ * flexrec_mapping_index_destroy_row()). */
+static struct flexrec_mapping *
+mapping_key(const struct flexrec_public_ip *ip, const char *proto,
+            const int64_t *port, size_t n_port)
+{
+    struct flexrec_mapping *key
+        = flexrec_mapping_index_init_row(mapping_by_key);
+
+    flexrec_mapping_index_set_ip(key, ip);
+    flexrec_mapping_index_set_proto(key, proto);
+    flexrec_mapping_index_set_port(key, port, n_port);
+    return key;
+}
+
+/* Returns a mapping of address 'ip', or NULL if it has none. */
+static const struct flexrec_mapping *
+mapping_find_any(struct ovsdb_idl *idl, const struct flexrec_public_ip *ip)
+{
+    const struct flexrec_mapping *m;
+
+    if (mapping_by_key) {
+        /* The least key of 'ip': an empty protocol, no port. */
+        struct flexrec_mapping *key = mapping_key(ip, "", NULL, 0);
+        struct ovsdb_idl_cursor cursor
+            = flexrec_mapping_cursor_first_ge(mapping_by_key, key);
+
+        m = flexrec_mapping_cursor_data(&cursor);
+        flexrec_mapping_index_destroy_row(key);
+        return m && m->ip == ip ? m : NULL;
+    }
+    FLEXREC_MAPPING_FOR_EACH (m, idl) {
+        if (m->ip == ip) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
 static const struct flexrec_mapping *
 mapping_find(struct ovsdb_idl *idl, const struct flexrec_public_ip *ip,
              const char *proto, int64_t port)
 {
     const struct flexrec_mapping *m;
 
+    if (mapping_by_key) {
+        struct flexrec_mapping *key = mapping_key(ip, proto, &port,
+                                                  port ? 1 : 0);
+
+        m = flexrec_mapping_index_find(mapping_by_key, key);
+        flexrec_mapping_index_destroy_row(key);
+        return m;
+    }
     FLEXREC_MAPPING_FOR_EACH (m, idl) {
         if (m->ip == ip && !strcmp(m->proto, proto)
             && (m->n_port ? m->port[0] : 0) == port) {
@@ -941,17 +1279,16 @@ cmd_ip_del(struct ctl_context *ctx)
         free(address);
         return;
     }
-    FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
-        if (m->ip == ip) {
-            struct ds key = DS_EMPTY_INITIALIZER;
+    m = mapping_find_any(ctx->idl, ip);
+    if (m) {
+        struct ds key = DS_EMPTY_INITIALIZER;
 
-            mapping_format_key(m, &key);
-            ctl_error(ctx, "%s is still mapped (%s); delete its mappings "
-                      "first", address, ds_cstr(&key));
-            ds_destroy(&key);
-            free(address);
-            return;
-        }
+        mapping_format_key(m, &key);
+        ctl_error(ctx, "%s is still mapped (%s); delete its mappings first",
+                  address, ds_cstr(&key));
+        ds_destroy(&key);
+        free(address);
+        return;
     }
     flexrec_public_ip_delete(ip);
     free(address);
@@ -2125,7 +2462,8 @@ static const struct ctl_table_class tables[FLEXREC_N_TABLES] = {
     },
 };
 
-static void
+/* Returns false, having said why, if a command's prerequisites fail. */
+static bool
 run_prerequisites(struct ctl_command *commands, size_t n_commands,
                   struct ovsdb_idl *idl)
 {
@@ -2181,51 +2519,59 @@ run_prerequisites(struct ctl_command *commands, size_t n_commands,
             ctl_context_init(&ctx, c, idl, NULL, NULL, NULL);
             (c->syntax->prerequisites)(&ctx);
             if (ctx.error) {
-                ctl_fatal("%s", ctx.error);
+                fail(EXIT_FAILURE, "%s", ctx.error);
+                ctl_context_done(&ctx, c);
+                return false;
             }
             ctl_context_done(&ctx, c);
             ovs_assert(!c->output.string);
             ovs_assert(!c->table);
         }
     }
+    return true;
 }
 
 static void
 print_output(struct ctl_command *c)
 {
     struct ds *ds = &c->output;
+    struct ds s = DS_EMPTY_INITIALIZER;
 
     if (c->table) {
-        table_print(c->table, &table_style);
+        table_format(c->table, &table_style, &s);
     } else if (oneline) {
         ds_chomp(ds, '\n');
         for (size_t j = 0; j < ds->length; j++) {
             int ch = ds->string[j];
 
             if (ch == '\n') {
-                fputs("\\n", stdout);
+                ds_put_cstr(&s, "\\n");
             } else if (ch == '\\') {
-                fputs("\\\\", stdout);
+                ds_put_cstr(&s, "\\\\");
             } else {
-                putchar(ch);
+                ds_put_char(&s, ch);
             }
         }
-        putchar('\n');
+        ds_put_char(&s, '\n');
     } else {
-        fputs(ds_cstr(ds), stdout);
+        ds_put_cstr(&s, ds_cstr(ds));
     }
+    put_stdout(ds_cstr(&s));
+    ds_destroy(&s);
 }
 
 /* Fails unless 'key' (if nonnull) is a VXLAN key, as
  * Global:other_config:tunnel-key must be. */
-static void
+static bool
 check_tunnel_key(const char *key)
 {
     unsigned long long int value;
 
     if (key && (!str_to_ullong(key, 0, &value) || value > 0xffffff)) {
-        ctl_fatal("%s: tunnel-key must be 0 to 16777215", key);
+        fail(EXIT_FAILURE, "%s: tunnel-key must be 0 to 16777215", key);
+        return false;
     }
+    return true;
 }
 
 /* Returns true if this transaction writes column 'idx' of 'row'. */
@@ -2288,8 +2634,9 @@ checked_column_partially_written(struct ovsdb_idl *idl)
  * addresses that must be unicast and unique whatever their spelling,
  * datapath ids), and stores those values canonically spelled.  Relations
  * between rows (whose container a mapping may name) are left to
- * flexmap-controller, which checks every row whoever wrote it. */
-static void
+ * flexmap-controller, which checks every row whoever wrote it.  Returns
+ * false, having said why, if a value is refused. */
+static bool
 check_written(struct ovsdb_idl *idl)
 {
     const struct flexrec_global *g;
@@ -2304,7 +2651,9 @@ check_written(struct ovsdb_idl *idl)
             error = mac_canonical(g->gateway_mac, "the gateway",
                                   &canonical);
             if (error) {
-                ctl_fatal("%s", error);
+                fail(EXIT_FAILURE, "%s", error);
+                free(error);
+                return false;
             }
             if (strcmp(canonical, g->gateway_mac)) {
                 flexrec_global_set_gateway_mac(g, canonical);
@@ -2312,7 +2661,10 @@ check_written(struct ovsdb_idl *idl)
             free(canonical);
         }
         if (written(&g->header_, FLEXREC_GLOBAL_COL_OTHER_CONFIG)) {
-            check_tunnel_key(smap_get(&g->other_config, "tunnel-key"));
+            if (!check_tunnel_key(smap_get(&g->other_config,
+                                           "tunnel-key"))) {
+                return false;
+            }
         }
         if (g->header_.map_op_written
             && bitmap_is_set(g->header_.map_op_written,
@@ -2330,7 +2682,9 @@ check_written(struct ovsdb_idl *idl)
                     if (map_op_type(op) != MAP_OP_DELETE && d->values
                         && !strcmp(json_string(d->keys[i].s),
                                    "tunnel-key")) {
-                        check_tunnel_key(json_string(d->values[i].s));
+                        if (!check_tunnel_key(json_string(d->values[i].s))) {
+                            return false;
+                        }
                     }
                 }
             }
@@ -2340,7 +2694,9 @@ check_written(struct ovsdb_idl *idl)
         if (written(&sw->header_, FLEXREC_SWITCH_COL_DATAPATH_ID)) {
             error = dpid_canonical(sw->datapath_id, &canonical);
             if (error) {
-                ctl_fatal("%s", error);
+                fail(EXIT_FAILURE, "%s", error);
+                free(error);
+                return false;
             }
             if (strcmp(canonical, sw->datapath_id)) {
                 flexrec_switch_set_datapath_id(sw, canonical);
@@ -2351,7 +2707,9 @@ check_written(struct ovsdb_idl *idl)
             && sw->router_mac) {
             error = mac_canonical(sw->router_mac, "a router", &canonical);
             if (error) {
-                ctl_fatal("%s", error);
+                fail(EXIT_FAILURE, "%s", error);
+                free(error);
+                return false;
             }
             if (strcmp(canonical, sw->router_mac)) {
                 flexrec_switch_set_router_mac(sw, canonical);
@@ -2362,7 +2720,9 @@ check_written(struct ovsdb_idl *idl)
             && sw->tunnel_ip) {
             error = ip_canonical(sw->tunnel_ip, &canonical);
             if (error) {
-                ctl_fatal("%s", error);
+                fail(EXIT_FAILURE, "%s", error);
+                free(error);
+                return false;
             }
             if (strcmp(canonical, sw->tunnel_ip)) {
                 flexrec_switch_set_tunnel_ip(sw, canonical);
@@ -2376,7 +2736,9 @@ check_written(struct ovsdb_idl *idl)
         }
         error = mac_canonical(c->mac, "a container", &canonical);
         if (error) {
-            ctl_fatal("%s", error);
+            fail(EXIT_FAILURE, "%s", error);
+            free(error);
+            return false;
         }
         FLEXREC_CONTAINER_FOR_EACH (c2, idl) {
             struct eth_addr a, b;
@@ -2384,8 +2746,10 @@ check_written(struct ovsdb_idl *idl)
             if (c2 != c && eth_addr_from_string(c2->mac, &a)
                 && eth_addr_from_string(canonical, &b)
                 && eth_addr_equals(a, b)) {
-                ctl_fatal("MAC %s is already used by container %s",
-                          canonical, c2->name ? c2->name : "?");
+                fail(EXIT_FAILURE, "MAC %s is already used by container %s",
+                     canonical, c2->name ? c2->name : "?");
+                free(canonical);
+                return false;
             }
         }
         if (strcmp(canonical, c->mac)) {
@@ -2399,7 +2763,9 @@ check_written(struct ovsdb_idl *idl)
         }
         error = ip_canonical(ip->address, &canonical);
         if (error) {
-            ctl_fatal("%s", error);
+            fail(EXIT_FAILURE, "%s", error);
+            free(error);
+            return false;
         }
         FLEXREC_PUBLIC_IP_FOR_EACH (ip2, idl) {
             char *other;
@@ -2410,10 +2776,11 @@ check_written(struct ovsdb_idl *idl)
 
                 free(other);
                 if (same) {
-                    ctl_fatal("%s is owned by tenant %s (as %s)",
-                              canonical,
-                              ip2->tenant ? ip2->tenant->name : "?",
-                              ip2->address);
+                    fail(EXIT_FAILURE, "%s is owned by tenant %s (as %s)",
+                         canonical, ip2->tenant ? ip2->tenant->name : "?",
+                         ip2->address);
+                    free(canonical);
+                    return false;
                 }
             }
             free(error);
@@ -2423,6 +2790,7 @@ check_written(struct ovsdb_idl *idl)
         }
         free(canonical);
     }
+    return true;
 }
 
 static bool
@@ -2470,7 +2838,10 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
             (c->syntax->run)(&ctx);
         }
         if (ctx.error) {
-            ctl_fatal("%s", ctx.error);
+            fail(EXIT_FAILURE, "%s", ctx.error);
+            ctl_context_done_command(&ctx, c);
+            ctl_context_done(&ctx, NULL);
+            goto failed;
         }
         ctl_context_done_command(&ctx, c);
         if (ctx.try_again) {
@@ -2489,15 +2860,18 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
         whole_writes = rerun = true;
         goto try_again;
     }
-    check_written(idl);
+    if (!check_written(idl)) {
+        goto failed;
+    }
 
     SHASH_FOR_EACH (node, &symtab->sh) {
         struct ovsdb_symbol *symbol = node->data;
 
         if (!symbol->created) {
-            ctl_fatal("row id \"%s\" is referenced but never created (e.g. "
-                      "with \"-- --id=%s create ...\")",
-                      node->name, node->name);
+            fail(EXIT_FAILURE, "row id \"%s\" is referenced but never "
+                 "created (e.g. with \"-- --id=%s create ...\")",
+                 node->name, node->name);
+            goto failed;
         }
     }
 
@@ -2521,7 +2895,9 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
                 ctl_context_init(&ctx, c, idl, txn, symtab, NULL);
                 (c->syntax->postprocess)(&ctx);
                 if (ctx.error) {
-                    ctl_fatal("%s", ctx.error);
+                    fail(EXIT_FAILURE, "%s", ctx.error);
+                    ctl_context_done(&ctx, c);
+                    goto failed;
                 }
                 ctl_context_done(&ctx, c);
             }
@@ -2539,7 +2915,8 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
         OVS_NOT_REACHED();
 
     case TXN_ABORTED:
-        ctl_fatal("transaction aborted");
+        fail(EXIT_FAILURE, "transaction aborted");
+        goto failed;
 
     case TXN_UNCHANGED:
     case TXN_SUCCESS:
@@ -2553,10 +2930,12 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
             read_wider = true;
             goto try_again;
         }
-        ctl_fatal("transaction error: %s", error);
+        fail(EXIT_FAILURE, "transaction error: %s", error);
+        goto failed;
 
     case TXN_NOT_LOCKED:
-        ctl_fatal("database not locked");
+        fail(EXIT_FAILURE, "database not locked");
+        goto failed;
 
     default:
         OVS_NOT_REACHED();
@@ -2564,21 +2943,42 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
     free(error);
     ovsdb_symbol_table_destroy(symtab);
 
-    if (next_cfg) {
-        wait_for_cfg(idl, next_cfg);
-        check_applied(idl, written_rows, n_written_rows);
-    }
+    bool applied = (!next_cfg
+                    || (wait_for_cfg(idl, next_cfg)
+                        && check_applied(idl, written_rows,
+                                         n_written_rows)));
     free(written_rows);
 
     for (c = commands; c < &commands[n_commands]; c++) {
-        print_output(c);
+        if (applied) {
+            print_output(c);
+        }
         ds_destroy(&c->output);
         table_destroy(c->table);
         free(c->table);
-        shash_destroy_free_data(&c->options);
+        c->table = NULL;
     }
-    free(commands);
-    ovsdb_idl_destroy(idl);
+    return true;
+
+failed:
+    /* Only the daemon gets here: fail() has recorded why, and a one-shot
+     * has exited. */
+    rerun = false;
+    if (txn) {
+        ovsdb_idl_txn_abort(txn);
+        ovsdb_idl_txn_destroy(txn);
+        txn = the_idl_txn = NULL;
+    }
+    free(written_rows);
+    written_rows = NULL;
+    ovsdb_symbol_table_destroy(symtab);
+    for (c = commands; c < &commands[n_commands]; c++) {
+        ds_destroy(&c->output);
+        table_destroy(c->table);
+        free(c->table);
+        c->table = NULL;
+    }
+    free(error);
     return true;
 
 try_again:
@@ -2596,6 +2996,7 @@ try_again:
         ds_destroy(&c->output);
         table_destroy(c->table);
         free(c->table);
+        c->table = NULL;
     }
     free(error);
     if (rerun) {
@@ -2610,8 +3011,9 @@ try_again:
  * database said at 'next_cfg'.  Gives up at the --timeout with exit status
  * 2, as when the database goes away meanwhile: the change itself is
  * committed.  Without a timeout, it says once, after a few seconds, which
- * switches it is still waiting for. */
-static void
+ * switches it is still waiting for.  Returns false, having said why, if
+ * it gives up. */
+static bool
 wait_for_cfg(struct ovsdb_idl *idl, int64_t next_cfg)
 {
     long long int note = time_msec() + 5000;
@@ -2621,11 +3023,14 @@ wait_for_cfg(struct ovsdb_idl *idl, int64_t next_cfg)
         const struct flexrec_switch *sw;
 
         ovsdb_idl_run(idl);
-        if (!ovsdb_idl_is_alive(idl)) {
-            ovs_error(0, "%s: database connection failed while waiting for "
-                      "the switches (%s); the change is committed", db,
-                      ovs_retval_to_string(ovsdb_idl_get_last_error(idl)));
-            flexmap_ctl_exit(2);
+        /* The daemon's connection retries: it fails as soon as it drops. */
+        if (serving ? !ovsdb_idl_is_connected(idl)
+                    : !ovsdb_idl_is_alive(idl)) {
+            fail(2, "%s: database connection failed while waiting for the "
+                 "switches (%s); the change is committed", db,
+                 ovs_retval_to_string(ovsdb_idl_get_last_error(idl)));
+            svec_destroy(&late);
+            return false;
         }
         svec_clear(&late);
         FLEXREC_SWITCH_FOR_EACH (sw, idl) {
@@ -2651,12 +3056,14 @@ wait_for_cfg(struct ovsdb_idl *idl, int64_t next_cfg)
                           "to it?)", late.n > 1 ? "are the switches"
                                                 : "is the switch");
             if (now >= deadline) {
-                ovs_error(0, "timed out after %u s waiting for %s",
-                          timeout, ds_cstr(&what));
-                flexmap_ctl_exit(2);
+                fail(2, "timed out after %u s waiting for %s", timeout,
+                     ds_cstr(&what));
+                ds_destroy(&what);
+                svec_destroy(&late);
+                return false;
             }
-            ovs_error(0, "still waiting for %s; --timeout limits the wait",
-                      ds_cstr(&what));
+            say("still waiting for %s; --timeout limits the wait",
+                 ds_cstr(&what));
             ds_destroy(&what);
             note = LLONG_MAX;
         }
@@ -2665,6 +3072,7 @@ wait_for_cfg(struct ovsdb_idl *idl, int64_t next_cfg)
         poll_block();
     }
     svec_destroy(&late);
+    return true;
 }
 
 /* Adds to '*rows' the rows of the tables with a status column that the
@@ -2720,8 +3128,9 @@ applied_error(struct ds *s, const char *what, const struct smap *status)
 /* With --wait, once the switches have the change: exits with status 2,
  * listing them, if any of the 'n' rows in 'rows' that the transaction
  * wrote, or any Switch row, carries an error in its status (the
- * controller refused the row, or a switch refused what it asks for). */
-static void
+ * controller refused the row, or a switch refused what it asks for).
+ * Returns true if none does. */
+static bool
 check_applied(struct ovsdb_idl *idl, const struct written_row *rows,
               size_t n)
 {
@@ -2777,12 +3186,14 @@ check_applied(struct ovsdb_idl *idl, const struct written_row *rows,
         free(what);
     }
     if (s.length) {
-        ovs_error(0, "the change is committed, but not applied everywhere:");
-        fputs(ds_cstr(&s), stderr);
+        say("the change is committed, but not applied everywhere:");
+        put_stderr(ds_cstr(&s));
         ds_destroy(&s);
-        flexmap_ctl_exit(2);
+        fail_noted(2);
+        return false;
     }
     ds_destroy(&s);
+    return true;
 }
 
 /* map-load: replaces every mapping with those of a file.
@@ -3008,19 +3419,19 @@ static void
 map_load_report_partial(const struct map_load *load)
 {
     if (load->n[LOAD_INSERT] || load->n[LOAD_UPDATE] || load->n[LOAD_DELETE]) {
-        ovs_error(0, "%s: already written: %"PRIuSIZE" added, %"PRIuSIZE
-                  " changed, %"PRIuSIZE" deleted; map-load again writes the "
-                  "rest", load->where, load->n[LOAD_INSERT],
-                  load->n[LOAD_UPDATE], load->n[LOAD_DELETE]);
+        say("%s: already written: %"PRIuSIZE" added, %"PRIuSIZE
+             " changed, %"PRIuSIZE" deleted; map-load again writes the "
+             "rest", load->where, load->n[LOAD_INSERT],
+             load->n[LOAD_UPDATE], load->n[LOAD_DELETE]);
     }
 }
 
 /* Checks every line of 'load''s file against the database that 'idl'
  * holds, as map-add checks its arguments, and stores in 'load' the
  * mappings that the file names and the operations that make the Mapping
- * table hold exactly those.  Exits, naming every bad line (up to a
- * limit), if there is one. */
-static void
+ * table hold exactly those.  Fails, naming every bad line (up to a
+ * limit), if there is one, and then returns false. */
+static bool
 map_load_diff(struct map_load *load, struct ovsdb_idl *idl)
 {
     struct svec errors = SVEC_EMPTY_INITIALIZER;
@@ -3100,23 +3511,24 @@ map_load_diff(struct map_load *load, struct ovsdb_idl *idl)
         enum { MAX_ERRORS = 20 };
 
         for (size_t i = 0; i < errors.n && i < MAX_ERRORS; i++) {
-            ovs_error(0, "%s", errors.names[i]);
+            say("%s", errors.names[i]);
         }
         if (errors.n > MAX_ERRORS) {
-            ovs_error(0, "%s: %"PRIuSIZE" more bad lines", load->where,
-                      errors.n - MAX_ERRORS);
+            say("%s: %"PRIuSIZE" more bad lines", load->where,
+                 errors.n - MAX_ERRORS);
         }
         if (load->n[LOAD_INSERT] || load->n[LOAD_UPDATE]
             || load->n[LOAD_DELETE]) {
             /* The database changed between two transactions of this load
              * and made a line bad. */
-            ovs_error(0, "%s: nothing more written", load->where);
+            say("%s: nothing more written", load->where);
             map_load_report_partial(load);
         } else {
-            ovs_error(0, "%s: nothing written", load->where);
+            say("%s: nothing written", load->where);
         }
         svec_destroy(&errors);
-        flexmap_ctl_exit(EXIT_FAILURE);
+        fail_noted(EXIT_FAILURE);
+        return false;
     }
     svec_destroy(&errors);
 
@@ -3141,6 +3553,7 @@ map_load_diff(struct map_load *load, struct ovsdb_idl *idl)
             map_load_add_op(load, LOAD_INSERT, NULL, m);
         }
     }
+    return true;
 }
 
 /* Writes 'op' into 'txn'.  Returns false if a row that it names is no
@@ -3199,19 +3612,22 @@ static bool
 do_map_load(struct map_load *load, const char *args, struct ovsdb_idl *idl)
 {
     int64_t next_cfg = 0;
+    char *s;
 
-    map_load_diff(load, idl);
+    if (!map_load_diff(load, idl)) {
+        return true;
+    }
     if (dry_run) {
         size_t n[3] = {0, 0, 0};
 
         for (size_t i = 0; i < load->n_ops; i++) {
             n[load->ops[i].type]++;
         }
-        printf("%"PRIuSIZE" added, %"PRIuSIZE" changed, %"PRIuSIZE
-               " deleted (dry run: nothing written)\n",
-               n[LOAD_INSERT], n[LOAD_UPDATE], n[LOAD_DELETE]);
-        map_load_destroy(load);
-        ovsdb_idl_destroy(idl);
+        s = xasprintf("%"PRIuSIZE" added, %"PRIuSIZE" changed, %"PRIuSIZE
+                      " deleted (dry run: nothing written)\n",
+                      n[LOAD_INSERT], n[LOAD_UPDATE], n[LOAD_DELETE]);
+        put_stdout(s);
+        free(s);
         return true;
     }
 
@@ -3263,16 +3679,19 @@ do_map_load(struct map_load *load, const char *args, struct ovsdb_idl *idl)
 
         case TXN_ABORTED:
             map_load_report_partial(load);
-            ctl_fatal("transaction aborted");
+            fail(EXIT_FAILURE, "transaction aborted");
+            goto failed;
 
         case TXN_ERROR:
             map_load_report_partial(load);
-            ctl_fatal("transaction error: %s",
-                      ovsdb_idl_txn_get_error(txn));
+            fail(EXIT_FAILURE, "transaction error: %s",
+                 ovsdb_idl_txn_get_error(txn));
+            goto failed;
 
         case TXN_NOT_LOCKED:
             map_load_report_partial(load);
-            ctl_fatal("database not locked");
+            fail(EXIT_FAILURE, "database not locked");
+            goto failed;
 
         default:
             OVS_NOT_REACHED();
@@ -3304,35 +3723,91 @@ do_map_load(struct map_load *load, const char *args, struct ovsdb_idl *idl)
         the_idl_txn = NULL;
         load->n_written_rows = first_written;
         return false;
+
+    failed:
+        /* Only the daemon gets here: a one-shot has exited. */
+        ovsdb_idl_txn_destroy(txn);
+        the_idl_txn = NULL;
+        return true;
     }
 
-    if (next_cfg) {
-        wait_for_cfg(idl, next_cfg);
-        check_applied(idl, load->written_rows, load->n_written_rows);
+    if (next_cfg
+        && (!wait_for_cfg(idl, next_cfg)
+            || !check_applied(idl, load->written_rows,
+                              load->n_written_rows))) {
+        return true;
     }
-    printf("%"PRIuSIZE" added, %"PRIuSIZE" changed, %"PRIuSIZE" deleted\n",
-           load->n[LOAD_INSERT], load->n[LOAD_UPDATE], load->n[LOAD_DELETE]);
-    map_load_destroy(load);
-    ovsdb_idl_destroy(idl);
+    s = xasprintf("%"PRIuSIZE" added, %"PRIuSIZE" changed, %"PRIuSIZE
+                  " deleted\n", load->n[LOAD_INSERT], load->n[LOAD_UPDATE],
+                  load->n[LOAD_DELETE]);
+    put_stdout(s);
+    free(s);
     return true;
 }
 
-/* If 'commands' is a map-load, reads its file and returns what
- * do_map_load() needs, otherwise returns NULL. */
-static struct map_load *
-map_load_create(struct ctl_command *commands, size_t n_commands)
+/* Reads the whole of 'file_name' ("-": stdin) into 'text'.  Returns false,
+ * having said why, if it cannot. */
+static bool
+map_load_read(const char *file_name, struct ds *text)
+{
+    bool is_stdin = !strcmp(file_name, "-");
+    FILE *stream = is_stdin ? stdin : fopen(file_name, "r");
+
+    if (!stream) {
+        fail(EXIT_FAILURE, "%s: open failed (%s)", file_name,
+             ovs_strerror(errno));
+        return false;
+    }
+    for (;;) {
+        size_t n;
+
+        ds_reserve(text, text->length + 65536);
+        n = fread(&text->string[text->length], 1,
+                  text->allocated - text->length, stream);
+        text->length += n;
+        if (!n) {
+            break;
+        }
+    }
+    bool ok = !ferror(stream);
+    if (!ok) {
+        fail(EXIT_FAILURE, "%s: read failed (%s)",
+             is_stdin ? "stdin" : file_name, ovs_strerror(errno));
+    }
+    if (!is_stdin) {
+        fclose(stream);
+    }
+    text->string[text->length] = '\0';
+    return ok;
+}
+
+/* If 'commands' is a map-load, stores in '*loadp' what do_map_load()
+ * needs, with the file's content: 'input' if nonnull (the daemon gets it
+ * from the client, which read the file), otherwise read from the file.
+ * Otherwise stores NULL.  Returns false, having said why, if the command
+ * line or the file cannot be used. */
+static bool
+map_load_create(struct ctl_command *commands, size_t n_commands,
+                const char *input, struct map_load **loadp)
 {
     struct map_load *load;
-    FILE *stream;
 
+    *loadp = NULL;
     for (size_t i = 0; i < n_commands; i++) {
         if (!strcmp(commands[i].syntax->name, "map-load") && n_commands > 1) {
-            ctl_fatal("map-load writes in several transactions, so it "
-                      "cannot be joined with other commands");
+            fail(EXIT_FAILURE, "map-load writes in several transactions, so "
+                 "it cannot be joined with other commands");
+            return false;
         }
     }
     if (n_commands != 1 || strcmp(commands[0].syntax->name, "map-load")) {
-        return NULL;
+        return true;
+    }
+    if (serving && !input) {
+        fail(EXIT_FAILURE, "%s: the daemon reads no files: flexmap-ctl "
+             "sends a map-load file's content to it",
+             commands[0].argv[1]);
+        return false;
     }
 
     load = xzalloc(sizeof *load);
@@ -3340,31 +3815,14 @@ map_load_create(struct ctl_command *commands, size_t n_commands)
     load->where = strcmp(load->file_name, "-") ? load->file_name : "stdin";
     ds_init(&load->text);
     hmap_init(&load->desired);
-    stream = (strcmp(load->file_name, "-")
-              ? fopen(load->file_name, "r") : stdin);
-    if (!stream) {
-        ctl_fatal("%s: open failed (%s)", load->file_name,
-                  ovs_strerror(errno));
+    if (input) {
+        ds_put_cstr(&load->text, input);
+    } else if (!map_load_read(load->file_name, &load->text)) {
+        map_load_destroy(load);
+        return false;
     }
-    for (;;) {
-        size_t n;
-
-        ds_reserve(&load->text, load->text.length + 65536);
-        n = fread(&load->text.string[load->text.length], 1,
-                  load->text.allocated - load->text.length, stream);
-        load->text.length += n;
-        if (!n) {
-            break;
-        }
-    }
-    if (ferror(stream)) {
-        ctl_fatal("%s: read failed (%s)", load->where, ovs_strerror(errno));
-    }
-    if (stream != stdin) {
-        fclose(stream);
-    }
-    load->text.string[load->text.length] = '\0';
-    return load;
+    *loadp = load;
+    return true;
 }
 
 /* Prerequisites of map-load: only what mapping_parse() and the comparison
@@ -3441,4 +3899,396 @@ flexmap_ctl_cmd_init(void)
     ctl_init(&flexrec_idl_class, flexrec_table_classes, tables, NULL,
              flexmap_ctl_exit);
     ctl_register_commands(flexmap_commands);
+}
+
+/* Daemon mode.
+ *
+ * A one-shot flexmap-ctl reads from the database what its commands need,
+ * then writes.  Reading costs little for commands that name a few rows
+ * (see "Reading only what the commands need"), but some must read what a
+ * monitor condition cannot narrow (map-del reads every mapping of its
+ * address), and map-load, show and the generic commands read whole
+ * tables.  "flexmap-ctl --detach" instead starts a daemon that keeps a
+ * replica of the whole database, kept current by the server's updates, and
+ * runs command lines that clients send over its unixctl socket: a command
+ * line then costs only its own transaction.  It works as ovn-nbctl's
+ * daemon does.
+ *
+ * The client, a flexmap-ctl run with FLEXMAP_CTL_DAEMON (or --unixctl)
+ * naming the daemon's socket, parses its command line as a one-shot does,
+ * so that a bad one fails the same way without reaching the daemon, and
+ * sends it with unixctl command "run": the options that shape what a
+ * command line does or prints (--oneline, --dry-run, --wait, --timeout,
+ * the table formats, each command's options), "--", then the commands.
+ * For map-load the client reads the file (or stdin), as a one-shot would
+ * from where it runs, and sends its content along in --daemon-input: the
+ * daemon opens no file.  Options that choose a database or how to reach it
+ * (--db, the SSL options) belong to the daemon, so a client refuses them.
+ *
+ * The daemon runs each command line as a one-shot would, with the same
+ * checks and messages, except that it replicates every table whole,
+ * reading nothing more per command.  It gathers what a one-shot would
+ * print and its exit status (see put_stdout(), say() and fail()) and
+ * replies with a JSON object, {"status": N, "stdout": "...", "stderr":
+ * "..."}, as the reply's text; the client prints both and exits with that
+ * status.
+ *
+ * The daemon runs one command line at a time, so a --wait holds back the
+ * others until the switches have the change or its --timeout passes.  If
+ * its database connection drops, it refuses command lines, saying so,
+ * until it has reconnected, which it keeps trying. */
+
+static void
+commands_destroy(struct ctl_command *commands, size_t n_commands)
+{
+    for (size_t i = 0; i < n_commands; i++) {
+        shash_destroy_free_data(&commands[i].options);
+    }
+    free(commands);
+}
+
+/* Fails unless the daemon's connection to the database is up. */
+static bool
+server_check_connected(struct ovsdb_idl *idl)
+{
+    if (ovsdb_idl_is_connected(idl)) {
+        return true;
+    }
+
+    int retval = ovsdb_idl_get_last_error(idl);
+    if (retval) {
+        fail(EXIT_FAILURE, "%s: the flexmap-ctl daemon has lost its "
+             "database connection (%s); it keeps trying to reconnect", db,
+             ovs_retval_to_string(retval));
+    } else {
+        fail(EXIT_FAILURE, "%s: the flexmap-ctl daemon is not connected to "
+             "the database; it keeps trying to connect", db);
+    }
+    return false;
+}
+
+/* Runs 'commands' (or 'load') against the replica in 'idl', as main() runs
+ * them in a one-shot: again each time the database changes, until they
+ * are done, or --timeout passes. */
+static void
+server_run_commands(const char *args, struct ctl_command *commands,
+                    size_t n_commands, struct map_load *load,
+                    struct ovsdb_idl *idl)
+{
+    unsigned int seqno = ovsdb_idl_get_seqno(idl);
+    bool now = true;            /* The replica is current. */
+
+    for (;;) {
+        ovsdb_idl_run(idl);
+        if (!server_check_connected(idl)) {
+            return;
+        }
+        if (now || seqno != ovsdb_idl_get_seqno(idl)) {
+            now = false;
+            seqno = ovsdb_idl_get_seqno(idl);
+            if (load
+                ? do_map_load(load, args, idl)
+                : do_flexmap_ctl(args, commands, n_commands, idl)) {
+                return;
+            }
+        }
+        if (time_msec() >= deadline) {
+            /* A one-shot would have been stopped by its alarm, as the
+             * client has been. */
+            fail(EXIT_FAILURE, "timed out after %u s", timeout);
+            return;
+        }
+        ovsdb_idl_wait(idl);
+        if (deadline != LLONG_MAX) {
+            poll_timer_wait_until(deadline);
+        }
+        poll_block();
+    }
+}
+
+static void
+server_cmd_exit(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                const char *argv[] OVS_UNUSED, void *exiting_)
+{
+    bool *exiting = exiting_;
+
+    *exiting = true;
+    unixctl_command_reply(conn, NULL);
+}
+
+/* unixctl "run OPTION... -- COMMAND...": see "Daemon mode" above. */
+static void
+server_cmd_run(struct unixctl_conn *conn, int argc, const char *argv_[],
+               void *idl_)
+{
+    struct ovsdb_idl *idl = idl_;
+    struct ctl_command *commands = NULL;
+    size_t n_commands = 0;
+    struct shash local_options;
+    struct map_load *load = NULL;
+    const char *input = NULL;
+    struct svec logged = SVEC_EMPTY_INITIALIZER;
+    char *args = NULL;
+    char *error;
+
+    /* Copies, since getopt() permutes them; argv[0] is "run". */
+    char **argv = xcalloc(argc + 1, sizeof *argv);
+    for (int i = 0; i < argc; i++) {
+        argv[i] = xstrdup(argv_[i]);
+    }
+
+    /* Every command line starts from the defaults, as a one-shot does. */
+    serving = true;
+    ds_clear(&served_out);
+    ds_clear(&served_err);
+    served_status = 0;
+    oneline = dry_run = wait_for_switches = force_wait = false;
+    whole_writes = read_wider = false;
+    timeout = 0;
+    deadline = LLONG_MAX;
+    table_style = (struct table_style) TABLE_STYLE_DEFAULT;
+    svec_clear(&forwarded);
+
+    shash_init(&local_options);
+    error = parse_options__(argc, argv, &local_options, &input);
+    if (!error) {
+        error = ctl_parse_commands(argc - optind, argv + optind,
+                                   &local_options, &commands, &n_commands);
+    }
+    shash_destroy_free_data(&local_options);
+    if (error) {
+        fail(EXIT_FAILURE, "%s", error);
+        free(error);
+        goto out;
+    }
+
+    /* Logged and in the transaction's comment as a one-shot's command
+     * line, without a map-load file's content. */
+    svec_add(&logged, program_name);
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv_[i], "--daemon-input=", 15)) {
+            svec_add(&logged, argv_[i]);
+        }
+    }
+    svec_terminate(&logged);
+    args = process_escape_args(logged.names);
+    VLOG(ctl_might_write_to_db(commands, n_commands) ? VLL_INFO : VLL_DBG,
+         "Running %s", args);
+
+    if (timeout) {
+        deadline = time_msec() + timeout * 1000LL;
+    }
+    if (server_check_connected(idl)
+        && map_load_create(commands, n_commands, input, &load)
+        && run_prerequisites(commands, n_commands, idl)) {
+        server_run_commands(args, commands, n_commands, load, idl);
+    }
+
+out:;
+    struct json *reply = json_object_create();
+    json_object_put(reply, "status", json_integer_create(served_status));
+    json_object_put_string(reply, "stdout", ds_cstr(&served_out));
+    json_object_put_string(reply, "stderr", ds_cstr(&served_err));
+    char *reply_s = json_to_string(reply, 0);
+    unixctl_command_reply(conn, reply_s);
+    free(reply_s);
+    json_destroy(reply);
+
+    serving = false;
+    ds_clear(&served_out);
+    ds_clear(&served_err);
+    map_load_destroy(load);
+    commands_destroy(commands, n_commands);
+    svec_destroy(&logged);
+    free(args);
+    for (int i = 0; i < argc; i++) {
+        free(argv[i]);
+    }
+    free(argv);
+}
+
+/* Before the daemon detaches: exits, saying why, if the Flexmap database
+ * cannot be reached at 'db' (a one-shot would say the same), since the
+ * daemon would otherwise retry forever before it is ready. */
+static void
+server_check_db(void)
+{
+    struct stream *stream;
+    bool has_flexmap;
+    char *dbs;
+    int error;
+
+    if (strchr(db, ',')) {
+        return;
+    }
+    error = stream_open_block(jsonrpc_stream_open(db, &stream, DSCP_DEFAULT),
+                              -1, &stream);
+    if (error) {
+        db_connection_fatal(db, error);
+    }
+    stream_close(stream);
+    dbs = list_server_dbs(db, &has_flexmap);
+    free(dbs);
+    if (!has_flexmap) {
+        db_connection_fatal(db, 0);
+    }
+}
+
+/* Prints 's' for a shell, quoted if it must be. */
+static void
+print_shell_word(const char *s)
+{
+    if (s[0] && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                       "0123456789_-+=./,:@%") == strlen(s)) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('\'');
+    for (; *s; s++) {
+        if (*s == '\'') {
+            fputs("'\\''", stdout);
+        } else {
+            putchar(*s);
+        }
+    }
+    putchar('\'');
+}
+
+/* "flexmap-ctl --detach": starts the daemon, prints the line that points
+ * clients at it, and returns to the shell once the replica is complete. */
+static void
+server_main(void)
+{
+    struct unixctl_server *server;
+    bool exiting = false;
+    bool ready = false;
+    int error;
+
+    server_check_db();
+    daemonize_start(false);
+    error = unixctl_server_create(unixctl_path, &server);
+    if (error) {
+        ctl_fatal("failed to create unixctl server (%s)",
+                  ovs_retval_to_string(error));
+    }
+    printf("export %s=", DAEMON_ENV);
+    print_shell_word(unixctl_server_get_path(server));
+    putchar('\n');
+    fflush(stdout);
+
+    struct ovsdb_idl *idl = the_idl = ovsdb_idl_create(db, &flexrec_idl_class,
+                                                       true, true);
+    ovsdb_idl_set_db_change_aware(idl, true);
+    static const struct ovsdb_idl_index_column key_columns[] = {
+        {.column = &flexrec_mapping_col_ip},
+        {.column = &flexrec_mapping_col_proto},
+        {.column = &flexrec_mapping_col_port},
+    };
+    mapping_by_key = ovsdb_idl_index_create(idl, key_columns,
+                                            ARRAY_SIZE(key_columns));
+    unixctl_command_register("run", "[OPTION...] -- COMMAND [ARG...]", 0,
+                             INT_MAX, server_cmd_run, idl);
+    unixctl_command_register("exit", "", 0, 0, server_cmd_exit, &exiting);
+
+    while (!exiting) {
+        ovsdb_idl_run(idl);
+        if (!ready && ovsdb_idl_has_ever_connected(idl)) {
+            VLOG_INFO("%s: holding a replica of the database", db);
+            daemonize_complete();
+            ready = true;
+        }
+        unixctl_server_run(server);
+
+        ovsdb_idl_wait(idl);
+        unixctl_server_wait(server);
+        poll_block();
+    }
+    unixctl_server_destroy(server);
+    ovsdb_idl_destroy(idl);
+    exit(EXIT_SUCCESS);
+}
+
+/* Sends the command line in 'argv' (its commands parsed into 'commands')
+ * to the daemon at 'socket', prints what it replies and exits with its
+ * exit status. */
+static void
+client_main(const char *socket, int argc, char *argv[],
+            struct ctl_command *commands, size_t n_commands)
+{
+    struct svec args = SVEC_EMPTY_INITIALIZER;
+    struct map_load *load;
+
+    if (refused_option) {
+        ctl_fatal("--%s cannot be used with the flexmap-ctl daemon at %s, "
+                  "which has its own database connection (unset %s to run "
+                  "without it)", refused_option, socket, DAEMON_ENV);
+    }
+    if (!timeout) {
+        const char *env = getenv("OVS_CTL_TIMEOUT");
+
+        if (env && env[0] && str_to_uint(env, 10, &timeout) && timeout) {
+            svec_add_nocopy(&forwarded, xasprintf("--timeout=%u", timeout));
+        }
+    }
+    if (timeout) {
+        /* As a one-shot's: the daemon gives up at the same time. */
+        time_alarm(wait_for_switches && timeout < UINT_MAX
+                   ? timeout + 1 : timeout);
+    }
+
+    svec_append(&args, &forwarded);
+    map_load_create(commands, n_commands, NULL, &load);
+    if (load) {
+        svec_add_nocopy(&args, xasprintf("--daemon-input=%s",
+                                         ds_cstr(&load->text)));
+        map_load_destroy(load);
+    }
+    svec_add(&args, "--");
+    for (int i = optind; i < argc; i++) {
+        svec_add(&args, argv[i]);
+    }
+    commands_destroy(commands, n_commands);
+
+    struct jsonrpc *client;
+    char *result = NULL, *error = NULL;
+    int retval = unixctl_client_create(socket, &client);
+    if (retval) {
+        ctl_fatal("%s: cannot reach the flexmap-ctl daemon (%s); start one "
+                  "with \"flexmap-ctl --detach\", or unset %s to run "
+                  "without it", socket, ovs_strerror(retval), DAEMON_ENV);
+    }
+    retval = unixctl_client_transact(client, "run", args.n, args.names,
+                                     &result, &error);
+    if (retval) {
+        ctl_fatal("%s: the flexmap-ctl daemon did not answer (%s)", socket,
+                  ovs_retval_to_string(retval));
+    }
+    if (error) {
+        ctl_fatal("%s: the flexmap-ctl daemon refused the command line: %s",
+                  socket, error);
+    }
+
+    struct json *reply = json_from_string(result ? result : "");
+    const struct json *status = (reply->type == JSON_OBJECT
+                                 ? shash_find_data(json_object(reply),
+                                                   "status") : NULL);
+    const struct json *out = (status ? shash_find_data(json_object(reply),
+                                                       "stdout") : NULL);
+    const struct json *err = (status ? shash_find_data(json_object(reply),
+                                                       "stderr") : NULL);
+    if (!status || status->type != JSON_INTEGER
+        || !out || out->type != JSON_STRING
+        || !err || err->type != JSON_STRING) {
+        ctl_fatal("%s: unexpected reply from the flexmap-ctl daemon: %s",
+                  socket, result ? result : "");
+    }
+    fputs(json_string(out), stdout);
+    fputs(json_string(err), stderr);
+    int exit_status = json_integer(status);
+
+    json_destroy(reply);
+    free(result);
+    jsonrpc_close(client);
+    svec_destroy(&args);
+    exit(exit_status);
 }
