@@ -35,6 +35,7 @@
 #include "flexmap.h"
 #include "flexmap/controller/flexmap-idl.h"
 #include "flow.h"
+#include "hmapx.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/ofp-errors.h"
 #include "openvswitch/ofp-port.h"
@@ -375,7 +376,10 @@ fc_slot_want(struct fc_switch *sw, const struct flexmap_key *key,
 {
     struct fc_slot *slot = val ? fc_slot_get(sw, key) : fc_slot_find(sw, key);
 
-    if (slot) {
+    if (slot && !slot->stale
+        && (val ? slot->want && fc_val_equal(val, slot->want) : !slot->want)) {
+        free(val);              /* No change. */
+    } else if (slot) {
         free(slot->want);
         slot->want = val;
         fc_slot_list(sw, slot);
@@ -406,6 +410,163 @@ fc_mappings_init(struct fc_mappings *mappings)
 {
     hmap_init(&mappings->by_uuid);
     hmap_init(&mappings->by_key);
+    hmap_init(&mappings->containers);
+}
+
+struct fc_container *
+fc_container_find(const struct fc_mappings *mappings, const struct uuid *uuid)
+{
+    struct fc_container *fc;
+
+    HMAP_FOR_EACH_WITH_HASH (fc, node, uuid_hash(uuid),
+                             &mappings->containers) {
+        if (uuid_equals(&fc->uuid, uuid)) {
+            return fc;
+        }
+    }
+    return NULL;
+}
+
+static struct fc_container *
+fc_container_get(struct fc_mappings *mappings, const struct uuid *uuid)
+{
+    struct fc_container *fc = fc_container_find(mappings, uuid);
+
+    if (!fc) {
+        fc = xzalloc(sizeof *fc);
+        fc->uuid = *uuid;
+        hmap_insert(&mappings->containers, &fc->node, uuid_hash(uuid));
+    }
+    return fc;
+}
+
+static void
+fc_container_free(struct fc_mappings *mappings, struct fc_container *fc)
+{
+    hmap_remove(&mappings->containers, &fc->node);
+    free(fc->mappings);
+    free(fc);
+}
+
+/* Records that the container with UUID 'container' is behind the switch
+ * row with UUID 'sw', or, if 'sw' is NULL, that it is gone (then no
+ * mapping names it: the references are strong). */
+void
+fc_container_place(struct fc_mappings *mappings,
+                   const struct uuid *container, const struct uuid *sw)
+{
+    if (sw) {
+        struct fc_container *fc = fc_container_get(mappings, container);
+
+        fc->sw = *sw;
+        fc->placed = true;
+    } else {
+        struct fc_container *fc = fc_container_find(mappings, container);
+
+        if (fc) {
+            fc_container_free(mappings, fc);
+        }
+    }
+}
+
+/* Empties every container's list of mappings, before they are all listed
+ * again. */
+void
+fc_containers_forget_mappings(struct fc_mappings *mappings)
+{
+    struct fc_container *fc;
+
+    HMAP_FOR_EACH (fc, node, &mappings->containers) {
+        fc->n_mappings = fc->n_verified = 0;
+    }
+}
+
+/* Returns true if mapping 'm' names container 'c'. */
+static bool
+fc_mapping_names(const struct flexrec_mapping *m,
+                 const struct flexrec_container *c)
+{
+    for (size_t i = 0; i < m->n_backends; i++) {
+        if (m->key_backends[i] == c) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Drops from 'fc''s list of mappings those that are gone or no longer name
+ * it, and, if 'out' is nonnull, adds the others' rows to 'out'. */
+static void
+fc_container_verify(struct fc_ctx *ctx, struct fc_container *fc,
+                    struct hmapx *out)
+{
+    const struct flexrec_container *c
+        = flexrec_container_get_for_uuid(ctx->idl, &fc->uuid);
+    size_t n = 0;
+
+    for (size_t i = 0; i < fc->n_mappings; i++) {
+        const struct flexrec_mapping *m
+            = flexrec_mapping_get_for_uuid(ctx->idl, &fc->mappings[i]);
+
+        if (c && m && fc_mapping_names(m, c)) {
+            fc->mappings[n++] = fc->mappings[i];
+            if (out) {
+                hmapx_add(out, CONST_CAST(struct flexrec_mapping *, m));
+            }
+        }
+    }
+    fc->n_mappings = fc->n_verified = n;
+}
+
+/* Lists mapping 'm' with each container it names.  With 'check_dup', not
+ * again where it is listed already (while every list is built afresh, it
+ * cannot be). */
+void
+fc_container_add_mapping(struct fc_ctx *ctx, const struct flexrec_mapping *m,
+                         bool check_dup)
+{
+    const struct uuid *uuid = &m->header_.uuid;
+
+    for (size_t i = 0; i < m->n_backends; i++) {
+        struct fc_container *fc
+            = fc_container_get(&ctx->mappings,
+                               &m->key_backends[i]->header_.uuid);
+        bool listed = false;
+
+        for (size_t j = 0; check_dup && j < fc->n_mappings; j++) {
+            if (uuid_equals(&fc->mappings[j], uuid)) {
+                listed = true;
+                break;
+            }
+        }
+        if (listed) {
+            continue;
+        }
+        if (check_dup && fc->n_mappings >= 2 * fc->n_verified + 16) {
+            /* Rows that were changed or deleted may have left their UUIDs
+             * here: drop them now and then, so that the list stays in
+             * proportion to the mappings that name the container. */
+            fc_container_verify(ctx, fc, NULL);
+        }
+        if (fc->n_mappings >= fc->allocated_mappings) {
+            fc->mappings = x2nrealloc(fc->mappings, &fc->allocated_mappings,
+                                      sizeof *fc->mappings);
+        }
+        fc->mappings[fc->n_mappings++] = *uuid;
+    }
+}
+
+/* Adds to 'out' the Mapping rows that name container 'c'. */
+void
+fc_container_mappings(struct fc_ctx *ctx, const struct flexrec_container *c,
+                      struct hmapx *out)
+{
+    struct fc_container *fc = fc_container_find(&ctx->mappings,
+                                                &c->header_.uuid);
+
+    if (fc) {
+        fc_container_verify(ctx, fc, out);
+    }
 }
 
 void
@@ -413,11 +574,18 @@ fc_mappings_destroy(struct fc_mappings *mappings)
 {
     struct fc_mapping *fm;
 
+    struct fc_container *fc;
+
     HMAP_FOR_EACH_POP (fm, uuid_node, &mappings->by_uuid) {
         free(fm);
     }
+    HMAP_FOR_EACH_POP (fc, node, &mappings->containers) {
+        free(fc->mappings);
+        free(fc);
+    }
     hmap_destroy(&mappings->by_uuid);
     hmap_destroy(&mappings->by_key);
+    hmap_destroy(&mappings->containers);
 }
 
 struct fc_mapping *

@@ -17,8 +17,12 @@
  * change tracking says which rows changed; each table's handler says what
  * that touches (the owners of addresses and MACs, the rows' checks, the
  * mappings whose entries must be recomputed, the rules), and only that is
- * recomputed.  A change to the Switch table, or a reconnection to the
- * database, recomputes everything. */
+ * recomputed.  The mappings that name a container are found through an
+ * index (fc-desired.c's "struct fc_container"), without a scan.  A container
+ * that changes touches the entries of its mappings on the switches it
+ * leaves or joins and on the gateways, and its own rules on the switches
+ * it leaves or joins; no other switch.  A change to the Switch table, or a
+ * reconnection to the database, recomputes everything. */
 
 #include <config.h>
 
@@ -102,8 +106,14 @@ struct fc_changes {
     struct hmapx ips;           /* Public_IP rows that changed, or whose
                                  * ownership changed. */
     struct hmapx containers;    /* Container rows likewise. */
-    struct hmapx mappings;      /* Mapping rows to recompute. */
-    bool flows;                 /* The rules need a recompute. */
+    struct hmapx mappings;      /* Mapping rows to recompute on every
+                                 * switch. */
+    struct hmapx touched;       /* Mapping rows that name a container in
+                                 * 'containers', to recompute on the
+                                 * switches in 'entry_switches'. */
+    struct hmapx entry_switches;    /* "struct fc_switch"es. */
+    bool flows;                 /* Every switch's rules need a
+                                 * recompute. */
 };
 
 /* Switch: returns true if a row came, went or changed (other than in the
@@ -237,8 +247,9 @@ fc_container_handle_changes(struct fc_ctx *ctx, bool full,
     }
 }
 
-/* Mapping: adds to 'ch->mappings' the rows that changed and those that a
- * changed address or container touches. */
+/* Mapping: adds to 'ch->mappings' the rows that changed and those that
+ * refer to a changed address.  (The mappings that refer to a changed
+ * container are fc_containers_update()'s.) */
 static void
 fc_mapping_handle_changes(struct fc_ctx *ctx, struct fc_changes *ch)
 {
@@ -250,17 +261,94 @@ fc_mapping_handle_changes(struct fc_ctx *ctx, struct fc_changes *ch)
             hmapx_add(&ch->mappings, CONST_CAST(void *, m));
         }
     }
-    if (!hmapx_is_empty(&ch->ips) || !hmapx_is_empty(&ch->containers)) {
+    if (!hmapx_is_empty(&ch->ips)) {
         FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
-            bool touched = hmapx_contains(&ch->ips, m->ip);
-
-            for (size_t i = 0; !touched && i < m->n_backends; i++) {
-                touched = hmapx_contains(&ch->containers,
-                                         m->key_backends[i]);
-            }
-            if (touched) {
+            if (hmapx_contains(&ch->ips, m->ip)) {
                 hmapx_add(&ch->mappings, CONST_CAST(void *, m));
             }
+        }
+    }
+}
+
+/* Returns true if the entries and rules of 'sw' are kept incrementally:
+ * otherwise it recomputes all of them before its next sync. */
+static bool
+fc_switch_incremental(const struct fc_switch *sw)
+{
+    return fc_switch_ready(sw) && !sw->need_full && sw->row;
+}
+
+/* Containers that changed, or changed hands, touch the mappings that name
+ * them, on the switches where they were and are and on the gateways (a
+ * gateway reaches every container), and their own rules on the switches
+ * where they were and are.  Adds those mappings to 'ch->touched' and those
+ * switches to 'ch->entry_switches', recomputes those rules, and records
+ * where each container is now. */
+static void
+fc_containers_update(struct fc_ctx *ctx, struct fc_changes *ch)
+{
+    struct hmapx_node *node;
+    struct fc_switch *sw;
+
+    HMAPX_FOR_EACH (node, &ch->containers) {
+        const struct flexrec_container *c = node->data;
+        const struct uuid *uuid = &c->header_.uuid;
+        const struct flexrec_switch *row = (flexrec_container_is_deleted(c)
+                                            ? NULL : c->switch_);
+        const struct fc_container *fc = fc_container_find(&ctx->mappings,
+                                                          uuid);
+        bool placed = fc && fc->placed;
+
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
+            if (fc_switch_incremental(sw)
+                && (sw->row == row
+                    || (placed
+                        && uuid_equals(&sw->row->header_.uuid, &fc->sw)))) {
+                hmapx_add(&ch->entry_switches, sw);
+                if (!sw->flows_dirty) {
+                    fc_flows_update_container(ctx, sw, uuid);
+                }
+            }
+        }
+        if (row) {
+            fc_container_mappings(ctx, c, &ch->touched);
+        }
+        fc_container_place(&ctx->mappings, uuid,
+                           row ? &row->header_.uuid : NULL);
+    }
+    if (!hmapx_is_empty(&ch->touched)) {
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
+            if (fc_switch_incremental(sw)
+                && !strcmp(sw->row->role, "gateway")) {
+                hmapx_add(&ch->entry_switches, sw);
+            }
+        }
+    }
+}
+
+/* Recomputes the entries of the mappings in 'ch->touched' (other than
+ * those that fc_mappings_update() recomputes everywhere) on the switches in
+ * 'ch->entry_switches', and checks them again. */
+static void
+fc_mappings_touch(struct fc_ctx *ctx, const struct fc_changes *ch)
+{
+    struct hmapx_node *node, *sw_node;
+
+    HMAPX_FOR_EACH (node, &ch->touched) {
+        const struct flexrec_mapping *m = node->data;
+        struct flexmap_key key;
+
+        if (hmapx_contains(&ch->mappings, m)) {
+            continue;
+        }
+        fc_mapping_check(ctx, m);
+        if (ctx->reactive || !fc_mapping_key(ctx, m, &key)) {
+            continue;
+        }
+        HMAPX_FOR_EACH (sw_node, &ch->entry_switches) {
+            struct fc_switch *sw = sw_node->data;
+
+            fc_slot_want(sw, &key, fc_mapping_val(ctx, m, &key, sw));
         }
     }
 }
@@ -297,6 +385,7 @@ fc_mappings_update(struct fc_ctx *ctx, const struct hmapx *mappings)
         if (flexrec_mapping_is_deleted(m)) {
             continue;
         }
+        fc_container_add_mapping(ctx, m, true);
         fc_mapping_check(ctx, m);
         if (!fc_mapping_key(ctx, m, &key)) {
             continue;
@@ -318,19 +407,30 @@ fc_mappings_update(struct fc_ctx *ctx, const struct hmapx *mappings)
 static void
 fc_mappings_recompute(struct fc_ctx *ctx)
 {
+    const struct flexrec_container *c;
     const struct flexrec_mapping *m;
+    struct fc_container *fc;
     struct fc_mapping *fm;
     struct fc_switch *sw;
 
     HMAP_FOR_EACH_SAFE (fm, uuid_node, &ctx->mappings.by_uuid) {
         fc_mapping_forget(ctx, fm);
     }
+    HMAP_FOR_EACH_SAFE (fc, node, &ctx->mappings.containers) {
+        fc_container_place(&ctx->mappings, &fc->uuid, NULL);
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        fc_container_place(&ctx->mappings, &c->header_.uuid,
+                           &c->switch_->header_.uuid);
+    }
+    fc_containers_forget_mappings(&ctx->mappings);
     FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
         struct flexmap_key key;
 
         if (fc_mapping_key(ctx, m, &key)) {
             fc_mapping_remember(ctx, m, &key);
         }
+        fc_container_add_mapping(ctx, m, false);
         fc_mapping_check(ctx, m);
     }
 #if HAVE_DECL_MALLOC_TRIM
@@ -353,6 +453,8 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
         .ips = HMAPX_INITIALIZER(&ch.ips),
         .containers = HMAPX_INITIALIZER(&ch.containers),
         .mappings = HMAPX_INITIALIZER(&ch.mappings),
+        .touched = HMAPX_INITIALIZER(&ch.touched),
+        .entry_switches = HMAPX_INITIALIZER(&ch.entry_switches),
         .flows = false,
     };
 
@@ -371,10 +473,10 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
     if (full) {
         fc_mappings_recompute(ctx);
     } else {
-        /* Addresses and containers that changed, or changed hands, touch
-         * the rules (responders, delivery, the way out) and the mappings
+        /* Addresses that changed, or changed hands, touch the rules
+         * (responders, the address check, the way out) and the mappings
          * to them. */
-        if (!hmapx_is_empty(&ch.ips) || !hmapx_is_empty(&ch.containers)) {
+        if (!hmapx_is_empty(&ch.ips)) {
             ch.flows = true;
         }
         fc_mapping_handle_changes(ctx, &ch);
@@ -386,7 +488,11 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
                 sw->flows_dirty = true;
             }
         }
+        fc_containers_update(ctx, &ch);
+        fc_mappings_touch(ctx, &ch);
     }
+    hmapx_destroy(&ch.entry_switches);
+    hmapx_destroy(&ch.touched);
     hmapx_destroy(&ch.mappings);
     hmapx_destroy(&ch.containers);
     hmapx_destroy(&ch.ips);

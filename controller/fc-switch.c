@@ -353,50 +353,68 @@ fc_send_cmds(struct fc_switch *sw, struct ofputil_flexmap_cmd *cmds,
     sw->n_entry_mods += n;
 }
 
-/* Sends 'sw' the rules it lacks and deletes those it should not have. */
-static size_t
-fc_sync_flows(struct fc_ctx *ctx, struct fc_switch *sw, size_t *n_dels)
+/* Sends 'sw' wanted rule 'f' if it lacks it, unless it refused it already
+ * (a refused rule is not sent again until it changes or a resync).
+ * Returns true if it sent it. */
+static bool
+fc_sync_flow_add(struct fc_switch *sw, const struct fc_flow *f)
 {
-    struct hmap flows = HMAP_INITIALIZER(&flows);
-    struct hmap matches = HMAP_INITIALIZER(&matches);
-    struct fc_flow *f;
-    size_t n_adds = 0;
+    if (!fc_flow_find(&sw->flows, f)
+        && !fc_flow_find(&sw->refused_flows, f)) {
+        fc_send_flow(sw, f, OFPFC_ADD);
+        hmap_insert(&sw->flows, &fc_flow_clone(f)->node, f->hash);
+        return true;
+    }
+    return false;
+}
 
+/* Forgets held rule 'h' of 'sw', which 'sw' should no longer hold, and
+ * deletes it from the switch.  Returns true if it sent a delete. */
+static bool
+fc_sync_flow_del(struct fc_switch *sw, struct fc_flow *h)
+{
+    /* A rule whose actions changed was replaced by the add; a strict
+     * delete would take the new one away. */
+    bool del = !fc_flow_find_match(&sw->want_flows.matches, h);
+
+    if (del) {
+        fc_send_flow(sw, h, OFPFC_DELETE_STRICT);
+    }
+    hmap_remove(&sw->flows, &h->node);
+    fc_flow_destroy(h);
+    return del;
+}
+
+/* Recomputes every rule that 'sw' should hold, sends it those it lacks and
+ * deletes those it should not have.  Adds the numbers of rules added and
+ * deleted to '*n_adds' and '*n_dels'. */
+static void
+fc_sync_flows_full(struct fc_ctx *ctx, struct fc_switch *sw,
+                   size_t *n_adds, size_t *n_dels)
+{
+    struct fc_want_flows *w = &sw->want_flows;
+    struct fc_flow *f;
+
+    COVERAGE_INC(flexmap_controller_rule_recompute);
+    sw->n_recomputes++;
     if (sw->row) {
         fc_switch_resolve_uplink(sw);
     }
-    fc_desired_flows(ctx, sw, &flows);
+    fc_flows_recompute(ctx, sw);
     HMAP_FOR_EACH_SAFE (f, node, &sw->refused_flows) {
-        if (!fc_flow_find(&flows, f)) {
+        if (!fc_flow_find(&w->flows, f)) {
             hmap_remove(&sw->refused_flows, &f->node);
             fc_flow_destroy(f);
         }
     }
-    HMAP_FOR_EACH (f, node, &flows) {
-        hmap_insert(&matches, &f->match_node, f->match_hash);
-        /* A refused rule is not sent again until it changes or a resync. */
-        if (!fc_flow_find(&sw->flows, f)
-            && !fc_flow_find(&sw->refused_flows, f)) {
-            fc_send_flow(sw, f, OFPFC_ADD);
-            hmap_insert(&sw->flows, &fc_flow_clone(f)->node, f->hash);
-            n_adds++;
-        }
+    HMAP_FOR_EACH (f, node, &w->flows) {
+        *n_adds += fc_sync_flow_add(sw, f);
     }
     HMAP_FOR_EACH_SAFE (f, node, &sw->flows) {
-        if (!fc_flow_find(&flows, f)) {
-            /* A rule whose actions changed was replaced by the add; a
-             * strict delete would take the new one away. */
-            if (!fc_flow_find_match(&matches, f)) {
-                fc_send_flow(sw, f, OFPFC_DELETE_STRICT);
-                (*n_dels)++;
-            }
-            hmap_remove(&sw->flows, &f->node);
-            fc_flow_destroy(f);
+        if (!fc_flow_find(&w->flows, f)) {
+            *n_dels += fc_sync_flow_del(sw, f);
         }
     }
-    hmap_destroy(&matches);
-    fc_flows_clear(&flows);
-    hmap_destroy(&flows);
     sw->flows_dirty = false;
 
     /* The rows whose problems this switch tells: itself, its containers. */
@@ -410,7 +428,36 @@ fc_sync_flows(struct fc_ctx *ctx, struct fc_switch *sw, size_t *n_dels)
             }
         }
     }
-    return n_adds;
+}
+
+/* Sends 'sw' the differences in the rules that recomputes of some of its
+ * groups touched (see fc_flows_update_container()).  Adds the numbers of
+ * rules added and deleted to '*n_adds' and '*n_dels'. */
+static void
+fc_sync_flows_touched(struct fc_switch *sw, size_t *n_adds, size_t *n_dels)
+{
+    struct fc_want_flows *w = &sw->want_flows;
+    struct fc_flow *t;
+
+    HMAP_FOR_EACH_POP (t, node, &w->touched) {
+        const struct fc_flow *want = fc_flow_find(&w->flows, t);
+
+        if (want) {
+            *n_adds += fc_sync_flow_add(sw, want);
+        } else {
+            struct fc_flow *refused = fc_flow_find(&sw->refused_flows, t);
+            struct fc_flow *have = fc_flow_find(&sw->flows, t);
+
+            if (refused) {
+                hmap_remove(&sw->refused_flows, &refused->node);
+                fc_flow_destroy(refused);
+            }
+            if (have) {
+                *n_dels += fc_sync_flow_del(sw, have);
+            }
+        }
+        fc_flow_destroy(t);
+    }
 }
 
 /* Brings 'sw' to what the database says, sending only the differences. */
@@ -446,9 +493,11 @@ fc_switch_sync(struct fc_ctx *ctx, struct fc_switch *sw)
         fc_switch_full(ctx, sw);
     }
     if (sw->flows_dirty) {
-        COVERAGE_INC(flexmap_controller_rule_recompute);
-        n_flow_adds = fc_sync_flows(ctx, sw, &n_flow_dels);
+        fc_sync_flows_full(ctx, sw, &n_flow_adds, &n_flow_dels);
+    } else if (!hmap_is_empty(&sw->want_flows.touched)) {
+        fc_sync_flows_touched(sw, &n_flow_adds, &n_flow_dels);
     }
+    sw->n_flow_mods += n_flow_adds + n_flow_dels;
     if (!cmds) {
         cmds = xmalloc(FC_CHUNK * sizeof *cmds);
     }
@@ -531,6 +580,7 @@ fc_switch_sync(struct fc_ctx *ctx, struct fc_switch *sw)
         VLOG_INFO("%016"PRIx64": no longer in the database, its map "
                   "entries and rules deleted", sw->dpid);
         fc_slots_clear(ctx, sw);
+        fc_want_flows_clear(&sw->want_flows);
         fc_flows_clear(&sw->flows);
         sw->managed = sw->dumped = false;
         return;
@@ -600,6 +650,7 @@ fc_switch_start_dump(struct fc_ctx *ctx, struct fc_switch *sw)
     struct ofpbuf *rq;
 
     fc_slots_clear(ctx, sw);
+    fc_want_flows_clear(&sw->want_flows);
     fc_flows_clear(&sw->flows);
     fc_flows_clear(&sw->refused_flows);     /* Try them again. */
     fc_sent_clear(sw);
@@ -957,6 +1008,7 @@ fc_switch_create(struct fc_ctx *ctx, struct vconn *vconn)
     shash_init(&sw->ports);
     hmap_init(&sw->slots);
     ovs_list_init(&sw->dirty);
+    fc_want_flows_init(&sw->want_flows);
     hmap_init(&sw->flows);
     hmap_init(&sw->refused_flows);
     hmap_init(&sw->sent);
@@ -975,6 +1027,7 @@ fc_switch_destroy(struct fc_ctx *ctx, struct fc_switch *sw)
     shash_destroy(&sw->ports);
     fc_slots_clear(ctx, sw);
     hmap_destroy(&sw->slots);
+    fc_want_flows_destroy(&sw->want_flows);
     fc_flows_clear(&sw->flows);
     hmap_destroy(&sw->flows);
     fc_flows_clear(&sw->refused_flows);

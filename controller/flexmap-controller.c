@@ -492,7 +492,9 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
         }
         ds_put_char(&s, '\n');
         ds_put_format(&s, "  %"PRIu64" map entry changes sent, %"PRIu64
-                      " packet-ins\n", sw->n_entry_mods, sw->n_packet_ins);
+                      " rule changes sent, %"PRIu64" full rule recomputes, "
+                      "%"PRIu64" packet-ins\n", sw->n_entry_mods,
+                      sw->n_flow_mods, sw->n_recomputes, sw->n_packet_ins);
     }
     if (!shash_is_empty(&ctx->status.problems)) {
         struct svec lines = SVEC_EMPTY_INITIALIZER;
