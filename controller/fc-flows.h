@@ -106,10 +106,12 @@ void fc_put_output(struct fc_rule *, ofp_port_t);
  *     ARP and ND, and its table-0 rules toward the address check), keyed
  *     by the container's UUID;
  *
+ *   - one group per public address (its responder, the address check if
+ *     its tenant has a container with a way out here, a gateway's return
+ *     rule), keyed by the address's UUID;
+ *
  *   - the switch's own group, keyed by the all-zeros UUID: the rules into
- *     the map table, the responders of the public addresses, the address
- *     check of the tenants with containers here, and a gateway's return
- *     rules.
+ *     the map table.
  *
  * 'flows' holds every wanted rule once, with the number of groups that
  * want it; 'touched' holds copies of the rules that a group recompute
@@ -117,6 +119,7 @@ void fc_put_output(struct fc_rule *, ofp_port_t);
  * held states may differ unless the whole set was recomputed. */
 struct fc_want_flows {
     struct hmap groups;         /* Contains "struct fc_flow_group"s. */
+    struct hmap tenants;        /* Contains "struct fc_tenant_count"s. */
     struct hmap flows;          /* "struct fc_flow"s, by 'node'. */
     struct hmap matches;        /* The same, by 'match_node'. */
     struct hmap touched;        /* Copies, by 'node'. */
@@ -129,6 +132,8 @@ void fc_want_flows_destroy(struct fc_want_flows *);
 void fc_flows_recompute(struct fc_ctx *, struct fc_switch *);
 void fc_flows_update_container(struct fc_ctx *, struct fc_switch *,
                                const struct uuid *);
+void fc_flows_update_ip(struct fc_ctx *, struct fc_switch *,
+                        const struct uuid *);
 void fc_flow_text(uint8_t table_id, const struct match *, int priority,
                   const struct ofpact *ofpacts, size_t ofpacts_len,
                   struct ds *);

@@ -21,8 +21,10 @@
  * index (fc-desired.c's "struct fc_container"), without a scan.  A container
  * that changes touches the entries of its mappings on the switches it
  * leaves or joins and on the gateways, and its own rules on the switches
- * it leaves or joins; no other switch.  A change to the Switch table, or a
- * reconnection to the database, recomputes everything. */
+ * it leaves or joins; no other switch.  A public address that changes
+ * touches the mappings to it and its own rules on every switch.  A change
+ * to the Switch table, or a reconnection to the database, recomputes
+ * everything. */
 
 #include <config.h>
 
@@ -278,6 +280,27 @@ fc_switch_incremental(const struct fc_switch *sw)
     return fc_switch_ready(sw) && !sw->need_full && sw->row;
 }
 
+/* Public addresses that changed, or changed hands, touch their own rules
+ * on every switch (the responders are everywhere; the address check and a
+ * gateway's return rule where they apply), and no other rule.  (The
+ * mappings to them are recomputed with the changed mappings.) */
+static void
+fc_ips_update(struct fc_ctx *ctx, const struct fc_changes *ch)
+{
+    struct hmapx_node *node;
+    struct fc_switch *sw;
+
+    HMAPX_FOR_EACH (node, &ch->ips) {
+        const struct flexrec_public_ip *ip = node->data;
+
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
+            if (fc_switch_incremental(sw) && !sw->flows_dirty) {
+                fc_flows_update_ip(ctx, sw, &ip->header_.uuid);
+            }
+        }
+    }
+}
+
 /* Containers that changed, or changed hands, touch the mappings that name
  * them, on the switches where they were and are and on the gateways (a
  * gateway reaches every container), and their own rules on the switches
@@ -473,12 +496,6 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
     if (full) {
         fc_mappings_recompute(ctx);
     } else {
-        /* Addresses that changed, or changed hands, touch the rules
-         * (responders, the address check, the way out) and the mappings
-         * to them. */
-        if (!hmapx_is_empty(&ch.ips)) {
-            ch.flows = true;
-        }
         fc_mapping_handle_changes(ctx, &ch);
         fc_mappings_update(ctx, &ch.mappings);
         if (ch.flows) {
@@ -488,6 +505,7 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
                 sw->flows_dirty = true;
             }
         }
+        fc_ips_update(ctx, &ch);
         fc_containers_update(ctx, &ch);
         fc_mappings_touch(ctx, &ch);
     }
