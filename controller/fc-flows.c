@@ -561,6 +561,26 @@ fc_egress_actions(struct fc_ctx *ctx, const struct fc_switch *sw,
     return true;
 }
 
+/* Returns a malloc()'d description of the way out of the containers behind
+ * 'sw' as far as other switches' rows decide it: the tunnel address of its
+ * return gateway ("-" if it has none), or "" if its way out is its own
+ * uplink or it has no row.  When this changes, so do its rules. */
+char *
+fc_switch_egress_via(struct fc_ctx *ctx, const struct fc_switch *sw)
+{
+    const struct flexrec_switch *row = sw->row;
+    const struct flexrec_switch *out;
+    struct in6_addr ip6;
+    char *text;
+
+    if (!row || !strcmp(row->role, "gateway")
+        || (row->return_path && !strcmp(row->return_path, "direct"))) {
+        return xstrdup("");
+    }
+    out = fc_return_gateway(ctx, row);
+    return out && fc_tunnel_ip(out, &ip6, &text) ? text : xstrdup("-");
+}
+
 /* The OpenFlow metadata that marks a packet from a container of 'tenant',
  * for the address check in FC_EGRESS_TABLE. */
 static uint64_t
@@ -1107,6 +1127,8 @@ fc_flows_recompute(struct fc_ctx *ctx, struct fc_switch *sw)
     struct fc_flows_env env;
 
     fc_want_flows_clear(&sw->want_flows);
+    free(sw->egress_via);
+    sw->egress_via = fc_switch_egress_via(ctx, sw);
     if (!fc_flows_env_init(ctx, sw, &env)) {
         return;
     }

@@ -138,5 +138,6 @@ void fc_flow_text(uint8_t table_id, const struct match *, int priority,
                   const struct ofpact *ofpacts, size_t ofpacts_len,
                   struct ds *);
 void fc_switch_resolve_uplink(struct fc_switch *);
+char *fc_switch_egress_via(struct fc_ctx *, const struct fc_switch *);
 
 #endif /* fc-flows.h */

@@ -22,9 +22,10 @@
  * that changes touches the entries of its mappings on the switches it
  * leaves or joins and on the gateways, and its own rules on the switches
  * it leaves or joins; no other switch.  A public address that changes
- * touches the mappings to it and its own rules on every switch.  A change
- * to the Switch table, or a reconnection to the database, recomputes
- * everything. */
+ * touches the mappings to it and its own rules on every switch.  A Switch
+ * row that changes recomputes its switch, its containers' entries on the
+ * gateways, and the rules of the hosts whose return gateway changes.  A
+ * reconnection to the database recomputes everything. */
 
 #include <config.h>
 
@@ -114,28 +115,27 @@ struct fc_changes {
                                  * 'containers', to recompute on the
                                  * switches in 'entry_switches'. */
     struct hmapx entry_switches;    /* "struct fc_switch"es. */
+    struct hmapx switch_rows;   /* Switch rows that came, went or
+                                 * changed. */
     bool flows;                 /* Every switch's rules need a
                                  * recompute. */
 };
 
-/* Switch: returns true if a row came, went or changed (other than in the
- * columns that the controller writes itself).  Switches come and go
- * rarely: that recomputes everything. */
-static bool
-fc_switch_handle_changes(struct fc_ctx *ctx)
+/* Switch: adds to 'ch->switch_rows' the rows that came, went or changed
+ * (other than in the columns that the controller writes itself). */
+static void
+fc_switch_handle_changes(struct fc_ctx *ctx, struct fc_changes *ch)
 {
     static const struct ovsdb_idl_column *const ignored[] = {
         &flexrec_switch_col_status, &flexrec_switch_col_cur_cfg,
     };
     const struct flexrec_switch *row;
-    bool changed = false;
 
     FLEXREC_SWITCH_FOR_EACH_TRACKED (row, ctx->idl) {
         if (fc_row_changed(&row->header_, ignored, ARRAY_SIZE(ignored))) {
-            changed = true;
+            hmapx_add(&ch->switch_rows, CONST_CAST(void *, row));
         }
     }
-    return changed;
 }
 
 /* Points every identified switch at its row again: the old row may be gone
@@ -278,6 +278,58 @@ static bool
 fc_switch_incremental(const struct fc_switch *sw)
 {
     return fc_switch_ready(sw) && !sw->need_full && sw->row;
+}
+
+/* Switch rows that came, went or changed recompute the switches that are
+ * theirs (every entry and rule), the containers behind them (a gateway's
+ * entries for them carry the switch's tunnel address), and all of the
+ * rules of the hosts whose return gateway changes with them; no other
+ * switch.  Also settles who owns the interfaces (a switch's uplink and
+ * tunnel port are no container's) and checks the rows. */
+static void
+fc_switches_update(struct fc_ctx *ctx, struct fc_changes *ch)
+{
+    const struct flexrec_container *c;
+    struct hmapx_node *node;
+    struct fc_switch *sw;
+
+    if (hmapx_is_empty(&ch->switch_rows)) {
+        return;
+    }
+    LIST_FOR_EACH (sw, node, &ctx->switches) {
+        if (sw->identified) {
+            const struct flexrec_switch *row = fc_switch_row(ctx, sw);
+
+            if (row != sw->row
+                || (row && hmapx_contains(&ch->switch_rows, row))) {
+                sw->row = row;
+                sw->need_full = true;
+            }
+        }
+    }
+    fc_ports_refresh(ctx, &ch->containers);
+    HMAPX_FOR_EACH (node, &ch->switch_rows) {
+        const struct flexrec_switch *row = node->data;
+
+        if (!flexrec_switch_is_deleted(row)) {
+            fc_switch_row_check(ctx, row);
+        }
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        if (hmapx_contains(&ch->switch_rows, c->switch_)) {
+            hmapx_add(&ch->containers, CONST_CAST(void *, c));
+        }
+    }
+    LIST_FOR_EACH (sw, node, &ctx->switches) {
+        if (fc_switch_incremental(sw) && !sw->flows_dirty) {
+            char *via = fc_switch_egress_via(ctx, sw);
+
+            if (!sw->egress_via || strcmp(via, sw->egress_via)) {
+                sw->flows_dirty = true;
+            }
+            free(via);
+        }
+    }
 }
 
 /* Public addresses that changed, or changed hands, touch their own rules
@@ -478,14 +530,15 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
         .mappings = HMAPX_INITIALIZER(&ch.mappings),
         .touched = HMAPX_INITIALIZER(&ch.touched),
         .entry_switches = HMAPX_INITIALIZER(&ch.entry_switches),
+        .switch_rows = HMAPX_INITIALIZER(&ch.switch_rows),
         .flows = false,
     };
 
-    if (fc_switch_handle_changes(ctx)) {
-        full = true;
-    }
+    fc_switch_handle_changes(ctx, &ch);
     if (full) {
         fc_switches_refresh_rows(ctx);
+    } else {
+        fc_switches_update(ctx, &ch);
     }
 
     /* Who owns which address and MAC, and what is wrong with the rows that
@@ -509,6 +562,7 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
         fc_containers_update(ctx, &ch);
         fc_mappings_touch(ctx, &ch);
     }
+    hmapx_destroy(&ch.switch_rows);
     hmapx_destroy(&ch.entry_switches);
     hmapx_destroy(&ch.touched);
     hmapx_destroy(&ch.mappings);

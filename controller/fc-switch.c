@@ -1035,5 +1035,6 @@ fc_switch_destroy(struct fc_ctx *ctx, struct fc_switch *sw)
     fc_sent_clear(sw);
     hmap_destroy(&sw->sent);
     free(sw->uplink_name);
+    free(sw->egress_via);
     free(sw);
 }

@@ -86,6 +86,8 @@ struct fc_switch {
     struct fc_want_flows want_flows;
     struct hmap flows;          /* Contains "struct fc_flow"s. */
     bool flows_dirty;           /* Every rule needs a recompute. */
+    char *egress_via;           /* fc_switch_egress_via() as of the last
+                                 * recompute of every rule. */
 
     /* What the switch refused, and what it may still refuse. */
     struct hmap refused_flows;  /* "struct fc_flow"s, with 'why'. */
