@@ -296,6 +296,7 @@ fc_mapping_val(struct fc_ctx *ctx, const struct flexrec_mapping *m,
         return NULL;
     }
     val = xmalloc(sizeof *val + e.n_backends * sizeof *val->backends);
+    val->n_refs = 1;
     val->n = e.n_backends;
     memcpy(val->backends, e.backends, e.n_backends * sizeof *val->backends);
     return val;
@@ -307,6 +308,7 @@ fc_val_from_entry(const struct flexmap_entry *e)
     struct fc_val *val = xmalloc(sizeof *val
                                  + e->n_backends * sizeof *val->backends);
 
+    val->n_refs = 1;
     val->n = e->n_backends;
     for (size_t i = 0; i < e->n_backends; i++) {
         const struct flexmap_backend *src = &e->backends[i];
@@ -325,11 +327,31 @@ fc_val_from_entry(const struct flexmap_entry *e)
     return val;
 }
 
+/* Returns another reference to 'val' (which may be NULL). */
+struct fc_val *
+fc_val_ref(struct fc_val *val)
+{
+    if (val) {
+        val->n_refs++;
+    }
+    return val;
+}
+
+/* Lets go of one reference to 'val' (which may be NULL). */
+void
+fc_val_unref(struct fc_val *val)
+{
+    if (val && !--val->n_refs) {
+        free(val);
+    }
+}
+
 bool
 fc_val_equal(const struct fc_val *a, const struct fc_val *b)
 {
-    return a->n == b->n && !memcmp(a->backends, b->backends,
-                                   a->n * sizeof *a->backends);
+    return a == b || (a->n == b->n
+                      && !memcmp(a->backends, b->backends,
+                                 a->n * sizeof *a->backends));
 }
 
 struct fc_slot *
@@ -378,9 +400,9 @@ fc_slot_want(struct fc_switch *sw, const struct flexmap_key *key,
 
     if (slot && !slot->stale
         && (val ? slot->want && fc_val_equal(val, slot->want) : !slot->want)) {
-        free(val);              /* No change. */
+        fc_val_unref(val);      /* No change. */
     } else if (slot) {
-        free(slot->want);
+        fc_val_unref(slot->want);
         slot->want = val;
         fc_slot_list(sw, slot);
     }
@@ -394,11 +416,11 @@ fc_slots_clear(struct fc_ctx *ctx, struct fc_switch *sw)
     HMAP_FOR_EACH_POP (slot, node, &sw->slots) {
         if (slot->refused) {
             free(slot->refused);
-            free(slot->refused_val);
+            fc_val_unref(slot->refused_val);
             fc_recheck_key(ctx, &slot->key);
         }
-        free(slot->want);
-        free(slot->have);
+        fc_val_unref(slot->want);
+        fc_val_unref(slot->have);
         free(slot);
     }
     ovs_list_init(&sw->dirty);
@@ -698,7 +720,7 @@ fc_switch_full(struct fc_ctx *ctx, struct fc_switch *sw)
 
     sw->row = fc_switch_row(ctx, sw);
     HMAP_FOR_EACH (slot, node, &sw->slots) {
-        free(slot->want);
+        fc_val_unref(slot->want);
         slot->want = NULL;
         fc_slot_list(sw, slot);
     }

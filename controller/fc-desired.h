@@ -38,9 +38,12 @@ struct flexrec_switch;
 struct in6_addr;
 
 /* A map entry's backends, as the database wants them on one switch or as
- * the switch holds them. */
+ * the switch holds them.  Shared: once a switch holds what it should, its
+ * slot's 'want' and 'have' are one value (so are 'refused_val' and the
+ * 'want' it was), counted in 'n_refs'.  Never modified once made. */
 struct fc_val {
-    size_t n;
+    unsigned int n_refs;
+    unsigned int n;
     struct flexmap_backend backends[];
 };
 
@@ -132,6 +135,8 @@ void fc_recheck_key(struct fc_ctx *, const struct flexmap_key *);
 
 /* Values and slots. */
 struct fc_val *fc_val_from_entry(const struct flexmap_entry *);
+struct fc_val *fc_val_ref(struct fc_val *);
+void fc_val_unref(struct fc_val *);
 bool fc_val_equal(const struct fc_val *, const struct fc_val *);
 struct fc_slot *fc_slot_find(const struct fc_switch *,
                              const struct flexmap_key *);

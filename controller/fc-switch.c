@@ -511,7 +511,7 @@ fc_switch_sync(struct fc_ctx *ctx, struct fc_switch *sw)
                                                slot->refused_val))) {
             /* What the switch refused is no longer wanted. */
             free(slot->refused);
-            free(slot->refused_val);
+            fc_val_unref(slot->refused_val);
             slot->refused = NULL;
             slot->refused_val = NULL;
             sw->n_refused_entries--;
@@ -529,15 +529,13 @@ fc_switch_sync(struct fc_ctx *ctx, struct fc_switch *sw)
             cmd->entry.n_backends = slot->want->n;
             memcpy(cmd->entry.backends, slot->want->backends,
                    slot->want->n * sizeof *slot->want->backends);
-            free(slot->have);
-            slot->have = xmemdup(slot->want, sizeof *slot->want
-                                 + slot->want->n
-                                   * sizeof *slot->want->backends);
+            fc_val_unref(slot->have);
+            slot->have = fc_val_ref(slot->want);
             n_adds++;
         } else if (!slot->want && (slot->have || slot->stale)) {
             cmd->command = NXFMC_DELETE;
             cmd->entry.n_backends = 0;
-            free(slot->have);
+            fc_val_unref(slot->have);
             slot->have = NULL;
             n_dels++;
         } else {
@@ -708,7 +706,7 @@ fc_handle_dump_reply(struct fc_ctx *ctx, struct fc_switch *sw,
         }
         if (fs->entry.table_id == ctx->map_table) {
             slot = fc_slot_get(sw, &fs->entry.key);
-            free(slot->have);
+            fc_val_unref(slot->have);
             slot->have = fc_val_from_entry(&fs->entry);
         }
     }
@@ -851,14 +849,11 @@ fc_handle_refusal(struct fc_ctx *ctx, struct fc_switch *sw,
 
         if (slot && slot->want && !slot->refused) {
             /* The switch kept what it had there, if anything. */
-            free(slot->have);
+            fc_val_unref(slot->have);
             slot->have = NULL;
             slot->stale = true;
             slot->refused = xstrdup(why);
-            slot->refused_val = xmemdup(slot->want,
-                                        sizeof *slot->want
-                                        + slot->want->n
-                                          * sizeof *slot->want->backends);
+            slot->refused_val = fc_val_ref(slot->want);
             sw->n_refused_entries++;
             fc_recheck_key(ctx, &slot->key);
         }

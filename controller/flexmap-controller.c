@@ -167,6 +167,16 @@ main(int argc, char *argv[])
 
     ctx->idl = ovsdb_idl_create(ctx->db, &flexrec_idl_class, true, true);
     ovsdb_idl_track_add_all(ctx->idl);
+    /* Columns that the controller neither reads nor writes: not
+     * replicated at all, which saves their copies in memory and the
+     * processing of changes to them. */
+    ovsdb_idl_omit(ctx->idl, &flexrec_global_col_external_ids);
+    ovsdb_idl_omit(ctx->idl, &flexrec_tenant_col_external_ids);
+    ovsdb_idl_omit(ctx->idl, &flexrec_public_ip_col_external_ids);
+    ovsdb_idl_omit(ctx->idl, &flexrec_switch_col_external_ids);
+    ovsdb_idl_omit(ctx->idl, &flexrec_switch_col_other_config);
+    ovsdb_idl_omit(ctx->idl, &flexrec_container_col_external_ids);
+    ovsdb_idl_omit(ctx->idl, &flexrec_mapping_col_external_ids);
     ovsdb_idl_omit_alert(ctx->idl, &flexrec_mapping_col_status);
     ovsdb_idl_omit_alert(ctx->idl, &flexrec_public_ip_col_status);
     ovsdb_idl_omit_alert(ctx->idl, &flexrec_container_col_status);
