@@ -575,6 +575,10 @@ fc_container_add_mapping(struct fc_ctx *ctx, const struct flexrec_mapping *m,
                                       sizeof *fc->mappings);
         }
         fc->mappings[fc->n_mappings++] = *uuid;
+        if (!check_dup) {
+            /* Listed afresh from the rows: as good as verified. */
+            fc->n_verified = fc->n_mappings;
+        }
     }
 }
 

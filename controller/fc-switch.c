@@ -434,9 +434,11 @@ fc_sync_flows_full(struct fc_ctx *ctx, struct fc_switch *sw,
  * groups touched (see fc_flows_update_container()).  Adds the numbers of
  * rules added and deleted to '*n_adds' and '*n_dels'. */
 static void
-fc_sync_flows_touched(struct fc_switch *sw, size_t *n_adds, size_t *n_dels)
+fc_sync_flows_touched(struct fc_ctx *ctx, struct fc_switch *sw,
+                      size_t *n_adds, size_t *n_dels)
 {
     struct fc_want_flows *w = &sw->want_flows;
+    bool unrefused = false;
     struct fc_flow *t;
 
     HMAP_FOR_EACH_POP (t, node, &w->touched) {
@@ -451,12 +453,17 @@ fc_sync_flows_touched(struct fc_switch *sw, size_t *n_adds, size_t *n_dels)
             if (refused) {
                 hmap_remove(&sw->refused_flows, &refused->node);
                 fc_flow_destroy(refused);
+                unrefused = true;
             }
             if (have) {
                 *n_dels += fc_sync_flow_del(sw, have);
             }
         }
         fc_flow_destroy(t);
+    }
+    if (unrefused && sw->row) {
+        /* The switch's status names the rules it refused. */
+        fc_switch_row_check(ctx, sw->row);
     }
 }
 
@@ -495,7 +502,7 @@ fc_switch_sync(struct fc_ctx *ctx, struct fc_switch *sw)
     if (sw->flows_dirty) {
         fc_sync_flows_full(ctx, sw, &n_flow_adds, &n_flow_dels);
     } else if (!hmap_is_empty(&sw->want_flows.touched)) {
-        fc_sync_flows_touched(sw, &n_flow_adds, &n_flow_dels);
+        fc_sync_flows_touched(ctx, sw, &n_flow_adds, &n_flow_dels);
     }
     sw->n_flow_mods += n_flow_adds + n_flow_dels;
     if (!cmds) {
