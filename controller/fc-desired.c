@@ -517,66 +517,58 @@ fc_mapping_names(const struct flexrec_mapping *m,
 }
 
 /* Drops from 'fc''s list of mappings those that are gone or no longer name
- * it, and, if 'out' is nonnull, adds the others' rows to 'out'. */
+ * it, and the duplicates, and, if 'out' is nonnull, adds the others' rows
+ * to 'out'. */
 static void
 fc_container_verify(struct fc_ctx *ctx, struct fc_container *fc,
                     struct hmapx *out)
 {
     const struct flexrec_container *c
         = flexrec_container_get_for_uuid(ctx->idl, &fc->uuid);
+    struct hmapx seen = HMAPX_INITIALIZER(&seen);
     size_t n = 0;
 
     for (size_t i = 0; i < fc->n_mappings; i++) {
         const struct flexrec_mapping *m
             = flexrec_mapping_get_for_uuid(ctx->idl, &fc->mappings[i]);
 
-        if (c && m && fc_mapping_names(m, c)) {
+        if (c && m && fc_mapping_names(m, c)
+            && hmapx_add(&seen, CONST_CAST(struct flexrec_mapping *, m))) {
             fc->mappings[n++] = fc->mappings[i];
             if (out) {
                 hmapx_add(out, CONST_CAST(struct flexrec_mapping *, m));
             }
         }
     }
+    hmapx_destroy(&seen);
     fc->n_mappings = fc->n_verified = n;
 }
 
-/* Lists mapping 'm' with each container it names.  With 'check_dup', not
- * again where it is listed already (while every list is built afresh, it
- * cannot be). */
+/* Lists mapping 'm' with each container it names.  A mapping that changes
+ * is listed again, without a search for where it is listed already: the
+ * lists are verified (their duplicates and stale rows dropped) whenever
+ * they have doubled since they last were, so that they stay in proportion
+ * to the mappings that name each container and an update costs the same
+ * whatever their length.  'fresh': the lists are being built afresh from
+ * every row, and hold only what is listed since. */
 void
 fc_container_add_mapping(struct fc_ctx *ctx, const struct flexrec_mapping *m,
-                         bool check_dup)
+                         bool fresh)
 {
-    const struct uuid *uuid = &m->header_.uuid;
-
     for (size_t i = 0; i < m->n_backends; i++) {
         struct fc_container *fc
             = fc_container_get(&ctx->mappings,
                                &m->key_backends[i]->header_.uuid);
-        bool listed = false;
 
-        for (size_t j = 0; check_dup && j < fc->n_mappings; j++) {
-            if (uuid_equals(&fc->mappings[j], uuid)) {
-                listed = true;
-                break;
-            }
-        }
-        if (listed) {
-            continue;
-        }
-        if (check_dup && fc->n_mappings >= 2 * fc->n_verified + 16) {
-            /* Rows that were changed or deleted may have left their UUIDs
-             * here: drop them now and then, so that the list stays in
-             * proportion to the mappings that name the container. */
+        if (!fresh && fc->n_mappings >= 2 * fc->n_verified + 16) {
             fc_container_verify(ctx, fc, NULL);
         }
         if (fc->n_mappings >= fc->allocated_mappings) {
             fc->mappings = x2nrealloc(fc->mappings, &fc->allocated_mappings,
                                       sizeof *fc->mappings);
         }
-        fc->mappings[fc->n_mappings++] = *uuid;
-        if (!check_dup) {
-            /* Listed afresh from the rows: as good as verified. */
+        fc->mappings[fc->n_mappings++] = m->header_.uuid;
+        if (fresh) {
             fc->n_verified = fc->n_mappings;
         }
     }

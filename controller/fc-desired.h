@@ -76,8 +76,8 @@ struct fc_mapping {
  * so that when it moves or goes, the switch it leaves is known (its entries
  * and rules are recomputed, no other's), and the Mapping rows that name it,
  * so that a change to it recomputes those and no others.  'mappings' may
- * also list rows that no longer name it or are gone: fc_container_mappings()
- * verifies them and drops those. */
+ * also list rows that no longer name it or are gone, or list a row twice:
+ * fc_container_mappings() verifies them and drops those. */
 struct fc_container {
     struct hmap_node node;          /* In fc_mappings' 'containers'. */
     struct uuid uuid;
@@ -105,7 +105,7 @@ void fc_container_place(struct fc_mappings *, const struct uuid *container,
                         const struct uuid *sw);
 void fc_containers_forget_mappings(struct fc_mappings *);
 void fc_container_add_mapping(struct fc_ctx *, const struct flexrec_mapping *,
-                              bool check_dup);
+                              bool fresh);
 struct hmapx;
 struct flexrec_container;
 void fc_container_mappings(struct fc_ctx *, const struct flexrec_container *,

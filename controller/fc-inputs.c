@@ -460,7 +460,7 @@ fc_mappings_update(struct fc_ctx *ctx, const struct hmapx *mappings)
         if (flexrec_mapping_is_deleted(m)) {
             continue;
         }
-        fc_container_add_mapping(ctx, m, true);
+        fc_container_add_mapping(ctx, m, false);
         fc_mapping_check(ctx, m);
         if (!fc_mapping_key(ctx, m, &key)) {
             continue;
@@ -505,7 +505,7 @@ fc_mappings_recompute(struct fc_ctx *ctx)
         if (fc_mapping_key(ctx, m, &key)) {
             fc_mapping_remember(ctx, m, &key);
         }
-        fc_container_add_mapping(ctx, m, false);
+        fc_container_add_mapping(ctx, m, true);
         fc_mapping_check(ctx, m);
     }
 #if HAVE_DECL_MALLOC_TRIM
