@@ -24,9 +24,11 @@
  *                  into the parts below;
  *   fc-claims.c    tenancy: who owns each public address, container MAC
  *                  and container interface ('tenancy');
- *   fc-desired.c   the Mapping rows ('mappings') and the map entries each
- *                  switch should hold;
- *   fc-flows.c     the pipeline rules each switch should hold;
+ *   fc-desired.c   the Mapping rows and the containers they name, with
+ *                  where each container is ('mappings'), and the map
+ *                  entries each switch should hold;
+ *   fc-flows.c     the pipeline rules each switch should hold, in groups
+ *                  by what makes them (fc_switch's 'want_flows');
  *   fc-switch.c    the switch connections ('switches'): roles, dumps, what
  *                  each holds, and the sync of wanted against held;
  *   fc-status.c    the election ('election'), the rows' problems and what

@@ -35,6 +35,7 @@
 #include "flexmap.h"
 #include "flexmap/controller/flexmap-idl.h"
 #include "flow.h"
+#include "hmapx.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/ofp-errors.h"
 #include "openvswitch/ofp-port.h"
@@ -295,6 +296,7 @@ fc_mapping_val(struct fc_ctx *ctx, const struct flexrec_mapping *m,
         return NULL;
     }
     val = xmalloc(sizeof *val + e.n_backends * sizeof *val->backends);
+    val->n_refs = 1;
     val->n = e.n_backends;
     memcpy(val->backends, e.backends, e.n_backends * sizeof *val->backends);
     return val;
@@ -306,6 +308,7 @@ fc_val_from_entry(const struct flexmap_entry *e)
     struct fc_val *val = xmalloc(sizeof *val
                                  + e->n_backends * sizeof *val->backends);
 
+    val->n_refs = 1;
     val->n = e->n_backends;
     for (size_t i = 0; i < e->n_backends; i++) {
         const struct flexmap_backend *src = &e->backends[i];
@@ -324,11 +327,31 @@ fc_val_from_entry(const struct flexmap_entry *e)
     return val;
 }
 
+/* Returns another reference to 'val' (which may be NULL). */
+struct fc_val *
+fc_val_ref(struct fc_val *val)
+{
+    if (val) {
+        val->n_refs++;
+    }
+    return val;
+}
+
+/* Lets go of one reference to 'val' (which may be NULL). */
+void
+fc_val_unref(struct fc_val *val)
+{
+    if (val && !--val->n_refs) {
+        free(val);
+    }
+}
+
 bool
 fc_val_equal(const struct fc_val *a, const struct fc_val *b)
 {
-    return a->n == b->n && !memcmp(a->backends, b->backends,
-                                   a->n * sizeof *a->backends);
+    return a == b || (a->n == b->n
+                      && !memcmp(a->backends, b->backends,
+                                 a->n * sizeof *a->backends));
 }
 
 struct fc_slot *
@@ -375,8 +398,11 @@ fc_slot_want(struct fc_switch *sw, const struct flexmap_key *key,
 {
     struct fc_slot *slot = val ? fc_slot_get(sw, key) : fc_slot_find(sw, key);
 
-    if (slot) {
-        free(slot->want);
+    if (slot && !slot->stale
+        && (val ? slot->want && fc_val_equal(val, slot->want) : !slot->want)) {
+        fc_val_unref(val);      /* No change. */
+    } else if (slot) {
+        fc_val_unref(slot->want);
         slot->want = val;
         fc_slot_list(sw, slot);
     }
@@ -390,11 +416,11 @@ fc_slots_clear(struct fc_ctx *ctx, struct fc_switch *sw)
     HMAP_FOR_EACH_POP (slot, node, &sw->slots) {
         if (slot->refused) {
             free(slot->refused);
-            free(slot->refused_val);
+            fc_val_unref(slot->refused_val);
             fc_recheck_key(ctx, &slot->key);
         }
-        free(slot->want);
-        free(slot->have);
+        fc_val_unref(slot->want);
+        fc_val_unref(slot->have);
         free(slot);
     }
     ovs_list_init(&sw->dirty);
@@ -406,6 +432,159 @@ fc_mappings_init(struct fc_mappings *mappings)
 {
     hmap_init(&mappings->by_uuid);
     hmap_init(&mappings->by_key);
+    hmap_init(&mappings->containers);
+}
+
+struct fc_container *
+fc_container_find(const struct fc_mappings *mappings, const struct uuid *uuid)
+{
+    struct fc_container *fc;
+
+    HMAP_FOR_EACH_WITH_HASH (fc, node, uuid_hash(uuid),
+                             &mappings->containers) {
+        if (uuid_equals(&fc->uuid, uuid)) {
+            return fc;
+        }
+    }
+    return NULL;
+}
+
+static struct fc_container *
+fc_container_get(struct fc_mappings *mappings, const struct uuid *uuid)
+{
+    struct fc_container *fc = fc_container_find(mappings, uuid);
+
+    if (!fc) {
+        fc = xzalloc(sizeof *fc);
+        fc->uuid = *uuid;
+        hmap_insert(&mappings->containers, &fc->node, uuid_hash(uuid));
+    }
+    return fc;
+}
+
+static void
+fc_container_free(struct fc_mappings *mappings, struct fc_container *fc)
+{
+    hmap_remove(&mappings->containers, &fc->node);
+    free(fc->mappings);
+    free(fc);
+}
+
+/* Records that the container with UUID 'container' is behind the switch
+ * row with UUID 'sw', or, if 'sw' is NULL, that it is gone (then no
+ * mapping names it: the references are strong). */
+void
+fc_container_place(struct fc_mappings *mappings,
+                   const struct uuid *container, const struct uuid *sw)
+{
+    if (sw) {
+        struct fc_container *fc = fc_container_get(mappings, container);
+
+        fc->sw = *sw;
+        fc->placed = true;
+    } else {
+        struct fc_container *fc = fc_container_find(mappings, container);
+
+        if (fc) {
+            fc_container_free(mappings, fc);
+        }
+    }
+}
+
+/* Empties every container's list of mappings, before they are all listed
+ * again. */
+void
+fc_containers_forget_mappings(struct fc_mappings *mappings)
+{
+    struct fc_container *fc;
+
+    HMAP_FOR_EACH (fc, node, &mappings->containers) {
+        fc->n_mappings = fc->n_verified = 0;
+    }
+}
+
+/* Returns true if mapping 'm' names container 'c'. */
+static bool
+fc_mapping_names(const struct flexrec_mapping *m,
+                 const struct flexrec_container *c)
+{
+    for (size_t i = 0; i < m->n_backends; i++) {
+        if (m->key_backends[i] == c) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Drops from 'fc''s list of mappings those that are gone or no longer name
+ * it, and the duplicates, and, if 'out' is nonnull, adds the others' rows
+ * to 'out'. */
+static void
+fc_container_verify(struct fc_ctx *ctx, struct fc_container *fc,
+                    struct hmapx *out)
+{
+    const struct flexrec_container *c
+        = flexrec_container_get_for_uuid(ctx->idl, &fc->uuid);
+    struct hmapx seen = HMAPX_INITIALIZER(&seen);
+    size_t n = 0;
+
+    for (size_t i = 0; i < fc->n_mappings; i++) {
+        const struct flexrec_mapping *m
+            = flexrec_mapping_get_for_uuid(ctx->idl, &fc->mappings[i]);
+
+        if (c && m && fc_mapping_names(m, c)
+            && hmapx_add(&seen, CONST_CAST(struct flexrec_mapping *, m))) {
+            fc->mappings[n++] = fc->mappings[i];
+            if (out) {
+                hmapx_add(out, CONST_CAST(struct flexrec_mapping *, m));
+            }
+        }
+    }
+    hmapx_destroy(&seen);
+    fc->n_mappings = fc->n_verified = n;
+}
+
+/* Lists mapping 'm' with each container it names.  A mapping that changes
+ * is listed again, without a search for where it is listed already: the
+ * lists are verified (their duplicates and stale rows dropped) whenever
+ * they have doubled since they last were, so that they stay in proportion
+ * to the mappings that name each container and an update costs the same
+ * whatever their length.  'fresh': the lists are being built afresh from
+ * every row, and hold only what is listed since. */
+void
+fc_container_add_mapping(struct fc_ctx *ctx, const struct flexrec_mapping *m,
+                         bool fresh)
+{
+    for (size_t i = 0; i < m->n_backends; i++) {
+        struct fc_container *fc
+            = fc_container_get(&ctx->mappings,
+                               &m->key_backends[i]->header_.uuid);
+
+        if (!fresh && fc->n_mappings >= 2 * fc->n_verified + 16) {
+            fc_container_verify(ctx, fc, NULL);
+        }
+        if (fc->n_mappings >= fc->allocated_mappings) {
+            fc->mappings = x2nrealloc(fc->mappings, &fc->allocated_mappings,
+                                      sizeof *fc->mappings);
+        }
+        fc->mappings[fc->n_mappings++] = m->header_.uuid;
+        if (fresh) {
+            fc->n_verified = fc->n_mappings;
+        }
+    }
+}
+
+/* Adds to 'out' the Mapping rows that name container 'c'. */
+void
+fc_container_mappings(struct fc_ctx *ctx, const struct flexrec_container *c,
+                      struct hmapx *out)
+{
+    struct fc_container *fc = fc_container_find(&ctx->mappings,
+                                                &c->header_.uuid);
+
+    if (fc) {
+        fc_container_verify(ctx, fc, out);
+    }
 }
 
 void
@@ -413,11 +592,18 @@ fc_mappings_destroy(struct fc_mappings *mappings)
 {
     struct fc_mapping *fm;
 
+    struct fc_container *fc;
+
     HMAP_FOR_EACH_POP (fm, uuid_node, &mappings->by_uuid) {
         free(fm);
     }
+    HMAP_FOR_EACH_POP (fc, node, &mappings->containers) {
+        free(fc->mappings);
+        free(fc);
+    }
     hmap_destroy(&mappings->by_uuid);
     hmap_destroy(&mappings->by_key);
+    hmap_destroy(&mappings->containers);
 }
 
 struct fc_mapping *
@@ -530,7 +716,7 @@ fc_switch_full(struct fc_ctx *ctx, struct fc_switch *sw)
 
     sw->row = fc_switch_row(ctx, sw);
     HMAP_FOR_EACH (slot, node, &sw->slots) {
-        free(slot->want);
+        fc_val_unref(slot->want);
         slot->want = NULL;
         fc_slot_list(sw, slot);
     }

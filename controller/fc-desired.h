@@ -38,9 +38,12 @@ struct flexrec_switch;
 struct in6_addr;
 
 /* A map entry's backends, as the database wants them on one switch or as
- * the switch holds them. */
+ * the switch holds them.  Shared: once a switch holds what it should, its
+ * slot's 'want' and 'have' are one value (so are 'refused_val' and the
+ * 'want' it was), counted in 'n_refs'.  Never modified once made. */
 struct fc_val {
-    size_t n;
+    unsigned int n_refs;
+    unsigned int n;
     struct flexmap_backend backends[];
 };
 
@@ -69,14 +72,44 @@ struct fc_mapping {
     struct flexmap_key key;
 };
 
-/* The Mapping rows that have a usable key ("struct fc_mapping"s). */
+/* What the controller knows of a container: the switch row it is behind,
+ * so that when it moves or goes, the switch it leaves is known (its entries
+ * and rules are recomputed, no other's), and the Mapping rows that name it,
+ * so that a change to it recomputes those and no others.  'mappings' may
+ * also list rows that no longer name it or are gone, or list a row twice:
+ * fc_container_mappings() verifies them and drops those. */
+struct fc_container {
+    struct hmap_node node;          /* In fc_mappings' 'containers'. */
+    struct uuid uuid;
+    struct uuid sw;                 /* The switch row it is behind... */
+    bool placed;                    /* ...if this is true. */
+    struct uuid *mappings;          /* Mapping rows that may name it. */
+    size_t n_mappings, allocated_mappings;
+    size_t n_verified;              /* 'n_mappings' when last verified. */
+};
+
+/* The Mapping rows that have a usable key ("struct fc_mapping"s), and the
+ * containers they name ("struct fc_container"s). */
 struct fc_mappings {
     struct hmap by_uuid;
     struct hmap by_key;
+    struct hmap containers;
 };
 
 void fc_mappings_init(struct fc_mappings *);
 void fc_mappings_destroy(struct fc_mappings *);
+
+struct fc_container *fc_container_find(const struct fc_mappings *,
+                                       const struct uuid *);
+void fc_container_place(struct fc_mappings *, const struct uuid *container,
+                        const struct uuid *sw);
+void fc_containers_forget_mappings(struct fc_mappings *);
+void fc_container_add_mapping(struct fc_ctx *, const struct flexrec_mapping *,
+                              bool fresh);
+struct hmapx;
+struct flexrec_container;
+void fc_container_mappings(struct fc_ctx *, const struct flexrec_container *,
+                           struct hmapx *);
 
 /* The Global row. */
 const char *fc_gateway_mac(struct fc_ctx *);
@@ -102,6 +135,8 @@ void fc_recheck_key(struct fc_ctx *, const struct flexmap_key *);
 
 /* Values and slots. */
 struct fc_val *fc_val_from_entry(const struct flexmap_entry *);
+struct fc_val *fc_val_ref(struct fc_val *);
+void fc_val_unref(struct fc_val *);
 bool fc_val_equal(const struct fc_val *, const struct fc_val *);
 struct fc_slot *fc_slot_find(const struct fc_switch *,
                              const struct flexmap_key *);

@@ -561,6 +561,26 @@ fc_egress_actions(struct fc_ctx *ctx, const struct fc_switch *sw,
     return true;
 }
 
+/* Returns a malloc()'d description of the way out of the containers behind
+ * 'sw' as far as other switches' rows decide it: the tunnel address of its
+ * return gateway ("-" if it has none), or "" if its way out is its own
+ * uplink or it has no row.  When this changes, so do its rules. */
+char *
+fc_switch_egress_via(struct fc_ctx *ctx, const struct fc_switch *sw)
+{
+    const struct flexrec_switch *row = sw->row;
+    const struct flexrec_switch *out;
+    struct in6_addr ip6;
+    char *text;
+
+    if (!row || !strcmp(row->role, "gateway")
+        || (row->return_path && !strcmp(row->return_path, "direct"))) {
+        return xstrdup("");
+    }
+    out = fc_return_gateway(ctx, row);
+    return out && fc_tunnel_ip(out, &ip6, &text) ? text : xstrdup("-");
+}
+
 /* The OpenFlow metadata that marks a packet from a container of 'tenant',
  * for the address check in FC_EGRESS_TABLE. */
 static uint64_t
@@ -571,8 +591,49 @@ fc_tenant_metadata(const struct flexrec_tenant *tenant)
     return ((uint64_t) u->parts[0] << 32) | u->parts[1];
 }
 
-/* Adds to 'flows' the rules for the containers behind switch 'sw', where
- * the gateway MAC is 'gw':
+/* What the rules of one switch share: the gateway MAC, the switch's tunnel
+ * port, and its containers' way out. */
+struct fc_flows_env {
+    struct eth_addr gw;
+    ofp_port_t tnl_port;
+    struct fc_rule egress;      /* Its actions: the way out. */
+    bool has_egress;
+    struct fc_rule uplink;      /* Its actions: a gateway's uplink... */
+    bool has_return;            /* ...for what hosts send it. */
+    ovs_be64 tun_key;
+};
+
+/* Initializes 'env' for switch 'sw' and returns true, or returns false if
+ * 'sw' should hold no rules at all (no row yet, or no usable gateway
+ * MAC), without initializing 'env'. */
+static bool
+fc_flows_env_init(struct fc_ctx *ctx, const struct fc_switch *sw,
+                  struct fc_flows_env *env)
+{
+    const char *gw_text = fc_gateway_mac(ctx);
+
+    if (!sw->row || !gw_text || !eth_addr_from_string(gw_text, &env->gw)) {
+        return false;
+    }
+    env->tnl_port = fc_port(sw, sw->row->tunnel_port);
+    fc_rule_init(&env->egress, 0, 0);
+    env->has_egress = fc_egress_actions(ctx, sw, env->gw, &env->egress);
+    fc_rule_init(&env->uplink, 0, 0);
+    env->has_return = (!strcmp(sw->row->role, "gateway")
+                       && env->tnl_port != OFPP_NONE
+                       && fc_uplink_actions(sw, env->gw, &env->uplink));
+    env->tun_key = fc_tunnel_key(ctx);
+    return true;
+}
+
+static void
+fc_flows_env_uninit(struct fc_flows_env *env)
+{
+    fc_rule_uninit(&env->egress);
+    fc_rule_uninit(&env->uplink);
+}
+
+/* Adds to 'flows' the rules for container 'c' behind switch 'sw':
  *
  *   - Delivery: packets that a gateway sent through the tunnel arrive with
  *     their container's MAC already in place.
@@ -582,198 +643,220 @@ fc_tenant_metadata(const struct flexrec_tenant *tenant)
  *     that a container's default route may go through any address), and
  *     sends what a container sends to the gateway MAC from one of its
  *     tenant's public addresses on its way out; it drops anything else
- *     that a container sends to the gateway MAC. */
-static void
+ *     that a container sends to the gateway MAC.
+ *
+ * Returns true if it added the way out, so that the switch needs the
+ * address check of the container's tenant (see fc_ip_flows()). */
+static bool
 fc_container_flows(struct fc_ctx *ctx, const struct fc_switch *sw,
-                   struct eth_addr gw, struct hmap *flows)
+                   const struct fc_flows_env *env,
+                   const struct flexrec_container *c, struct hmap *flows)
 {
-    ofp_port_t tnl_port = fc_port(sw, sw->row->tunnel_port);
-    struct hmapx tenants = HMAPX_INITIALIZER(&tenants);
-    const struct flexrec_container *c;
-    struct fc_rule egress;
-    bool has_egress;
+    ofp_port_t port = fc_port(sw, c->iface);
+    struct eth_addr gw = env->gw;
+    struct eth_addr mac;
+    struct fc_rule r;
 
-    fc_rule_init(&egress, 0, 0);
-    has_egress = fc_egress_actions(ctx, sw, gw, &egress);
+    if (c->switch_ != sw->row || port == OFPP_NONE
+        || !fc_container_built(ctx, c, &mac)) {
+        return false;
+    }
+    if (env->tnl_port != OFPP_NONE) {
+        fc_rule_init(&r, 0, 100);
+        fc_match_in_port(&r, env->tnl_port);
+        fc_match_mac(&r, MFF_ETH_DST, mac);
+        fc_put_output(&r, port);
+        fc_rule_add(&r, sw, flows);
+    }
+    if (!env->has_egress) {
+        return false;
+    }
+    for (int i = 0; i < 2; i++) {
+        uint16_t dl_type = i ? ETH_TYPE_IPV6 : ETH_TYPE_IP;
 
-    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
-        ofp_port_t port = fc_port(sw, c->iface);
-        struct eth_addr mac;
-        struct fc_rule r;
-
-        if (c->switch_ != sw->row || port == OFPP_NONE
-            || !fc_container_built(ctx, c, &mac)) {
-            continue;
-        }
-        if (tnl_port != OFPP_NONE) {
-            fc_rule_init(&r, 0, 100);
-            fc_match_in_port(&r, tnl_port);
-            fc_match_mac(&r, MFF_ETH_DST, mac);
-            fc_put_output(&r, port);
-            fc_rule_add(&r, sw, flows);
-        }
-        if (!has_egress) {
-            continue;
-        }
-        hmapx_add(&tenants, c->tenant);
-        for (int i = 0; i < 2; i++) {
-            uint16_t dl_type = i ? ETH_TYPE_IPV6 : ETH_TYPE_IP;
-
-            fc_rule_init(&r, 0, 120);
-            fc_match_in_port(&r, port);
-            fc_match_proto(&r, dl_type, 0);
-            fc_match_mac(&r, MFF_ETH_SRC, mac);
-            fc_match_mac(&r, MFF_ETH_DST, gw);
-            fc_put_set_be64(&r, MFF_METADATA,
-                            htonll(fc_tenant_metadata(c->tenant)));
-            fc_put_resubmit(&r, FC_EGRESS_TABLE);
-            fc_rule_add(&r, sw, flows);
-
-            /* Another source MAC: not this container's to send. */
-            fc_rule_init(&r, 0, 110);
-            fc_match_in_port(&r, port);
-            fc_match_proto(&r, dl_type, 0);
-            fc_match_mac(&r, MFF_ETH_DST, gw);
-            fc_rule_add(&r, sw, flows);
-        }
-        /* Proxy ARP: the reply says the requested address is at the
-         * gateway MAC.  Probes (sender 0.0.0.0) get no answer, or the
-         * container would think its own address taken. */
-        fc_rule_init(&r, 0, 106);
+        fc_rule_init(&r, 0, 120);
         fc_match_in_port(&r, port);
-        fc_match_proto(&r, ETH_TYPE_ARP, 0);
-        fc_match(&r, MFF_ARP_SPA, &(union mf_value) { .be32 = 0 });
+        fc_match_proto(&r, dl_type, 0);
+        fc_match_mac(&r, MFF_ETH_SRC, mac);
+        fc_match_mac(&r, MFF_ETH_DST, gw);
+        fc_put_set_be64(&r, MFF_METADATA,
+                        htonll(fc_tenant_metadata(c->tenant)));
+        fc_put_resubmit(&r, FC_EGRESS_TABLE);
         fc_rule_add(&r, sw, flows);
 
-        fc_rule_init(&r, 0, 105);
+        /* Another source MAC: not this container's to send. */
+        fc_rule_init(&r, 0, 110);
         fc_match_in_port(&r, port);
+        fc_match_proto(&r, dl_type, 0);
+        fc_match_mac(&r, MFF_ETH_DST, gw);
+        fc_rule_add(&r, sw, flows);
+    }
+    /* Proxy ARP: the reply says the requested address is at the
+     * gateway MAC.  Probes (sender 0.0.0.0) get no answer, or the
+     * container would think its own address taken. */
+    fc_rule_init(&r, 0, 106);
+    fc_match_in_port(&r, port);
+    fc_match_proto(&r, ETH_TYPE_ARP, 0);
+    fc_match(&r, MFF_ARP_SPA, &(union mf_value) { .be32 = 0 });
+    fc_rule_add(&r, sw, flows);
+
+    fc_rule_init(&r, 0, 105);
+    fc_match_in_port(&r, port);
+    fc_match_proto(&r, ETH_TYPE_ARP, 0);
+    fc_match(&r, MFF_ARP_OP, &(union mf_value) { .be16 = htons(1) });
+    fc_put_move(&r, MFF_ETH_SRC, MFF_ETH_DST);
+    fc_put_set_mac(&r, MFF_ETH_SRC, gw);
+    fc_put_set_be16(&r, MFF_ARP_OP, htons(2));
+    fc_put_move(&r, MFF_ARP_SHA, MFF_ARP_THA);
+    fc_put_set_mac(&r, MFF_ARP_SHA, gw);
+    fc_put_move(&r, MFF_ARP_TPA, MFF_REG0);
+    fc_put_move(&r, MFF_ARP_SPA, MFF_ARP_TPA);
+    fc_put_move(&r, MFF_REG0, MFF_ARP_SPA);
+    fc_put_output(&r, OFPP_IN_PORT);
+    fc_rule_add(&r, sw, flows);
+
+    /* Proxy neighbour discovery, in two steps as for public addresses
+     * (see fc_desired_flows()), above the way out so that unicast
+     * solicitations to the gateway MAC are answered too; duplicate
+     * address detection (source ::) gets no answer. */
+    fc_rule_init(&r, 0, 126);
+    fc_match_in_port(&r, port);
+    fc_match_proto(&r, ETH_TYPE_IPV6, IPPROTO_ICMPV6);
+    fc_match_u8(&r, MFF_ICMPV6_TYPE, 135);
+    fc_match(&r, MFF_IPV6_SRC, &(union mf_value) { .ipv6 = in6addr_any });
+    fc_rule_add(&r, sw, flows);
+
+    fc_rule_init(&r, 0, 125);
+    fc_match_in_port(&r, port);
+    fc_match_proto(&r, ETH_TYPE_IPV6, IPPROTO_ICMPV6);
+    fc_match_u8(&r, MFF_ICMPV6_TYPE, 135);
+    fc_match_u8(&r, MFF_ICMPV6_CODE, 0);
+    fc_put_move(&r, MFF_ETH_SRC, MFF_ETH_DST);
+    fc_put_set_mac(&r, MFF_ETH_SRC, gw);
+    fc_put_move(&r, MFF_IPV6_SRC, MFF_IPV6_DST);
+    fc_put_move(&r, MFF_ND_TARGET, MFF_IPV6_SRC);
+    fc_put_set_u8(&r, MFF_IP_TTL, 255);
+    fc_put_set_u8(&r, MFF_ICMPV6_TYPE, 136);
+    fc_put_resubmit(&r, FC_ND_TABLE);
+    fc_rule_add(&r, sw, flows);
+
+    fc_rule_init(&r, FC_ND_TABLE, 105);
+    fc_match_in_port(&r, port);
+    fc_match_proto(&r, ETH_TYPE_IPV6, IPPROTO_ICMPV6);
+    fc_match_u8(&r, MFF_ICMPV6_TYPE, 136);
+    fc_match_u8(&r, MFF_ICMPV6_CODE, 0);
+    fc_put_set_be32(&r, MFF_ND_RESERVED, htonl(0x60000000));
+    fc_put_set_u8(&r, MFF_ND_OPTIONS_TYPE, 2);
+    fc_put_set_mac(&r, MFF_ND_TLL, gw);
+    fc_put_output(&r, OFPP_IN_PORT);
+    fc_rule_add(&r, sw, flows);
+    return true;
+}
+
+/* Adds to 'flows' the rules of public address 'ip' on switch 'sw', if
+ * its owner is settled (see fc_ips_refresh()): the address check, if
+ * 'check' (its tenant has a container with a way out here), a gateway's
+ * return rule, and its responder. */
+static void
+fc_ip_flows(struct fc_ctx *ctx, const struct fc_switch *sw,
+            const struct fc_flows_env *env,
+            const struct flexrec_public_ip *ip, bool check,
+            struct hmap *flows)
+{
+    struct eth_addr gw = env->gw;
+    struct in6_addr ip6;
+    struct fc_rule r;
+
+    if (!fc_ip_owned(ctx, ip, &ip6)) {
+        return;
+    }
+
+    /* The address check: only a tenant's own public addresses leave. */
+    if (check && env->has_egress) {
+        fc_rule_init(&r, FC_EGRESS_TABLE, 100);
+        fc_match(&r, MFF_METADATA, &(union mf_value) {
+                     .be64 = htonll(fc_tenant_metadata(ip->tenant)) });
+        fc_match_src(&r, &ip6);
+        ofpbuf_put(&r.ofpacts, env->egress.ofpacts.data,
+                   env->egress.ofpacts.size);
+        fc_rule_add(&r, sw, flows);
+    }
+
+    /* A gateway sends out of its uplink what hosts send it through the
+     * tunnel from public addresses. */
+    if (env->has_return) {
+        fc_rule_init(&r, 0, 120);
+        fc_match_in_port(&r, env->tnl_port);
+        fc_match(&r, MFF_TUN_ID, &(union mf_value) { .be64 = env->tun_key });
+        fc_match_mac(&r, MFF_ETH_DST, gw);
+        fc_match_src(&r, &ip6);
+        ofpbuf_put(&r.ofpacts, env->uplink.ofpacts.data,
+                   env->uplink.ofpacts.size);
+        fc_rule_add(&r, sw, flows);
+    }
+
+    if (IN6_IS_ADDR_V4MAPPED(&ip6)) {
+        /* ARP reply from the gateway MAC. */
+        fc_rule_init(&r, 0, 110);
         fc_match_proto(&r, ETH_TYPE_ARP, 0);
         fc_match(&r, MFF_ARP_OP, &(union mf_value) { .be16 = htons(1) });
+        fc_match_ip(&r, MFF_ARP_TPA, MFF_ARP_TPA, &ip6);
         fc_put_move(&r, MFF_ETH_SRC, MFF_ETH_DST);
         fc_put_set_mac(&r, MFF_ETH_SRC, gw);
         fc_put_set_be16(&r, MFF_ARP_OP, htons(2));
         fc_put_move(&r, MFF_ARP_SHA, MFF_ARP_THA);
         fc_put_set_mac(&r, MFF_ARP_SHA, gw);
-        fc_put_move(&r, MFF_ARP_TPA, MFF_REG0);
         fc_put_move(&r, MFF_ARP_SPA, MFF_ARP_TPA);
-        fc_put_move(&r, MFF_REG0, MFF_ARP_SPA);
+        fc_put_set_ip(&r, MFF_ARP_SPA, MFF_ARP_SPA, &ip6);
         fc_put_output(&r, OFPP_IN_PORT);
         fc_rule_add(&r, sw, flows);
-
-        /* Proxy neighbour discovery, in two steps as for public addresses
-         * (see fc_desired_flows()), above the way out so that unicast
-         * solicitations to the gateway MAC are answered too; duplicate
-         * address detection (source ::) gets no answer. */
-        fc_rule_init(&r, 0, 126);
-        fc_match_in_port(&r, port);
-        fc_match_proto(&r, ETH_TYPE_IPV6, IPPROTO_ICMPV6);
-        fc_match_u8(&r, MFF_ICMPV6_TYPE, 135);
-        fc_match(&r, MFF_IPV6_SRC, &(union mf_value) { .ipv6 = in6addr_any });
-        fc_rule_add(&r, sw, flows);
-
-        fc_rule_init(&r, 0, 125);
-        fc_match_in_port(&r, port);
+    } else {
+        /* Neighbour advertisement from the gateway MAC.  A rule that
+         * matches a solicitation may not set the advertisement's
+         * target link-layer address, so the reply is built in two
+         * steps: turn the solicitation around and make it an
+         * advertisement, then, in FC_ND_TABLE, set the flags
+         * (solicited, override) and the target link-layer address
+         * option in place of the source link-layer option. */
+        fc_rule_init(&r, 0, 110);
         fc_match_proto(&r, ETH_TYPE_IPV6, IPPROTO_ICMPV6);
         fc_match_u8(&r, MFF_ICMPV6_TYPE, 135);
         fc_match_u8(&r, MFF_ICMPV6_CODE, 0);
+        fc_match(&r, MFF_ND_TARGET, &(union mf_value) { .ipv6 = ip6 });
         fc_put_move(&r, MFF_ETH_SRC, MFF_ETH_DST);
         fc_put_set_mac(&r, MFF_ETH_SRC, gw);
         fc_put_move(&r, MFF_IPV6_SRC, MFF_IPV6_DST);
-        fc_put_move(&r, MFF_ND_TARGET, MFF_IPV6_SRC);
+        fc_put_set(&r, MFF_IPV6_SRC, &(union mf_value) { .ipv6 = ip6 });
         fc_put_set_u8(&r, MFF_IP_TTL, 255);
         fc_put_set_u8(&r, MFF_ICMPV6_TYPE, 136);
         fc_put_resubmit(&r, FC_ND_TABLE);
         fc_rule_add(&r, sw, flows);
 
-        fc_rule_init(&r, FC_ND_TABLE, 105);
-        fc_match_in_port(&r, port);
+        fc_rule_init(&r, FC_ND_TABLE, 110);
         fc_match_proto(&r, ETH_TYPE_IPV6, IPPROTO_ICMPV6);
         fc_match_u8(&r, MFF_ICMPV6_TYPE, 136);
         fc_match_u8(&r, MFF_ICMPV6_CODE, 0);
+        fc_match(&r, MFF_ND_TARGET, &(union mf_value) { .ipv6 = ip6 });
         fc_put_set_be32(&r, MFF_ND_RESERVED, htonl(0x60000000));
         fc_put_set_u8(&r, MFF_ND_OPTIONS_TYPE, 2);
         fc_put_set_mac(&r, MFF_ND_TLL, gw);
         fc_put_output(&r, OFPP_IN_PORT);
         fc_rule_add(&r, sw, flows);
     }
-
-    /* The address check: only a tenant's own public addresses leave. */
-    if (has_egress && !hmapx_is_empty(&tenants)) {
-        const struct flexrec_public_ip *ip;
-
-        FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
-            struct in6_addr ip6;
-            struct fc_rule r;
-
-            if (fc_ip_owned(ctx, ip, &ip6)
-                && hmapx_contains(&tenants, ip->tenant)) {
-                fc_rule_init(&r, FC_EGRESS_TABLE, 100);
-                fc_match(&r, MFF_METADATA, &(union mf_value) {
-                             .be64 = htonll(fc_tenant_metadata(ip->tenant)) });
-                fc_match_src(&r, &ip6);
-                ofpbuf_put(&r.ofpacts, egress.ofpacts.data,
-                           egress.ofpacts.size);
-                fc_rule_add(&r, sw, flows);
-            }
-        }
-    }
-    hmapx_destroy(&tenants);
-    fc_rule_uninit(&egress);
 }
 
-/* Adds to 'flows' the rules with which gateway 'sw' sends out of its uplink
- * what hosts send it through the tunnel from public addresses. */
+/* Adds to 'flows' the rules of switch 'sw' that neither a container nor a
+ * public address makes: those into the map table. */
 static void
-fc_gateway_return_flows(struct fc_ctx *ctx, const struct fc_switch *sw,
-                        struct eth_addr gw, struct hmap *flows)
+fc_own_flows(struct fc_ctx *ctx, const struct fc_switch *sw,
+             const struct fc_flows_env *env, struct hmap *flows)
 {
-    ofp_port_t tnl_port = fc_port(sw, sw->row->tunnel_port);
-    const struct flexrec_public_ip *ip;
-    struct fc_rule uplink;
-
-    fc_rule_init(&uplink, 0, 0);
-    if (strcmp(sw->row->role, "gateway") || tnl_port == OFPP_NONE
-        || !fc_uplink_actions(sw, gw, &uplink)) {
-        fc_rule_uninit(&uplink);
-        return;
-    }
-    ovs_be64 key = fc_tunnel_key(ctx);
-    FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
-        struct in6_addr ip6;
-        struct fc_rule r;
-
-        if (fc_ip_owned(ctx, ip, &ip6)) {
-            fc_rule_init(&r, 0, 120);
-            fc_match_in_port(&r, tnl_port);
-            fc_match(&r, MFF_TUN_ID, &(union mf_value) { .be64 = key });
-            fc_match_mac(&r, MFF_ETH_DST, gw);
-            fc_match_src(&r, &ip6);
-            ofpbuf_put(&r.ofpacts, uplink.ofpacts.data, uplink.ofpacts.size);
-            fc_rule_add(&r, sw, flows);
-        }
-    }
-    fc_rule_uninit(&uplink);
-}
-
-/* Fills 'flows' (linked by 'node') with the pipeline rules that switch
- * 'sw' should hold. */
-void
-fc_desired_flows(struct fc_ctx *ctx, const struct fc_switch *sw,
-                 struct hmap *flows)
-{
-    const char *gw_text = fc_gateway_mac(ctx);
-    const struct flexrec_public_ip *ip;
-    struct eth_addr gw;
-
-    if (!sw->row || !gw_text || !eth_addr_from_string(gw_text, &gw)) {
-        return;
-    }
     for (int i = 0; i < 2; i++) {
         struct fc_rule r;
 
         fc_rule_init(&r, 0, 100);
         fc_match_proto(&r, i ? ETH_TYPE_IPV6 : ETH_TYPE_IP, 0);
-        fc_match_mac(&r, MFF_ETH_DST, gw);
+        fc_match_mac(&r, MFF_ETH_DST, env->gw);
         if (ctx->reactive) {
             fc_put_output(&r, OFPP_CONTROLLER);
         } else {
@@ -781,63 +864,367 @@ fc_desired_flows(struct fc_ctx *ctx, const struct fc_switch *sw,
         }
         fc_rule_add(&r, sw, flows);
     }
+}
 
-    fc_container_flows(ctx, sw, gw, flows);
-    fc_gateway_return_flows(ctx, sw, gw, flows);
+/* Groups of wanted rules. */
 
-    FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
-        struct in6_addr ip6;
-        struct fc_rule r;
+/* The rules of one group: of one container behind the switch, or, keyed by
+ * the all-zeros UUID, the switch's own. */
+struct fc_flow_group {
+    struct hmap_node node;      /* In fc_want_flows' 'groups'. */
+    struct uuid uuid;
+    struct uuid tenant;         /* A container's tenant. */
+    bool egress;                /* A container with a way out: its tenant
+                                 * needs the address check here. */
+    size_t n;
+    struct fc_flow **flows;     /* In fc_want_flows' 'flows'. */
+};
 
-        if (!fc_ip_owned(ctx, ip, &ip6)) {
-            continue;           /* Refused: see fc_ips_refresh(). */
-        } else if (IN6_IS_ADDR_V4MAPPED(&ip6)) {
-            /* ARP reply from the gateway MAC. */
-            fc_rule_init(&r, 0, 110);
-            fc_match_proto(&r, ETH_TYPE_ARP, 0);
-            fc_match(&r, MFF_ARP_OP, &(union mf_value) { .be16 = htons(1) });
-            fc_match_ip(&r, MFF_ARP_TPA, MFF_ARP_TPA, &ip6);
-            fc_put_move(&r, MFF_ETH_SRC, MFF_ETH_DST);
-            fc_put_set_mac(&r, MFF_ETH_SRC, gw);
-            fc_put_set_be16(&r, MFF_ARP_OP, htons(2));
-            fc_put_move(&r, MFF_ARP_SHA, MFF_ARP_THA);
-            fc_put_set_mac(&r, MFF_ARP_SHA, gw);
-            fc_put_move(&r, MFF_ARP_SPA, MFF_ARP_TPA);
-            fc_put_set_ip(&r, MFF_ARP_SPA, MFF_ARP_SPA, &ip6);
-            fc_put_output(&r, OFPP_IN_PORT);
-            fc_rule_add(&r, sw, flows);
-        } else {
-            /* Neighbour advertisement from the gateway MAC.  A rule that
-             * matches a solicitation may not set the advertisement's
-             * target link-layer address, so the reply is built in two
-             * steps: turn the solicitation around and make it an
-             * advertisement, then, in FC_ND_TABLE, set the flags
-             * (solicited, override) and the target link-layer address
-             * option in place of the source link-layer option. */
-            fc_rule_init(&r, 0, 110);
-            fc_match_proto(&r, ETH_TYPE_IPV6, IPPROTO_ICMPV6);
-            fc_match_u8(&r, MFF_ICMPV6_TYPE, 135);
-            fc_match_u8(&r, MFF_ICMPV6_CODE, 0);
-            fc_match(&r, MFF_ND_TARGET, &(union mf_value) { .ipv6 = ip6 });
-            fc_put_move(&r, MFF_ETH_SRC, MFF_ETH_DST);
-            fc_put_set_mac(&r, MFF_ETH_SRC, gw);
-            fc_put_move(&r, MFF_IPV6_SRC, MFF_IPV6_DST);
-            fc_put_set(&r, MFF_IPV6_SRC, &(union mf_value) { .ipv6 = ip6 });
-            fc_put_set_u8(&r, MFF_IP_TTL, 255);
-            fc_put_set_u8(&r, MFF_ICMPV6_TYPE, 136);
-            fc_put_resubmit(&r, FC_ND_TABLE);
-            fc_rule_add(&r, sw, flows);
+/* The number of containers of one tenant that have a way out of a
+ * switch. */
+struct fc_tenant_count {
+    struct hmap_node node;      /* In fc_want_flows' 'tenants'. */
+    struct uuid tenant;
+    size_t n;
+};
 
-            fc_rule_init(&r, FC_ND_TABLE, 110);
-            fc_match_proto(&r, ETH_TYPE_IPV6, IPPROTO_ICMPV6);
-            fc_match_u8(&r, MFF_ICMPV6_TYPE, 136);
-            fc_match_u8(&r, MFF_ICMPV6_CODE, 0);
-            fc_match(&r, MFF_ND_TARGET, &(union mf_value) { .ipv6 = ip6 });
-            fc_put_set_be32(&r, MFF_ND_RESERVED, htonl(0x60000000));
-            fc_put_set_u8(&r, MFF_ND_OPTIONS_TYPE, 2);
-            fc_put_set_mac(&r, MFF_ND_TLL, gw);
-            fc_put_output(&r, OFPP_IN_PORT);
-            fc_rule_add(&r, sw, flows);
+void
+fc_want_flows_init(struct fc_want_flows *w)
+{
+    hmap_init(&w->groups);
+    hmap_init(&w->tenants);
+    hmap_init(&w->flows);
+    hmap_init(&w->matches);
+    hmap_init(&w->touched);
+}
+
+/* Forgets every wanted rule and every touched one. */
+void
+fc_want_flows_clear(struct fc_want_flows *w)
+{
+    struct fc_tenant_count *tc;
+    struct fc_flow_group *g;
+
+    HMAP_FOR_EACH_POP (g, node, &w->groups) {
+        free(g->flows);
+        free(g);
+    }
+    HMAP_FOR_EACH_POP (tc, node, &w->tenants) {
+        free(tc);
+    }
+    hmap_clear(&w->matches);
+    fc_flows_clear(&w->flows);
+    fc_flows_clear(&w->touched);
+}
+
+void
+fc_want_flows_destroy(struct fc_want_flows *w)
+{
+    if (w) {
+        fc_want_flows_clear(w);
+        hmap_destroy(&w->groups);
+        hmap_destroy(&w->tenants);
+        hmap_destroy(&w->flows);
+        hmap_destroy(&w->matches);
+        hmap_destroy(&w->touched);
+    }
+}
+
+/* Adds 'delta' (1 or -1) to the number of containers of the tenant with
+ * UUID 'tenant' that have a way out of 'w''s switch. */
+static void
+fc_tenant_count_add(struct fc_want_flows *w, const struct uuid *tenant,
+                    int delta)
+{
+    struct fc_tenant_count *tc;
+
+    HMAP_FOR_EACH_WITH_HASH (tc, node, uuid_hash(tenant), &w->tenants) {
+        if (uuid_equals(&tc->tenant, tenant)) {
+            break;
         }
     }
+    if (!tc) {
+        ovs_assert(delta > 0);
+        tc = xzalloc(sizeof *tc);
+        tc->tenant = *tenant;
+        hmap_insert(&w->tenants, &tc->node, uuid_hash(tenant));
+    }
+    tc->n += delta;
+    if (!tc->n) {
+        hmap_remove(&w->tenants, &tc->node);
+        free(tc);
+    }
+}
+
+static struct fc_flow_group *
+fc_group_find(const struct fc_want_flows *w, const struct uuid *uuid)
+{
+    struct fc_flow_group *g;
+
+    HMAP_FOR_EACH_WITH_HASH (g, node, uuid_hash(uuid), &w->groups) {
+        if (uuid_equals(&g->uuid, uuid)) {
+            return g;
+        }
+    }
+    return NULL;
+}
+
+/* Makes the rules in 'flows' (which it empties) those of the group keyed
+ * by 'uuid', which it creates if needed ('keep'), or drops ('keep' false,
+ * 'flows' empty).  With 'track', copies of the rules that the switch now
+ * wants and did not, or wanted and does not, go to 'w->touched'. */
+static void
+fc_group_set(struct fc_want_flows *w, const struct uuid *uuid,
+             struct hmap *flows, const struct uuid *tenant, bool egress,
+             bool keep, bool track)
+{
+    struct fc_flow_group *g = fc_group_find(w, uuid);
+    struct fc_flow **old = g ? g->flows : NULL;
+    size_t n_old = g ? g->n : 0;
+    struct fc_flow *f;
+
+    if (!g && !keep) {
+        return;
+    }
+    if (!g) {
+        g = xzalloc(sizeof *g);
+        g->uuid = *uuid;
+        hmap_insert(&w->groups, &g->node, uuid_hash(uuid));
+    }
+    if (g->egress) {
+        fc_tenant_count_add(w, &g->tenant, -1);
+    }
+    if (egress) {
+        fc_tenant_count_add(w, tenant, 1);
+    }
+    g->tenant = *tenant;
+    g->egress = egress;
+    g->n = 0;
+    g->flows = xmalloc(hmap_count(flows) * sizeof *g->flows);
+
+    /* The new rules first, so that those in both are never let go. */
+    HMAP_FOR_EACH_POP (f, node, flows) {
+        struct fc_flow *same = fc_flow_find(&w->flows, f);
+
+        if (same) {
+            fc_flow_destroy(f);
+            f = same;
+            f->n_refs++;
+        } else {
+            f->n_refs = 1;
+            hmap_insert(&w->flows, &f->node, f->hash);
+            hmap_insert(&w->matches, &f->match_node, f->match_hash);
+            if (track) {
+                fc_flows_add(&w->touched, fc_flow_clone(f));
+            }
+        }
+        g->flows[g->n++] = f;
+    }
+    for (size_t i = 0; i < n_old; i++) {
+        f = old[i];
+        if (!--f->n_refs) {
+            hmap_remove(&w->flows, &f->node);
+            hmap_remove(&w->matches, &f->match_node);
+            if (track) {
+                fc_flows_add(&w->touched, f);
+            } else {
+                fc_flow_destroy(f);
+            }
+        }
+    }
+    free(old);
+    if (!keep) {
+        hmap_remove(&w->groups, &g->node);
+        free(g->flows);
+        free(g);
+    }
+}
+
+/* Recomputes the group of container 'c' on switch 'sw'. */
+static void
+fc_container_group(struct fc_ctx *ctx, struct fc_switch *sw,
+                   const struct fc_flows_env *env,
+                   const struct flexrec_container *c, bool track)
+{
+    struct hmap flows = HMAP_INITIALIZER(&flows);
+    bool egress = fc_container_flows(ctx, sw, env, c, &flows);
+
+    fc_group_set(&sw->want_flows, &c->header_.uuid, &flows,
+                 &c->tenant->header_.uuid, egress, true, track);
+    hmap_destroy(&flows);
+}
+
+/* Returns true if 'w''s switch has a container of the tenant with UUID
+ * 'tenant' with a way out. */
+static bool
+fc_tenant_present(const struct fc_want_flows *w, const struct uuid *tenant)
+{
+    const struct fc_tenant_count *tc;
+
+    HMAP_FOR_EACH_WITH_HASH (tc, node, uuid_hash(tenant), &w->tenants) {
+        if (uuid_equals(&tc->tenant, tenant)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Recomputes the group of public address 'ip' on switch 'sw'. */
+static void
+fc_ip_group(struct fc_ctx *ctx, struct fc_switch *sw,
+            const struct fc_flows_env *env,
+            const struct flexrec_public_ip *ip, bool track)
+{
+    struct hmap flows = HMAP_INITIALIZER(&flows);
+    bool check = fc_tenant_present(&sw->want_flows,
+                                   &ip->tenant->header_.uuid);
+
+    fc_ip_flows(ctx, sw, env, ip, check, &flows);
+    fc_group_set(&sw->want_flows, &ip->header_.uuid, &flows,
+                 &ip->tenant->header_.uuid, false, !hmap_is_empty(&flows),
+                 track);
+    hmap_destroy(&flows);
+}
+
+/* Recomputes on switch 'sw' the groups of the public addresses of the
+ * tenant with UUID 'tenant', after the tenant arrived on 'sw' or left it
+ * (their address check comes or goes). */
+static void
+fc_tenant_ips_update(struct fc_ctx *ctx, struct fc_switch *sw,
+                     const struct fc_flows_env *env,
+                     const struct uuid *tenant)
+{
+    const struct flexrec_public_ip *ip;
+
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
+        if (uuid_equals(&ip->tenant->header_.uuid, tenant)) {
+            fc_ip_group(ctx, sw, env, ip, true);
+        }
+    }
+}
+
+/* Recomputes the switch's own group of 'sw'. */
+static void
+fc_own_group(struct fc_ctx *ctx, struct fc_switch *sw,
+             const struct fc_flows_env *env, bool track)
+{
+    struct hmap flows = HMAP_INITIALIZER(&flows);
+    struct uuid zero;
+
+    fc_own_flows(ctx, sw, env, &flows);
+    uuid_zero(&zero);
+    fc_group_set(&sw->want_flows, &zero, &flows, &zero, false, true, track);
+    hmap_destroy(&flows);
+}
+
+/* Recomputes every rule that switch 'sw' should hold, tracking none: the
+ * caller compares the whole set with what the switch holds. */
+void
+fc_flows_recompute(struct fc_ctx *ctx, struct fc_switch *sw)
+{
+    const struct flexrec_container *c;
+    const struct flexrec_public_ip *ip;
+    struct fc_flows_env env;
+
+    fc_want_flows_clear(&sw->want_flows);
+    free(sw->egress_via);
+    sw->egress_via = fc_switch_egress_via(ctx, sw);
+    if (!fc_flows_env_init(ctx, sw, &env)) {
+        return;
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        if (c->switch_ == sw->row) {
+            fc_container_group(ctx, sw, &env, c, false);
+        }
+    }
+    fc_own_group(ctx, sw, &env, false);
+    FLEXREC_PUBLIC_IP_FOR_EACH (ip, ctx->idl) {
+        fc_ip_group(ctx, sw, &env, ip, false);
+    }
+    fc_flows_env_uninit(&env);
+}
+
+/* Recomputes the rules of the container with UUID 'uuid' on switch 'sw',
+ * where it is now or was until now, and, if that makes its tenant appear
+ * on 'sw' or leave it, the groups of the tenant's public addresses (their
+ * address check).  The rules that change go to 'sw->want_flows.touched'. */
+void
+fc_flows_update_container(struct fc_ctx *ctx, struct fc_switch *sw,
+                          const struct uuid *uuid)
+{
+    const struct flexrec_container *c
+        = flexrec_container_get_for_uuid(ctx->idl, uuid);
+    struct fc_want_flows *w = &sw->want_flows;
+    const struct fc_flow_group *g = fc_group_find(w, uuid);
+    struct uuid tenants[2];
+    bool was_present[2];
+    size_t n_tenants = 0;
+    struct fc_flows_env env;
+
+    if (c && flexrec_container_is_deleted(c)) {
+        c = NULL;
+    }
+    if (!fc_flows_env_init(ctx, sw, &env)) {
+        return;                 /* No rules at all. */
+    }
+    if (g && g->egress) {
+        tenants[n_tenants++] = g->tenant;
+    }
+    if (c && (!n_tenants
+              || !uuid_equals(&tenants[0], &c->tenant->header_.uuid))) {
+        tenants[n_tenants++] = c->tenant->header_.uuid;
+    }
+    for (size_t i = 0; i < n_tenants; i++) {
+        was_present[i] = fc_tenant_present(w, &tenants[i]);
+    }
+
+    if (c && c->switch_ == sw->row) {
+        fc_container_group(ctx, sw, &env, c, true);
+    } else {
+        struct hmap none = HMAP_INITIALIZER(&none);
+        struct uuid zero;
+
+        uuid_zero(&zero);
+        fc_group_set(w, uuid, &none, &zero, false, false, true);
+        hmap_destroy(&none);
+    }
+
+    for (size_t i = 0; i < n_tenants; i++) {
+        if (fc_tenant_present(w, &tenants[i]) != was_present[i]) {
+            fc_tenant_ips_update(ctx, sw, &env, &tenants[i]);
+        }
+    }
+    fc_flows_env_uninit(&env);
+}
+
+/* Recomputes the rules of the public address with UUID 'uuid' on switch
+ * 'sw' (its responder, its address check, a gateway's return rule).  The
+ * rules that change go to 'sw->want_flows.touched'. */
+void
+fc_flows_update_ip(struct fc_ctx *ctx, struct fc_switch *sw,
+                   const struct uuid *uuid)
+{
+    const struct flexrec_public_ip *ip
+        = flexrec_public_ip_get_for_uuid(ctx->idl, uuid);
+    struct fc_flows_env env;
+
+    if (ip && flexrec_public_ip_is_deleted(ip)) {
+        ip = NULL;
+    }
+
+    if (!fc_flows_env_init(ctx, sw, &env)) {
+        return;                 /* No rules at all. */
+    }
+    if (ip) {
+        fc_ip_group(ctx, sw, &env, ip, true);
+    } else {
+        struct hmap none = HMAP_INITIALIZER(&none);
+        struct uuid zero;
+
+        uuid_zero(&zero);
+        fc_group_set(&sw->want_flows, uuid, &none, &zero, false, false,
+                     true);
+        hmap_destroy(&none);
+    }
+    fc_flows_env_uninit(&env);
 }

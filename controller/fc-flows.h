@@ -28,6 +28,7 @@
 #include "openvswitch/meta-flow.h"
 #include "openvswitch/ofp-protocol.h"
 #include "openvswitch/ofpbuf.h"
+#include "uuid.h"
 
 struct ds;
 struct fc_ctx;
@@ -57,6 +58,8 @@ struct fc_flow {
 
     char *why;                      /* Why the switch refused it, in
                                      * fc_switch's 'refused_flows' only. */
+    unsigned int n_refs;            /* Groups that want it, in
+                                     * fc_want_flows' 'flows' only. */
 };
 
 struct fc_flow *fc_flow_create(uint8_t table_id, uint16_t priority,
@@ -96,11 +99,45 @@ void fc_match_ip(struct fc_rule *, enum mf_field_id id4,
 void fc_put_set_mac(struct fc_rule *, enum mf_field_id, struct eth_addr);
 void fc_put_output(struct fc_rule *, ofp_port_t);
 
-void fc_desired_flows(struct fc_ctx *, const struct fc_switch *,
-                      struct hmap *flows);
+/* The rules that one switch should hold, kept in groups by what they are
+ * made of, so that a change recomputes only the groups it touches:
+ *
+ *   - one group per container behind the switch (its delivery rule, proxy
+ *     ARP and ND, and its table-0 rules toward the address check), keyed
+ *     by the container's UUID;
+ *
+ *   - one group per public address (its responder, the address check if
+ *     its tenant has a container with a way out here, a gateway's return
+ *     rule), keyed by the address's UUID;
+ *
+ *   - the switch's own group, keyed by the all-zeros UUID: the rules into
+ *     the map table.
+ *
+ * 'flows' holds every wanted rule once, with the number of groups that
+ * want it; 'touched' holds copies of the rules that a group recompute
+ * added or took away since the last sync, the only ones whose wanted and
+ * held states may differ unless the whole set was recomputed. */
+struct fc_want_flows {
+    struct hmap groups;         /* Contains "struct fc_flow_group"s. */
+    struct hmap tenants;        /* Contains "struct fc_tenant_count"s. */
+    struct hmap flows;          /* "struct fc_flow"s, by 'node'. */
+    struct hmap matches;        /* The same, by 'match_node'. */
+    struct hmap touched;        /* Copies, by 'node'. */
+};
+
+void fc_want_flows_init(struct fc_want_flows *);
+void fc_want_flows_clear(struct fc_want_flows *);
+void fc_want_flows_destroy(struct fc_want_flows *);
+
+void fc_flows_recompute(struct fc_ctx *, struct fc_switch *);
+void fc_flows_update_container(struct fc_ctx *, struct fc_switch *,
+                               const struct uuid *);
+void fc_flows_update_ip(struct fc_ctx *, struct fc_switch *,
+                        const struct uuid *);
 void fc_flow_text(uint8_t table_id, const struct match *, int priority,
                   const struct ofpact *ofpacts, size_t ofpacts_len,
                   struct ds *);
 void fc_switch_resolve_uplink(struct fc_switch *);
+char *fc_switch_egress_via(struct fc_ctx *, const struct fc_switch *);
 
 #endif /* fc-flows.h */

@@ -17,8 +17,15 @@
  * change tracking says which rows changed; each table's handler says what
  * that touches (the owners of addresses and MACs, the rows' checks, the
  * mappings whose entries must be recomputed, the rules), and only that is
- * recomputed.  A change to the Switch table, or a reconnection to the
- * database, recomputes everything. */
+ * recomputed.  The mappings that name a container are found through an
+ * index (fc-desired.c's "struct fc_container"), without a scan.  A container
+ * that changes touches the entries of its mappings on the switches it
+ * leaves or joins and on the gateways, and its own rules on the switches
+ * it leaves or joins; no other switch.  A public address that changes
+ * touches the mappings to it and its own rules on every switch.  A Switch
+ * row that changes recomputes its switch, its containers' entries on the
+ * gateways, and the rules of the hosts whose return gateway changes.  A
+ * reconnection to the database recomputes everything. */
 
 #include <config.h>
 
@@ -102,28 +109,33 @@ struct fc_changes {
     struct hmapx ips;           /* Public_IP rows that changed, or whose
                                  * ownership changed. */
     struct hmapx containers;    /* Container rows likewise. */
-    struct hmapx mappings;      /* Mapping rows to recompute. */
-    bool flows;                 /* The rules need a recompute. */
+    struct hmapx mappings;      /* Mapping rows to recompute on every
+                                 * switch. */
+    struct hmapx touched;       /* Mapping rows that name a container in
+                                 * 'containers', to recompute on the
+                                 * switches in 'entry_switches'. */
+    struct hmapx entry_switches;    /* "struct fc_switch"es. */
+    struct hmapx switch_rows;   /* Switch rows that came, went or
+                                 * changed. */
+    bool flows;                 /* Every switch's rules need a
+                                 * recompute. */
 };
 
-/* Switch: returns true if a row came, went or changed (other than in the
- * columns that the controller writes itself).  Switches come and go
- * rarely: that recomputes everything. */
-static bool
-fc_switch_handle_changes(struct fc_ctx *ctx)
+/* Switch: adds to 'ch->switch_rows' the rows that came, went or changed
+ * (other than in the columns that the controller writes itself). */
+static void
+fc_switch_handle_changes(struct fc_ctx *ctx, struct fc_changes *ch)
 {
     static const struct ovsdb_idl_column *const ignored[] = {
         &flexrec_switch_col_status, &flexrec_switch_col_cur_cfg,
     };
     const struct flexrec_switch *row;
-    bool changed = false;
 
     FLEXREC_SWITCH_FOR_EACH_TRACKED (row, ctx->idl) {
         if (fc_row_changed(&row->header_, ignored, ARRAY_SIZE(ignored))) {
-            changed = true;
+            hmapx_add(&ch->switch_rows, CONST_CAST(void *, row));
         }
     }
-    return changed;
 }
 
 /* Points every identified switch at its row again: the old row may be gone
@@ -237,8 +249,9 @@ fc_container_handle_changes(struct fc_ctx *ctx, bool full,
     }
 }
 
-/* Mapping: adds to 'ch->mappings' the rows that changed and those that a
- * changed address or container touches. */
+/* Mapping: adds to 'ch->mappings' the rows that changed and those that
+ * refer to a changed address.  (The mappings that refer to a changed
+ * container are fc_containers_update()'s.) */
 static void
 fc_mapping_handle_changes(struct fc_ctx *ctx, struct fc_changes *ch)
 {
@@ -250,17 +263,167 @@ fc_mapping_handle_changes(struct fc_ctx *ctx, struct fc_changes *ch)
             hmapx_add(&ch->mappings, CONST_CAST(void *, m));
         }
     }
-    if (!hmapx_is_empty(&ch->ips) || !hmapx_is_empty(&ch->containers)) {
+    if (!hmapx_is_empty(&ch->ips)) {
         FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
-            bool touched = hmapx_contains(&ch->ips, m->ip);
-
-            for (size_t i = 0; !touched && i < m->n_backends; i++) {
-                touched = hmapx_contains(&ch->containers,
-                                         m->key_backends[i]);
-            }
-            if (touched) {
+            if (hmapx_contains(&ch->ips, m->ip)) {
                 hmapx_add(&ch->mappings, CONST_CAST(void *, m));
             }
+        }
+    }
+}
+
+/* Returns true if the entries and rules of 'sw' are kept incrementally:
+ * otherwise it recomputes all of them before its next sync. */
+static bool
+fc_switch_incremental(const struct fc_switch *sw)
+{
+    return fc_switch_ready(sw) && !sw->need_full && sw->row;
+}
+
+/* Switch rows that came, went or changed recompute the switches that are
+ * theirs (every entry and rule), the containers behind them (a gateway's
+ * entries for them carry the switch's tunnel address), and all of the
+ * rules of the hosts whose return gateway changes with them; no other
+ * switch.  Also settles who owns the interfaces (a switch's uplink and
+ * tunnel port are no container's) and checks the rows. */
+static void
+fc_switches_update(struct fc_ctx *ctx, struct fc_changes *ch)
+{
+    const struct flexrec_container *c;
+    struct hmapx_node *node;
+    struct fc_switch *sw;
+
+    if (hmapx_is_empty(&ch->switch_rows)) {
+        return;
+    }
+    LIST_FOR_EACH (sw, node, &ctx->switches) {
+        if (sw->identified) {
+            const struct flexrec_switch *row = fc_switch_row(ctx, sw);
+
+            if (row != sw->row
+                || (row && hmapx_contains(&ch->switch_rows, row))) {
+                sw->row = row;
+                sw->need_full = true;
+            }
+        }
+    }
+    fc_ports_refresh(ctx, &ch->containers);
+    HMAPX_FOR_EACH (node, &ch->switch_rows) {
+        const struct flexrec_switch *row = node->data;
+
+        if (!flexrec_switch_is_deleted(row)) {
+            fc_switch_row_check(ctx, row);
+        }
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        if (hmapx_contains(&ch->switch_rows, c->switch_)) {
+            hmapx_add(&ch->containers, CONST_CAST(void *, c));
+        }
+    }
+    LIST_FOR_EACH (sw, node, &ctx->switches) {
+        if (fc_switch_incremental(sw) && !sw->flows_dirty) {
+            char *via = fc_switch_egress_via(ctx, sw);
+
+            if (!sw->egress_via || strcmp(via, sw->egress_via)) {
+                sw->flows_dirty = true;
+            }
+            free(via);
+        }
+    }
+}
+
+/* Public addresses that changed, or changed hands, touch their own rules
+ * on every switch (the responders are everywhere; the address check and a
+ * gateway's return rule where they apply), and no other rule.  (The
+ * mappings to them are recomputed with the changed mappings.) */
+static void
+fc_ips_update(struct fc_ctx *ctx, const struct fc_changes *ch)
+{
+    struct hmapx_node *node;
+    struct fc_switch *sw;
+
+    HMAPX_FOR_EACH (node, &ch->ips) {
+        const struct flexrec_public_ip *ip = node->data;
+
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
+            if (fc_switch_incremental(sw) && !sw->flows_dirty) {
+                fc_flows_update_ip(ctx, sw, &ip->header_.uuid);
+            }
+        }
+    }
+}
+
+/* Containers that changed, or changed hands, touch the mappings that name
+ * them, on the switches where they were and are and on the gateways (a
+ * gateway reaches every container), and their own rules on the switches
+ * where they were and are.  Adds those mappings to 'ch->touched' and those
+ * switches to 'ch->entry_switches', recomputes those rules, and records
+ * where each container is now. */
+static void
+fc_containers_update(struct fc_ctx *ctx, struct fc_changes *ch)
+{
+    struct hmapx_node *node;
+    struct fc_switch *sw;
+
+    HMAPX_FOR_EACH (node, &ch->containers) {
+        const struct flexrec_container *c = node->data;
+        const struct uuid *uuid = &c->header_.uuid;
+        const struct flexrec_switch *row = (flexrec_container_is_deleted(c)
+                                            ? NULL : c->switch_);
+        const struct fc_container *fc = fc_container_find(&ctx->mappings,
+                                                          uuid);
+        bool placed = fc && fc->placed;
+
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
+            if (fc_switch_incremental(sw)
+                && (sw->row == row
+                    || (placed
+                        && uuid_equals(&sw->row->header_.uuid, &fc->sw)))) {
+                hmapx_add(&ch->entry_switches, sw);
+                if (!sw->flows_dirty) {
+                    fc_flows_update_container(ctx, sw, uuid);
+                }
+            }
+        }
+        if (row) {
+            fc_container_mappings(ctx, c, &ch->touched);
+        }
+        fc_container_place(&ctx->mappings, uuid,
+                           row ? &row->header_.uuid : NULL);
+    }
+    if (!hmapx_is_empty(&ch->touched)) {
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
+            if (fc_switch_incremental(sw)
+                && !strcmp(sw->row->role, "gateway")) {
+                hmapx_add(&ch->entry_switches, sw);
+            }
+        }
+    }
+}
+
+/* Recomputes the entries of the mappings in 'ch->touched' (other than
+ * those that fc_mappings_update() recomputes everywhere) on the switches in
+ * 'ch->entry_switches', and checks them again. */
+static void
+fc_mappings_touch(struct fc_ctx *ctx, const struct fc_changes *ch)
+{
+    struct hmapx_node *node, *sw_node;
+
+    HMAPX_FOR_EACH (node, &ch->touched) {
+        const struct flexrec_mapping *m = node->data;
+        struct flexmap_key key;
+
+        if (hmapx_contains(&ch->mappings, m)) {
+            continue;
+        }
+        fc_mapping_check(ctx, m);
+        if (ctx->reactive || !fc_mapping_key(ctx, m, &key)) {
+            continue;
+        }
+        HMAPX_FOR_EACH (sw_node, &ch->entry_switches) {
+            struct fc_switch *sw = sw_node->data;
+
+            fc_slot_want(sw, &key, fc_mapping_val(ctx, m, &key, sw));
         }
     }
 }
@@ -297,6 +460,7 @@ fc_mappings_update(struct fc_ctx *ctx, const struct hmapx *mappings)
         if (flexrec_mapping_is_deleted(m)) {
             continue;
         }
+        fc_container_add_mapping(ctx, m, false);
         fc_mapping_check(ctx, m);
         if (!fc_mapping_key(ctx, m, &key)) {
             continue;
@@ -318,19 +482,30 @@ fc_mappings_update(struct fc_ctx *ctx, const struct hmapx *mappings)
 static void
 fc_mappings_recompute(struct fc_ctx *ctx)
 {
+    const struct flexrec_container *c;
     const struct flexrec_mapping *m;
+    struct fc_container *fc;
     struct fc_mapping *fm;
     struct fc_switch *sw;
 
     HMAP_FOR_EACH_SAFE (fm, uuid_node, &ctx->mappings.by_uuid) {
         fc_mapping_forget(ctx, fm);
     }
+    HMAP_FOR_EACH_SAFE (fc, node, &ctx->mappings.containers) {
+        fc_container_place(&ctx->mappings, &fc->uuid, NULL);
+    }
+    FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
+        fc_container_place(&ctx->mappings, &c->header_.uuid,
+                           &c->switch_->header_.uuid);
+    }
+    fc_containers_forget_mappings(&ctx->mappings);
     FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
         struct flexmap_key key;
 
         if (fc_mapping_key(ctx, m, &key)) {
             fc_mapping_remember(ctx, m, &key);
         }
+        fc_container_add_mapping(ctx, m, true);
         fc_mapping_check(ctx, m);
     }
 #if HAVE_DECL_MALLOC_TRIM
@@ -353,14 +528,17 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
         .ips = HMAPX_INITIALIZER(&ch.ips),
         .containers = HMAPX_INITIALIZER(&ch.containers),
         .mappings = HMAPX_INITIALIZER(&ch.mappings),
+        .touched = HMAPX_INITIALIZER(&ch.touched),
+        .entry_switches = HMAPX_INITIALIZER(&ch.entry_switches),
+        .switch_rows = HMAPX_INITIALIZER(&ch.switch_rows),
         .flows = false,
     };
 
-    if (fc_switch_handle_changes(ctx)) {
-        full = true;
-    }
+    fc_switch_handle_changes(ctx, &ch);
     if (full) {
         fc_switches_refresh_rows(ctx);
+    } else {
+        fc_switches_update(ctx, &ch);
     }
 
     /* Who owns which address and MAC, and what is wrong with the rows that
@@ -371,12 +549,6 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
     if (full) {
         fc_mappings_recompute(ctx);
     } else {
-        /* Addresses and containers that changed, or changed hands, touch
-         * the rules (responders, delivery, the way out) and the mappings
-         * to them. */
-        if (!hmapx_is_empty(&ch.ips) || !hmapx_is_empty(&ch.containers)) {
-            ch.flows = true;
-        }
         fc_mapping_handle_changes(ctx, &ch);
         fc_mappings_update(ctx, &ch.mappings);
         if (ch.flows) {
@@ -386,7 +558,13 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
                 sw->flows_dirty = true;
             }
         }
+        fc_ips_update(ctx, &ch);
+        fc_containers_update(ctx, &ch);
+        fc_mappings_touch(ctx, &ch);
     }
+    hmapx_destroy(&ch.switch_rows);
+    hmapx_destroy(&ch.entry_switches);
+    hmapx_destroy(&ch.touched);
     hmapx_destroy(&ch.mappings);
     hmapx_destroy(&ch.containers);
     hmapx_destroy(&ch.ips);

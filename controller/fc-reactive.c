@@ -140,7 +140,7 @@ fc_handle_packet_in(struct fc_ctx *ctx, struct fc_switch *sw,
     }
     fc_put_set_mac(&r, MFF_ETH_DST, val->backends[b].mac);
     fc_put_output(&r, val->backends[b].port);
-    free(val);
+    fc_val_unref(val);
 
     struct ofputil_flow_mod fm = {
         .priority = r.priority,

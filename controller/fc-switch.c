@@ -353,50 +353,68 @@ fc_send_cmds(struct fc_switch *sw, struct ofputil_flexmap_cmd *cmds,
     sw->n_entry_mods += n;
 }
 
-/* Sends 'sw' the rules it lacks and deletes those it should not have. */
-static size_t
-fc_sync_flows(struct fc_ctx *ctx, struct fc_switch *sw, size_t *n_dels)
+/* Sends 'sw' wanted rule 'f' if it lacks it, unless it refused it already
+ * (a refused rule is not sent again until it changes or a resync).
+ * Returns true if it sent it. */
+static bool
+fc_sync_flow_add(struct fc_switch *sw, const struct fc_flow *f)
 {
-    struct hmap flows = HMAP_INITIALIZER(&flows);
-    struct hmap matches = HMAP_INITIALIZER(&matches);
-    struct fc_flow *f;
-    size_t n_adds = 0;
+    if (!fc_flow_find(&sw->flows, f)
+        && !fc_flow_find(&sw->refused_flows, f)) {
+        fc_send_flow(sw, f, OFPFC_ADD);
+        hmap_insert(&sw->flows, &fc_flow_clone(f)->node, f->hash);
+        return true;
+    }
+    return false;
+}
 
+/* Forgets held rule 'h' of 'sw', which 'sw' should no longer hold, and
+ * deletes it from the switch.  Returns true if it sent a delete. */
+static bool
+fc_sync_flow_del(struct fc_switch *sw, struct fc_flow *h)
+{
+    /* A rule whose actions changed was replaced by the add; a strict
+     * delete would take the new one away. */
+    bool del = !fc_flow_find_match(&sw->want_flows.matches, h);
+
+    if (del) {
+        fc_send_flow(sw, h, OFPFC_DELETE_STRICT);
+    }
+    hmap_remove(&sw->flows, &h->node);
+    fc_flow_destroy(h);
+    return del;
+}
+
+/* Recomputes every rule that 'sw' should hold, sends it those it lacks and
+ * deletes those it should not have.  Adds the numbers of rules added and
+ * deleted to '*n_adds' and '*n_dels'. */
+static void
+fc_sync_flows_full(struct fc_ctx *ctx, struct fc_switch *sw,
+                   size_t *n_adds, size_t *n_dels)
+{
+    struct fc_want_flows *w = &sw->want_flows;
+    struct fc_flow *f;
+
+    COVERAGE_INC(flexmap_controller_rule_recompute);
+    sw->n_recomputes++;
     if (sw->row) {
         fc_switch_resolve_uplink(sw);
     }
-    fc_desired_flows(ctx, sw, &flows);
+    fc_flows_recompute(ctx, sw);
     HMAP_FOR_EACH_SAFE (f, node, &sw->refused_flows) {
-        if (!fc_flow_find(&flows, f)) {
+        if (!fc_flow_find(&w->flows, f)) {
             hmap_remove(&sw->refused_flows, &f->node);
             fc_flow_destroy(f);
         }
     }
-    HMAP_FOR_EACH (f, node, &flows) {
-        hmap_insert(&matches, &f->match_node, f->match_hash);
-        /* A refused rule is not sent again until it changes or a resync. */
-        if (!fc_flow_find(&sw->flows, f)
-            && !fc_flow_find(&sw->refused_flows, f)) {
-            fc_send_flow(sw, f, OFPFC_ADD);
-            hmap_insert(&sw->flows, &fc_flow_clone(f)->node, f->hash);
-            n_adds++;
-        }
+    HMAP_FOR_EACH (f, node, &w->flows) {
+        *n_adds += fc_sync_flow_add(sw, f);
     }
     HMAP_FOR_EACH_SAFE (f, node, &sw->flows) {
-        if (!fc_flow_find(&flows, f)) {
-            /* A rule whose actions changed was replaced by the add; a
-             * strict delete would take the new one away. */
-            if (!fc_flow_find_match(&matches, f)) {
-                fc_send_flow(sw, f, OFPFC_DELETE_STRICT);
-                (*n_dels)++;
-            }
-            hmap_remove(&sw->flows, &f->node);
-            fc_flow_destroy(f);
+        if (!fc_flow_find(&w->flows, f)) {
+            *n_dels += fc_sync_flow_del(sw, f);
         }
     }
-    hmap_destroy(&matches);
-    fc_flows_clear(&flows);
-    hmap_destroy(&flows);
     sw->flows_dirty = false;
 
     /* The rows whose problems this switch tells: itself, its containers. */
@@ -410,7 +428,43 @@ fc_sync_flows(struct fc_ctx *ctx, struct fc_switch *sw, size_t *n_dels)
             }
         }
     }
-    return n_adds;
+}
+
+/* Sends 'sw' the differences in the rules that recomputes of some of its
+ * groups touched (see fc_flows_update_container()).  Adds the numbers of
+ * rules added and deleted to '*n_adds' and '*n_dels'. */
+static void
+fc_sync_flows_touched(struct fc_ctx *ctx, struct fc_switch *sw,
+                      size_t *n_adds, size_t *n_dels)
+{
+    struct fc_want_flows *w = &sw->want_flows;
+    bool unrefused = false;
+    struct fc_flow *t;
+
+    HMAP_FOR_EACH_POP (t, node, &w->touched) {
+        const struct fc_flow *want = fc_flow_find(&w->flows, t);
+
+        if (want) {
+            *n_adds += fc_sync_flow_add(sw, want);
+        } else {
+            struct fc_flow *refused = fc_flow_find(&sw->refused_flows, t);
+            struct fc_flow *have = fc_flow_find(&sw->flows, t);
+
+            if (refused) {
+                hmap_remove(&sw->refused_flows, &refused->node);
+                fc_flow_destroy(refused);
+                unrefused = true;
+            }
+            if (have) {
+                *n_dels += fc_sync_flow_del(sw, have);
+            }
+        }
+        fc_flow_destroy(t);
+    }
+    if (unrefused && sw->row) {
+        /* The switch's status names the rules it refused. */
+        fc_switch_row_check(ctx, sw->row);
+    }
 }
 
 /* Brings 'sw' to what the database says, sending only the differences. */
@@ -446,9 +500,11 @@ fc_switch_sync(struct fc_ctx *ctx, struct fc_switch *sw)
         fc_switch_full(ctx, sw);
     }
     if (sw->flows_dirty) {
-        COVERAGE_INC(flexmap_controller_rule_recompute);
-        n_flow_adds = fc_sync_flows(ctx, sw, &n_flow_dels);
+        fc_sync_flows_full(ctx, sw, &n_flow_adds, &n_flow_dels);
+    } else if (!hmap_is_empty(&sw->want_flows.touched)) {
+        fc_sync_flows_touched(ctx, sw, &n_flow_adds, &n_flow_dels);
     }
+    sw->n_flow_mods += n_flow_adds + n_flow_dels;
     if (!cmds) {
         cmds = xmalloc(FC_CHUNK * sizeof *cmds);
     }
@@ -462,7 +518,7 @@ fc_switch_sync(struct fc_ctx *ctx, struct fc_switch *sw)
                                                slot->refused_val))) {
             /* What the switch refused is no longer wanted. */
             free(slot->refused);
-            free(slot->refused_val);
+            fc_val_unref(slot->refused_val);
             slot->refused = NULL;
             slot->refused_val = NULL;
             sw->n_refused_entries--;
@@ -480,15 +536,13 @@ fc_switch_sync(struct fc_ctx *ctx, struct fc_switch *sw)
             cmd->entry.n_backends = slot->want->n;
             memcpy(cmd->entry.backends, slot->want->backends,
                    slot->want->n * sizeof *slot->want->backends);
-            free(slot->have);
-            slot->have = xmemdup(slot->want, sizeof *slot->want
-                                 + slot->want->n
-                                   * sizeof *slot->want->backends);
+            fc_val_unref(slot->have);
+            slot->have = fc_val_ref(slot->want);
             n_adds++;
         } else if (!slot->want && (slot->have || slot->stale)) {
             cmd->command = NXFMC_DELETE;
             cmd->entry.n_backends = 0;
-            free(slot->have);
+            fc_val_unref(slot->have);
             slot->have = NULL;
             n_dels++;
         } else {
@@ -531,6 +585,7 @@ fc_switch_sync(struct fc_ctx *ctx, struct fc_switch *sw)
         VLOG_INFO("%016"PRIx64": no longer in the database, its map "
                   "entries and rules deleted", sw->dpid);
         fc_slots_clear(ctx, sw);
+        fc_want_flows_clear(&sw->want_flows);
         fc_flows_clear(&sw->flows);
         sw->managed = sw->dumped = false;
         return;
@@ -600,6 +655,7 @@ fc_switch_start_dump(struct fc_ctx *ctx, struct fc_switch *sw)
     struct ofpbuf *rq;
 
     fc_slots_clear(ctx, sw);
+    fc_want_flows_clear(&sw->want_flows);
     fc_flows_clear(&sw->flows);
     fc_flows_clear(&sw->refused_flows);     /* Try them again. */
     fc_sent_clear(sw);
@@ -657,7 +713,7 @@ fc_handle_dump_reply(struct fc_ctx *ctx, struct fc_switch *sw,
         }
         if (fs->entry.table_id == ctx->map_table) {
             slot = fc_slot_get(sw, &fs->entry.key);
-            free(slot->have);
+            fc_val_unref(slot->have);
             slot->have = fc_val_from_entry(&fs->entry);
         }
     }
@@ -800,14 +856,11 @@ fc_handle_refusal(struct fc_ctx *ctx, struct fc_switch *sw,
 
         if (slot && slot->want && !slot->refused) {
             /* The switch kept what it had there, if anything. */
-            free(slot->have);
+            fc_val_unref(slot->have);
             slot->have = NULL;
             slot->stale = true;
             slot->refused = xstrdup(why);
-            slot->refused_val = xmemdup(slot->want,
-                                        sizeof *slot->want
-                                        + slot->want->n
-                                          * sizeof *slot->want->backends);
+            slot->refused_val = fc_val_ref(slot->want);
             sw->n_refused_entries++;
             fc_recheck_key(ctx, &slot->key);
         }
@@ -957,6 +1010,7 @@ fc_switch_create(struct fc_ctx *ctx, struct vconn *vconn)
     shash_init(&sw->ports);
     hmap_init(&sw->slots);
     ovs_list_init(&sw->dirty);
+    fc_want_flows_init(&sw->want_flows);
     hmap_init(&sw->flows);
     hmap_init(&sw->refused_flows);
     hmap_init(&sw->sent);
@@ -975,6 +1029,7 @@ fc_switch_destroy(struct fc_ctx *ctx, struct fc_switch *sw)
     shash_destroy(&sw->ports);
     fc_slots_clear(ctx, sw);
     hmap_destroy(&sw->slots);
+    fc_want_flows_destroy(&sw->want_flows);
     fc_flows_clear(&sw->flows);
     hmap_destroy(&sw->flows);
     fc_flows_clear(&sw->refused_flows);
@@ -982,5 +1037,6 @@ fc_switch_destroy(struct fc_ctx *ctx, struct fc_switch *sw)
     fc_sent_clear(sw);
     hmap_destroy(&sw->sent);
     free(sw->uplink_name);
+    free(sw->egress_via);
     free(sw);
 }

@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "fc-flows.h"
 #include "flexmap.h"
 #include "openvswitch/hmap.h"
 #include "openvswitch/list.h"
@@ -80,9 +81,13 @@ struct fc_switch {
                                  * differ. */
     bool need_full;             /* Recompute every wanted entry. */
 
-    /* Rules: what the switch holds, as far as we know. */
+    /* Rules: what the switch should hold, and what it holds, as far as we
+     * know. */
+    struct fc_want_flows want_flows;
     struct hmap flows;          /* Contains "struct fc_flow"s. */
-    bool flows_dirty;           /* Rules need a recompute. */
+    bool flows_dirty;           /* Every rule needs a recompute. */
+    char *egress_via;           /* fc_switch_egress_via() as of the last
+                                 * recompute of every rule. */
 
     /* What the switch refused, and what it may still refuse. */
     struct hmap refused_flows;  /* "struct fc_flow"s, with 'why'. */
@@ -109,6 +114,8 @@ struct fc_switch {
 
     /* Statistics. */
     uint64_t n_entry_mods;      /* Map entry adds and deletes sent. */
+    uint64_t n_flow_mods;       /* Rule adds and deletes sent. */
+    uint64_t n_recomputes;      /* Recomputes of all its rules. */
     uint64_t n_packet_ins;      /* Packet-ins handled (reactive mode). */
 };
 

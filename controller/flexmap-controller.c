@@ -167,6 +167,16 @@ main(int argc, char *argv[])
 
     ctx->idl = ovsdb_idl_create(ctx->db, &flexrec_idl_class, true, true);
     ovsdb_idl_track_add_all(ctx->idl);
+    /* Columns that the controller neither reads nor writes: not
+     * replicated at all, which saves their copies in memory and the
+     * processing of changes to them. */
+    ovsdb_idl_omit(ctx->idl, &flexrec_global_col_external_ids);
+    ovsdb_idl_omit(ctx->idl, &flexrec_tenant_col_external_ids);
+    ovsdb_idl_omit(ctx->idl, &flexrec_public_ip_col_external_ids);
+    ovsdb_idl_omit(ctx->idl, &flexrec_switch_col_external_ids);
+    ovsdb_idl_omit(ctx->idl, &flexrec_switch_col_other_config);
+    ovsdb_idl_omit(ctx->idl, &flexrec_container_col_external_ids);
+    ovsdb_idl_omit(ctx->idl, &flexrec_mapping_col_external_ids);
     ovsdb_idl_omit_alert(ctx->idl, &flexrec_mapping_col_status);
     ovsdb_idl_omit_alert(ctx->idl, &flexrec_public_ip_col_status);
     ovsdb_idl_omit_alert(ctx->idl, &flexrec_container_col_status);
@@ -492,7 +502,9 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
         }
         ds_put_char(&s, '\n');
         ds_put_format(&s, "  %"PRIu64" map entry changes sent, %"PRIu64
-                      " packet-ins\n", sw->n_entry_mods, sw->n_packet_ins);
+                      " rule changes sent, %"PRIu64" full rule recomputes, "
+                      "%"PRIu64" packet-ins\n", sw->n_entry_mods,
+                      sw->n_flow_mods, sw->n_recomputes, sw->n_packet_ins);
     }
     if (!shash_is_empty(&ctx->status.problems)) {
         struct svec lines = SVEC_EMPTY_INITIALIZER;
