@@ -2793,6 +2793,36 @@ check_written(struct ovsdb_idl *idl)
     return true;
 }
 
+/* Frees what the commands of one run wrote for output. */
+static void
+commands_clear_output(struct ctl_command *commands, size_t n_commands)
+{
+    for (struct ctl_command *c = commands; c < &commands[n_commands]; c++) {
+        ds_destroy(&c->output);
+        table_destroy(c->table);
+        free(c->table);
+        c->table = NULL;
+    }
+}
+
+/* Drops a run of do_flexmap_ctl() that wrote nothing: its transaction, if
+ * any, its symbols, its output, its written rows and its error. */
+static void
+discard_run(struct ovsdb_idl_txn *txn, struct ovsdb_symbol_table *symtab,
+            struct ctl_command *commands, size_t n_commands,
+            struct written_row *written_rows, char *error)
+{
+    if (txn) {
+        ovsdb_idl_txn_abort(txn);
+        ovsdb_idl_txn_destroy(txn);
+        the_idl_txn = NULL;
+    }
+    ovsdb_symbol_table_destroy(symtab);
+    commands_clear_output(commands, n_commands);
+    free(written_rows);
+    free(error);
+}
+
 static bool
 do_flexmap_ctl(const char *args, struct ctl_command *commands,
                size_t n_commands, struct ovsdb_idl *idl)
@@ -2953,52 +2983,20 @@ do_flexmap_ctl(const char *args, struct ctl_command *commands,
         if (applied) {
             print_output(c);
         }
-        ds_destroy(&c->output);
-        table_destroy(c->table);
-        free(c->table);
-        c->table = NULL;
     }
+    commands_clear_output(commands, n_commands);
     return true;
 
 failed:
     /* Only the daemon gets here: fail() has recorded why, and a one-shot
      * has exited. */
-    rerun = false;
-    if (txn) {
-        ovsdb_idl_txn_abort(txn);
-        ovsdb_idl_txn_destroy(txn);
-        txn = the_idl_txn = NULL;
-    }
-    free(written_rows);
-    written_rows = NULL;
-    ovsdb_symbol_table_destroy(symtab);
-    for (c = commands; c < &commands[n_commands]; c++) {
-        ds_destroy(&c->output);
-        table_destroy(c->table);
-        free(c->table);
-        c->table = NULL;
-    }
-    free(error);
+    discard_run(txn, symtab, commands, n_commands, written_rows, error);
     return true;
 
 try_again:
     /* The transaction must be rerun once the database changes (or at once,
      * if 'rerun', with whole-column writes). */
-    free(written_rows);
-    written_rows = NULL;
-    if (txn) {
-        ovsdb_idl_txn_abort(txn);
-        ovsdb_idl_txn_destroy(txn);
-        the_idl_txn = NULL;
-    }
-    ovsdb_symbol_table_destroy(symtab);
-    for (c = commands; c < &commands[n_commands]; c++) {
-        ds_destroy(&c->output);
-        table_destroy(c->table);
-        free(c->table);
-        c->table = NULL;
-    }
-    free(error);
+    discard_run(txn, symtab, commands, n_commands, written_rows, error);
     if (rerun) {
         return do_flexmap_ctl(args, commands, n_commands, idl);
     }
