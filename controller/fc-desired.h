@@ -94,6 +94,8 @@ struct fc_mappings {
     struct hmap by_uuid;
     struct hmap by_key;
     struct hmap containers;
+    ovs_be64 tunnel_key;        /* fc_tunnel_key() that the wanted entries'
+                                 * tunnel backends carry. */
 };
 
 void fc_mappings_init(struct fc_mappings *);

@@ -193,11 +193,27 @@ fc_global_handle_changes(struct fc_ctx *ctx, bool full,
         fc_global_check(ctx);
     }
     if (full) {
-        return;                 /* Every switch recomputes its rules. */
+        /* Every switch recomputes its rules and entries. */
+        ctx->mappings.tunnel_key = fc_tunnel_key(ctx);
+        return;
     }
     FLEXREC_GLOBAL_FOR_EACH_TRACKED (g, ctx->idl) {
         if (fc_row_changed(&g->header_, ignored, ARRAY_SIZE(ignored))) {
             ch->flows = true;
+        }
+    }
+
+    /* The tunnel key is in the rules and also in every tunnel backend,
+     * which only gateways have. */
+    ovs_be64 key = fc_tunnel_key(ctx);
+    if (key != ctx->mappings.tunnel_key) {
+        struct fc_switch *sw;
+
+        ctx->mappings.tunnel_key = key;
+        LIST_FOR_EACH (sw, node, &ctx->switches) {
+            if (sw->row && !strcmp(sw->row->role, "gateway")) {
+                sw->need_full = true;
+            }
         }
     }
 }
