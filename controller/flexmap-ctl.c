@@ -4199,6 +4199,10 @@ server_main(void)
 
         ovsdb_idl_wait(idl);
         unixctl_server_wait(server);
+        if (exiting) {
+            /* "exit" came in just now: nothing else would wake us. */
+            poll_immediate_wake();
+        }
         poll_block();
     }
     unixctl_server_destroy(server);
