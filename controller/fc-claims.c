@@ -294,7 +294,7 @@ fc_claims_refresh(struct fc_ctx *ctx, struct fc_claims *claims,
     }
     HMAP_FOR_EACH (c, value_node, &claims->owners) {
         c->owner = true;
-        if (!c->canonical) {
+        if (!c->canonical && !ctx->scope.switch_name) {
             ctx->tenancy.respell_needed = true;
         }
     }

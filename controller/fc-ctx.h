@@ -34,12 +34,15 @@
  *   fc-status.c    the election ('election'), the rows' problems and what
  *                  the primary writes back ('status');
  *   fc-reactive.c  the reactive mode's packet-ins;
+ *   fc-scope.c     which switches and rows the controller covers: all, or
+ *                  one switch's in per-host mode ('scope');
  *   flexmap-controller.c  main(), options, the main loop, unixctl. */
 
 #include <stdbool.h>
 #include <stdint.h>
 #include "fc-claims.h"
 #include "fc-desired.h"
+#include "fc-scope.h"
 #include "fc-status.h"
 #include "openvswitch/list.h"
 
@@ -68,6 +71,7 @@ struct fc_ctx {
     struct fc_tenancy tenancy;
     struct fc_election election;
     struct fc_status status;
+    struct fc_scope scope;
 };
 
 /* Every file of the controller logs under the module that

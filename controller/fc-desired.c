@@ -37,6 +37,7 @@
 #include "flow.h"
 #include "hmapx.h"
 #include "openvswitch/dynamic-string.h"
+#include "ovsdb-data.h"
 #include "openvswitch/ofp-errors.h"
 #include "openvswitch/ofp-port.h"
 #include "openvswitch/vlog.h"
@@ -179,7 +180,8 @@ fc_mapping_problem(struct fc_ctx *ctx, const struct flexrec_mapping *m)
             weight += m->value_backends[i];
         }
     }
-    if (m->ip && !weight && !s.length) {
+    if (m->ip && !weight && !s.length && !ctx->scope.switch_name) {
+        /* (In per-host mode, the backends elsewhere are not seen.) */
         ds_put_cstr(&s, "no backend has a nonzero weight");
     }
     return s.length ? ds_steal_cstr(&s) : NULL;
@@ -471,8 +473,11 @@ fc_container_free(struct fc_mappings *mappings, struct fc_container *fc)
 }
 
 /* Records that the container with UUID 'container' is behind the switch
- * row with UUID 'sw', or, if 'sw' is NULL, that it is gone (then no
- * mapping names it: the references are strong). */
+ * row with UUID 'sw', or, if 'sw' is NULL, that the replica no longer
+ * holds it.  (A deleted container is named by no mapping, the references
+ * being strong; in per-host mode, a container that moved away may still be
+ * named by mappings that the replica keeps for other containers, and may
+ * come back: its list of mappings is kept.) */
 void
 fc_container_place(struct fc_mappings *mappings,
                    const struct uuid *container, const struct uuid *sw)
@@ -486,34 +491,43 @@ fc_container_place(struct fc_mappings *mappings,
         struct fc_container *fc = fc_container_find(mappings, container);
 
         if (fc) {
-            fc_container_free(mappings, fc);
+            fc->placed = false;
+            if (!fc->n_mappings) {
+                fc_container_free(mappings, fc);
+            }
         }
     }
 }
 
-/* Empties every container's list of mappings, before they are all listed
- * again. */
+/* Forgets every container and its list of mappings. */
 void
-fc_containers_forget_mappings(struct fc_mappings *mappings)
+fc_containers_clear(struct fc_mappings *mappings)
 {
     struct fc_container *fc;
 
-    HMAP_FOR_EACH (fc, node, &mappings->containers) {
-        fc->n_mappings = fc->n_verified = 0;
+    HMAP_FOR_EACH_SAFE (fc, node, &mappings->containers) {
+        fc_container_free(mappings, fc);
     }
 }
 
-/* Returns true if mapping 'm' names container 'c'. */
-static bool
-fc_mapping_names(const struct flexrec_mapping *m,
-                 const struct flexrec_container *c)
+/* Returns the backends of mapping 'm' as the database has them: their
+ * keys are the containers' UUIDs, including those of containers that the
+ * replica does not hold (m->key_backends leaves those out). */
+static const struct ovsdb_datum *
+fc_mapping_backends(const struct flexrec_mapping *m)
 {
-    for (size_t i = 0; i < m->n_backends; i++) {
-        if (m->key_backends[i] == c) {
-            return true;
-        }
-    }
-    return false;
+    return flexrec_mapping_get_backends(m, OVSDB_TYPE_UUID,
+                                        OVSDB_TYPE_INTEGER);
+}
+
+/* Returns true if mapping 'm' names the container with 'uuid'. */
+static bool
+fc_mapping_names(const struct flexrec_mapping *m, const struct uuid *uuid)
+{
+    union ovsdb_atom atom = { .uuid = *uuid };
+
+    return ovsdb_datum_find_key(fc_mapping_backends(m), &atom,
+                                OVSDB_TYPE_UUID, NULL);
 }
 
 /* Drops from 'fc''s list of mappings those that are gone or no longer name
@@ -523,8 +537,6 @@ static void
 fc_container_verify(struct fc_ctx *ctx, struct fc_container *fc,
                     struct hmapx *out)
 {
-    const struct flexrec_container *c
-        = flexrec_container_get_for_uuid(ctx->idl, &fc->uuid);
     struct hmapx seen = HMAPX_INITIALIZER(&seen);
     size_t n = 0;
 
@@ -532,7 +544,7 @@ fc_container_verify(struct fc_ctx *ctx, struct fc_container *fc,
         const struct flexrec_mapping *m
             = flexrec_mapping_get_for_uuid(ctx->idl, &fc->mappings[i]);
 
-        if (c && m && fc_mapping_names(m, c)
+        if (m && fc_mapping_names(m, &fc->uuid)
             && hmapx_add(&seen, CONST_CAST(struct flexrec_mapping *, m))) {
             fc->mappings[n++] = fc->mappings[i];
             if (out) {
@@ -555,10 +567,13 @@ void
 fc_container_add_mapping(struct fc_ctx *ctx, const struct flexrec_mapping *m,
                          bool fresh)
 {
-    for (size_t i = 0; i < m->n_backends; i++) {
+    const struct ovsdb_datum *backends = fc_mapping_backends(m);
+
+    /* Every container that 'm' names, also those that the replica does
+     * not hold (yet). */
+    for (size_t i = 0; i < backends->n; i++) {
         struct fc_container *fc
-            = fc_container_get(&ctx->mappings,
-                               &m->key_backends[i]->header_.uuid);
+            = fc_container_get(&ctx->mappings, &backends->keys[i].uuid);
 
         if (!fresh && fc->n_mappings >= 2 * fc->n_verified + 16) {
             fc_container_verify(ctx, fc, NULL);
@@ -656,8 +671,26 @@ fc_mapping_by_key(struct fc_ctx *ctx, const struct flexmap_key *key)
     return NULL;
 }
 
+/* Returns true if Mapping:containers of 'm' lists the containers of its
+ * backends, and nothing else. */
+bool
+fc_mapping_containers_match(const struct flexrec_mapping *m)
+{
+    if (m->n_containers != m->n_backends) {
+        return false;
+    }
+    for (size_t i = 0; i < m->n_containers; i++) {
+        if (!fc_mapping_names(m, &m->containers[i]->header_.uuid)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Checks mapping 'm', including whether a switch refused its entry, and
- * records what is wrong with it (see fc_problem_set()). */
+ * records what is wrong with it (see fc_problem_set()).  In central mode,
+ * also queues 'm' for the repair of its Mapping:containers if it needs
+ * one. */
 void
 fc_mapping_check(struct fc_ctx *ctx, const struct flexrec_mapping *m)
 {
@@ -665,6 +698,9 @@ fc_mapping_check(struct fc_ctx *ctx, const struct flexrec_mapping *m)
     char *problem = fc_mapping_problem(ctx, m);
     struct flexmap_key key;
 
+    if (!ctx->scope.switch_name && !fc_mapping_containers_match(m)) {
+        uuidset_insert(&ctx->status.fix_containers, &m->header_.uuid);
+    }
     if (problem) {
         ds_put_cstr(&s, problem);
         free(problem);

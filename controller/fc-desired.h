@@ -105,7 +105,7 @@ struct fc_container *fc_container_find(const struct fc_mappings *,
                                        const struct uuid *);
 void fc_container_place(struct fc_mappings *, const struct uuid *container,
                         const struct uuid *sw);
-void fc_containers_forget_mappings(struct fc_mappings *);
+void fc_containers_clear(struct fc_mappings *);
 void fc_container_add_mapping(struct fc_ctx *, const struct flexrec_mapping *,
                               bool fresh);
 struct hmapx;
@@ -133,6 +133,7 @@ void fc_mapping_remember(struct fc_ctx *, const struct flexrec_mapping *,
 const struct flexrec_mapping *fc_mapping_by_key(struct fc_ctx *,
                                                 const struct flexmap_key *);
 void fc_mapping_check(struct fc_ctx *, const struct flexrec_mapping *);
+bool fc_mapping_containers_match(const struct flexrec_mapping *);
 void fc_recheck_key(struct fc_ctx *, const struct flexmap_key *);
 
 /* Values and slots. */

@@ -500,21 +500,17 @@ fc_mappings_recompute(struct fc_ctx *ctx)
 {
     const struct flexrec_container *c;
     const struct flexrec_mapping *m;
-    struct fc_container *fc;
     struct fc_mapping *fm;
     struct fc_switch *sw;
 
     HMAP_FOR_EACH_SAFE (fm, uuid_node, &ctx->mappings.by_uuid) {
         fc_mapping_forget(ctx, fm);
     }
-    HMAP_FOR_EACH_SAFE (fc, node, &ctx->mappings.containers) {
-        fc_container_place(&ctx->mappings, &fc->uuid, NULL);
-    }
+    fc_containers_clear(&ctx->mappings);
     FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
         fc_container_place(&ctx->mappings, &c->header_.uuid,
                            &c->switch_->header_.uuid);
     }
-    fc_containers_forget_mappings(&ctx->mappings);
     FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
         struct flexmap_key key;
 

@@ -48,6 +48,7 @@ fc_status_init(struct fc_status *st)
     shash_init(&st->problems);
     shash_init(&st->updates);
     shash_init(&st->inflight);
+    uuidset_init(&st->fix_containers);
     st->txn = NULL;
 }
 
@@ -60,6 +61,7 @@ fc_status_destroy(struct fc_status *st)
     shash_destroy_free_data(&st->problems);
     shash_destroy_free_data(&st->updates);
     shash_destroy_free_data(&st->inflight);
+    uuidset_destroy(&st->fix_containers);
 }
 
 /* Records that the row with 'uuid', whose status column holds 'status' and
@@ -97,7 +99,9 @@ fc_problem_set(struct fc_ctx *ctx, const struct uuid *uuid,
     }
 
     old = smap_get(status, "error");
-    if (changed || (problem ? !old || strcmp(old, problem) : !!old)) {
+    if (!fc_scope_writes_status(ctx, uuid)) {
+        free(problem);
+    } else if (changed || (problem ? !old || strcmp(old, problem) : !!old)) {
         free(shash_replace(&ctx->status.updates, key,
                            problem ? problem : xstrdup("")));
     } else {
@@ -131,7 +135,10 @@ fc_cfg_ready(struct fc_ctx *ctx, const struct flexrec_global *g, bool write)
             ready = true;
         }
     }
-    if (g->cur_cfg < ctx->target_cfg) {
+    if (ctx->scope.switch_name) {
+        /* Global:cur_cfg is the central controller's, which sees every
+         * switch row's cur_cfg. */
+    } else if (g->cur_cfg < ctx->target_cfg) {
         FLEXREC_SWITCH_FOR_EACH (row, ctx->idl) {
             cfg = MIN(cfg, row->cur_cfg);
         }
@@ -286,6 +293,39 @@ fc_problems_sweep(struct fc_ctx *ctx)
     }
 }
 
+/* In the open status transaction, makes Mapping:containers list the
+ * containers of the backends of the rows in 'fix_containers', at most
+ * FC_FIX_BATCH of them, so that a database full of rows from before the
+ * column existed is repaired in transactions of bounded size.  (If a
+ * row's backends change meanwhile, the transaction fails, and the change
+ * brings the row's check again.) */
+#define FC_FIX_BATCH 10000
+static void
+fc_fix_containers(struct fc_ctx *ctx)
+{
+    struct uuidset_node *node;
+    size_t n = 0;
+
+    UUIDSET_FOR_EACH_SAFE (node, &ctx->status.fix_containers) {
+        const struct flexrec_mapping *m
+            = flexrec_mapping_get_for_uuid(ctx->idl, &node->uuid);
+
+        if (m && !fc_mapping_containers_match(m)) {
+            if (n++ >= FC_FIX_BATCH) {
+                break;
+            }
+            flexrec_mapping_verify_backends(m);
+            flexrec_mapping_set_containers(m, m->key_backends,
+                                           m->n_backends);
+        }
+        uuidset_delete(&ctx->status.fix_containers, node);
+    }
+    if (n) {
+        VLOG_INFO("listing the containers of %"PRIuSIZE" mappings in "
+                  "Mapping:containers", MIN(n, FC_FIX_BATCH));
+    }
+}
+
 /* Writes the queued status:error changes, the canonical spelling of owned
  * values, and, when the switches have caught up, Global:cur_cfg. */
 void
@@ -318,7 +358,8 @@ fc_status_run(struct fc_ctx *ctx)
     bool cfg_ready = fc_cfg_ready(ctx, g, false);
     if (!ctx->election.is_primary || ctx->election.txn
         || (shash_is_empty(&ctx->status.updates) && !cfg_ready
-            && !ctx->tenancy.respell_needed)) {
+            && !ctx->tenancy.respell_needed
+            && uuidset_is_empty(&ctx->status.fix_containers))) {
         return;
     }
 
@@ -334,6 +375,7 @@ fc_status_run(struct fc_ctx *ctx)
     if (cfg_ready) {
         fc_cfg_ready(ctx, g, true);
     }
+    fc_fix_containers(ctx);
     SHASH_FOR_EACH (node, &ctx->status.updates) {
         const char *error = node->data;
         struct uuid uuid;

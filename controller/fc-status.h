@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "openvswitch/shash.h"
+#include "uuidset.h"
 
 struct fc_ctx;
 struct ovsdb_idl_txn;
@@ -48,6 +49,12 @@ struct fc_status {
     struct shash updates;
     struct shash inflight;
     struct ovsdb_idl_txn *txn;
+
+    /* Mapping rows whose Mapping:containers does not list the containers
+     * of their backends (written by an older flexmap-ctl, before the
+     * column existed, or by another client): per-host controllers would
+     * not find them, so the central primary rewrites the column. */
+    struct uuidset fix_containers;
 };
 
 void fc_status_init(struct fc_status *);

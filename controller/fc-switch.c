@@ -79,7 +79,7 @@ fc_switch_row(struct fc_ctx *ctx, const struct fc_switch *sw)
 
     snprintf(dpid, sizeof dpid, "%016"PRIx64, sw->dpid);
     FLEXREC_SWITCH_FOR_EACH (row, ctx->idl) {
-        if (!strcmp(row->datapath_id, dpid)) {
+        if (!strcmp(row->datapath_id, dpid) && fc_scope_has_row(ctx, row)) {
             return row;
         }
     }

@@ -101,9 +101,6 @@
 
 VLOG_DEFINE_THIS_MODULE(flexmap_controller);
 
-/* The database lock that makes one controller the primary. */
-#define FC_LOCK "flexmap_controller"
-
 /* The control socket named by --unixctl, and whether "exit" was asked:
  * only main() and the unixctl commands use these. */
 static char *unixctl_path;
@@ -184,7 +181,20 @@ main(int argc, char *argv[])
     ovsdb_idl_omit_alert(ctx->idl, &flexrec_global_col_status);
     ovsdb_idl_omit_alert(ctx->idl, &flexrec_global_col_cur_cfg);
     ovsdb_idl_omit_alert(ctx->idl, &flexrec_switch_col_cur_cfg);
-    ovsdb_idl_set_lock(ctx->idl, FC_LOCK);
+    if (ctx->scope.switch_name) {
+        /* Mapping:containers is what the monitor conditions select on; the
+         * rest of the columns that only the central controller repairs or
+         * reads are left out. */
+        ovsdb_idl_omit(ctx->idl, &flexrec_global_col_cur_cfg);
+    } else {
+        /* Repaired where it differs from the backends, never read
+         * otherwise. */
+        ovsdb_idl_omit_alert(ctx->idl, &flexrec_mapping_col_containers);
+    }
+    fc_scope_init(ctx);
+    char *lock = fc_scope_lock_name(ctx);
+    ovsdb_idl_set_lock(ctx->idl, lock);
+    free(lock);
     seqno = ovsdb_idl_get_seqno(ctx->idl);
 
     while (!exiting) {
@@ -199,11 +209,20 @@ main(int argc, char *argv[])
             /* After a reconnection the IDL may have reloaded the whole
              * database, so recompute everything once. */
             fc_process_changes(ctx, !was_connected);
-            was_connected = ctx->db_loaded = true;
-
-            const struct flexrec_global *g = flexrec_global_first(ctx->idl);
-            ctx->target_cfg = g ? g->next_cfg : 0;
+            fc_scope_update(ctx);
+            was_connected = true;
             ovsdb_idl_track_clear(ctx->idl);
+        }
+        if (was_connected && fc_scope_settled(ctx)) {
+            /* The replica holds everything in scope (in per-host mode,
+             * the rows that the latest conditions ask for have come). */
+            const struct flexrec_global *g = flexrec_global_first(ctx->idl);
+
+            if (!ctx->db_loaded) {
+                fc_scope_log_loaded(ctx);
+            }
+            ctx->db_loaded = true;
+            ctx->target_cfg = g ? g->next_cfg : 0;
         }
         fc_election_run(ctx);
 
@@ -271,6 +290,7 @@ parse_options(struct fc_ctx *ctx, int argc, char *argv[])
         OPT_DB = UCHAR_MAX + 1,
         OPT_TABLE,
         OPT_MODE,
+        OPT_SWITCH,
         OPT_IDLE_TIMEOUT,
         OPT_UNIXCTL,
         OPT_PEER_CA_CERT,
@@ -282,6 +302,7 @@ parse_options(struct fc_ctx *ctx, int argc, char *argv[])
         {"db", required_argument, NULL, OPT_DB},
         {"table", required_argument, NULL, OPT_TABLE},
         {"mode", required_argument, NULL, OPT_MODE},
+        {"switch", required_argument, NULL, OPT_SWITCH},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"unixctl", required_argument, NULL, OPT_UNIXCTL},
         {"help", no_argument, NULL, 'h'},
@@ -324,6 +345,13 @@ parse_options(struct fc_ctx *ctx, int argc, char *argv[])
                 ovs_fatal(0, "--mode: %s: the modes are flexmap and reactive",
                           optarg);
             }
+            break;
+
+        case OPT_SWITCH:
+            if (!*optarg) {
+                ovs_fatal(0, "--switch: a switch name is required");
+            }
+            ctx->scope.switch_name = optarg;
             break;
 
         case OPT_IDLE_TIMEOUT:
@@ -383,6 +411,9 @@ usage(void)
            "                      switch; reactive: a rule per connection,\n"
            "                      installed from packet-ins (the paper's\n"
            "                      prototype)\n"
+           "  --switch=NAME       per-host mode: program only the switch\n"
+           "                      whose Switch row is NAME, and replicate\n"
+           "                      only the rows that concern it\n"
            "  --idle-timeout=SECS idle timeout of reactive rules\n"
            "                      (default 10)\n"
            "  --unixctl=SOCKET    override the default control socket\n",
@@ -452,6 +483,7 @@ fc_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
     ds_put_format(&s, "mode: %s, map table %d, %"PRIuSIZE" mappings\n",
                   ctx->reactive ? "reactive" : "flexmap", ctx->map_table,
                   hmap_count(&ctx->mappings.by_uuid));
+    fc_scope_format(ctx, &s);
     LIST_FOR_EACH (sw, node, &ctx->switches) {
         const struct flexrec_switch *row = sw->identified ? sw->row : NULL;
         size_t n_entries = 0;

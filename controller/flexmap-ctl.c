@@ -1157,6 +1157,7 @@ pre_flexmap(struct ctl_context *ctx)
         &flexrec_mapping_col_proto,
         &flexrec_mapping_col_port,
         &flexrec_mapping_col_backends,
+        &flexrec_mapping_col_containers,
         &flexrec_mapping_col_status,
         &flexrec_global_col_gateway_mac,
         &flexrec_global_col_status,
@@ -1524,6 +1525,19 @@ cmd_container_add(struct ctl_context *ctx)
     free(mac);
 }
 
+/* Sets the backends of mapping 'm' to the 'n' containers in 'backends' with
+ * 'weights', and Mapping:containers to the same containers: per-host
+ * flexmap-controllers find the mappings of their containers by that
+ * column. */
+static void
+mapping_set_backends(const struct flexrec_mapping *m,
+                     struct flexrec_container **backends,
+                     const int64_t *weights, size_t n)
+{
+    flexrec_mapping_set_backends(m, backends, weights, n);
+    flexrec_mapping_set_containers(m, backends, n);
+}
+
 /* Removes container 'c' from the backends of 'm', deleting 'm' if none is
  * left.  Returns true if 'm' was deleted. */
 static bool
@@ -1536,6 +1550,7 @@ mapping_remove_backend(const struct flexrec_mapping *m,
     }
     flexrec_mapping_verify_backends(m);
     flexrec_mapping_update_backends_delkey(m, c);
+    flexrec_mapping_update_containers_delvalue(m, c);
     return false;
 }
 
@@ -1743,7 +1758,7 @@ cmd_map_add(struct ctl_context *ctx)
         flexrec_mapping_set_port(new, &spec.port, spec.port ? 1 : 0);
         m = new;
     }
-    flexrec_mapping_set_backends(m, spec.backends, spec.weights, spec.n);
+    mapping_set_backends(m, spec.backends, spec.weights, spec.n);
 out:
     free(spec.address);
 }
@@ -3340,13 +3355,26 @@ load_mapping_find(const struct hmap *desired, const struct uuid *ip,
 }
 
 /* Returns true if Mapping 'row' has exactly the backends and weights of
- * 'm'. */
+ * 'm', and Mapping:containers lists the same containers (a row that an
+ * older flexmap-ctl or another client wrote may lack them). */
 static bool
 load_mapping_same_backends(const struct flexrec_mapping *row,
                            const struct load_mapping *m)
 {
-    if (row->n_backends != m->n) {
+    if (row->n_backends != m->n || row->n_containers != m->n) {
         return false;
+    }
+    for (size_t i = 0; i < row->n_containers; i++) {
+        size_t j;
+
+        for (j = 0; j < row->n_backends; j++) {
+            if (row->key_backends[j] == row->containers[i]) {
+                break;
+            }
+        }
+        if (j == row->n_backends) {
+            return false;
+        }
     }
     for (size_t i = 0; i < m->n; i++) {
         size_t j;
@@ -3599,7 +3627,7 @@ map_load_apply(const struct load_op *op, struct ovsdb_idl *idl,
         flexrec_mapping_set_port(new, &m->port, m->port ? 1 : 0);
         row = new;
     }
-    flexrec_mapping_set_backends(row, backends, weights, m->n);
+    mapping_set_backends(row, backends, weights, m->n);
     return true;
 }
 
@@ -3839,6 +3867,7 @@ pre_map_load(struct ctl_context *ctx)
         &flexrec_mapping_col_proto,
         &flexrec_mapping_col_port,
         &flexrec_mapping_col_backends,
+        &flexrec_mapping_col_containers,
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(columns); i++) {
