@@ -401,9 +401,10 @@ fc_containers_update(struct fc_ctx *ctx, struct fc_changes *ch)
                 }
             }
         }
-        if (row) {
-            fc_container_mappings(ctx, c, &ch->touched);
-        }
+        /* (A deleted container is named by no mapping, except in per-host
+         * mode, where a container that moves away leaves the replica
+         * before the mappings that name it do: they lose it at once.) */
+        fc_container_mappings(ctx, c, &ch->touched);
         fc_container_place(&ctx->mappings, uuid,
                            row ? &row->header_.uuid : NULL);
     }

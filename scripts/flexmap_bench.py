@@ -57,6 +57,9 @@ class JsonRpc(object):
             raise RuntimeError("%s: %s" % (method, reply["error"]))
         return reply["result"]
 
+    def close(self):
+        self.sock.close()
+
 
 class Daemons(object):
     """Runs OVS programs with their run, log and database directories in
@@ -87,32 +90,98 @@ class Daemons(object):
         except (OSError, ValueError):
             return None
 
+    def command(self, name, args, program=None):
+        """The command line that starts daemon 'program' (default: 'name')
+        detached, with pid and log files named after 'name'."""
+        program = program or name
+        return [self.bin.get(program, program), "--detach", "--no-chdir",
+                "--pidfile=%s.pid" % os.path.join(self.rundir, name),
+                "--log-file=%s.log" % os.path.join(self.rundir, name)] + list(
+                    args)
+
     def start(self, name, *args, program=None):
         """Starts daemon 'program' (default: 'name') detached, with pid
         and log files named after 'name'."""
-        self.run(program or name, "--detach", "--no-chdir",
-                 "--pidfile=%s.pid" % os.path.join(self.rundir, name),
-                 "--log-file=%s.log" % os.path.join(self.rundir, name),
-                 *args)
-        self.started.append(name)
+        self.start_many([(name, args)], program)
+
+    def start_many(self, daemons, program=None):
+        """Starts each (name, args) of 'daemons' as start() does, all at
+        once: every one is launched before any is waited for.  Returns when
+        every one has detached."""
+        launched = []
+        try:
+            for name, args in daemons:
+                # Recorded first: whatever happens next, cleanup() stops
+                # the daemon if it wrote its pid file.
+                if name not in self.started:
+                    self.started.append(name)
+                cmd = self.command(name, args, program)
+                launched.append((cmd, subprocess.Popen(
+                    cmd, env=self.env, cwd=self.rundir,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    universal_newlines=True)))
+            failed = []
+            for cmd, p in launched:
+                _, err = p.communicate(timeout=600)
+                if p.returncode:
+                    failed.append("%s failed: %s" % (" ".join(cmd[:3]),
+                                                     err.strip()))
+            if failed:
+                raise RuntimeError("; ".join(failed))
+        except BaseException:
+            # A launcher returns once its daemon has written its pid file
+            # and detached: wait for that, so that cleanup() finds it.
+            for cmd, p in launched:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            raise
+
+    def ours(self, name, pid):
+        """Whether process 'pid' is daemon 'name' as this object started
+        it (its command line names its pid file), not a process that
+        reused a stale pid file's number."""
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+        except OSError:
+            return False
+        return ("--pidfile=%s.pid" % os.path.join(self.rundir, name)
+                in cmdline.split("\0"))
+
+    def stop_many(self, names):
+        """Stops the daemons named 'names', all at once: SIGTERM to each,
+        then SIGKILL to those still there 10 s later."""
+        pids = []
+        for name in names:
+            pid = self.pid(name)
+            if pid and self.ours(name, pid):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                    pids.append((name, pid))
+                except ProcessLookupError:
+                    pass
+        deadline = time.time() + 10
+        for name, pid in pids:
+            # Gone, or a zombie (no command line) waiting to be reaped.
+            while self.ours(name, pid) and time.time() < deadline:
+                time.sleep(0.05)
+            if self.ours(name, pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for name in names:
+            if name in self.started:
+                self.started.remove(name)
 
     def stop(self, name):
-        pid = self.pid(name)
-        if pid:
-            try:
-                os.kill(pid, signal.SIGTERM)
-                for _ in range(200):
-                    os.kill(pid, 0)
-                    time.sleep(0.05)
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if name in self.started:
-            self.started.remove(name)
+        self.stop_many([name])
 
     def cleanup(self):
-        for name in reversed(list(self.started)):
-            self.stop(name)
+        self.stop_many(list(reversed(self.started)))
 
     def rss_mb(self, name):
         return proc_rss_mb(self.pid(name))
@@ -172,8 +241,10 @@ class FlexmapDb(object):
 
     def load(self, n, backend_uuid, chunk=20000):
         """Replaces the Mapping table by mappings 0..n-1, mapping k to the
-        Container row whose UUID is backend_uuid(k), weight 1.  Returns
-        the rows' UUIDs, in order."""
+        Container row whose UUID is backend_uuid(k), weight 1 (and naming
+        it in Mapping:containers, as flexmap-ctl does: per-host
+        controllers select mappings on that column).  Returns the rows'
+        UUIDs, in order."""
         self.transact([{"op": "delete", "table": "Mapping", "where": []}])
         uuids = []
         for start in range(0, n, chunk):
@@ -183,7 +254,8 @@ class FlexmapDb(object):
                 ops.append({"op": "insert", "table": "Mapping", "row": {
                     "ip": ["uuid", ip], "proto": "tcp",
                     "port": k % self.PORTS_PER_IP + 1,
-                    "backends": ["map", [[["uuid", backend_uuid(k)], 1]]]}})
+                    "backends": ["map", [[["uuid", backend_uuid(k)], 1]]],
+                    "containers": ["set", [["uuid", backend_uuid(k)]]]}})
             uuids += [r["uuid"][1] for r in self.transact(ops)]
         return uuids
 
