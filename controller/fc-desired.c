@@ -217,7 +217,7 @@ fc_tunnel_backend(struct fc_ctx *ctx, const struct fc_switch *sw,
     struct in6_addr ip6;
     char *text;
 
-    if (strcmp(gw->role, "gateway") || port == OFPP_NONE
+    if (strcmp(gw->role, "gateway") || port == OFPP_NONE || !host
         || !fc_tunnel_ip(host, &ip6, &text)) {
         return false;
     }
@@ -585,6 +585,33 @@ fc_container_add_mapping(struct fc_ctx *ctx, const struct flexrec_mapping *m,
         fc->mappings[fc->n_mappings++] = m->header_.uuid;
         if (fresh) {
             fc->n_verified = fc->n_mappings;
+        }
+    }
+}
+
+/* Per-host mode: frees the entries of containers that the replica does not
+ * hold and that no mapping it holds names any more (containers that moved
+ * away, and other hosts' containers named by mappings that left with
+ * them), once they outnumber the others, so that what an agent keeps
+ * follows what its switch holds over a long run. */
+void
+fc_containers_sweep(struct fc_ctx *ctx)
+{
+    struct fc_container *fc;
+    size_t n_placed = 0;
+
+    HMAP_FOR_EACH (fc, node, &ctx->mappings.containers) {
+        n_placed += fc->placed;
+    }
+    if (hmap_count(&ctx->mappings.containers) <= 2 * n_placed + 64) {
+        return;
+    }
+    HMAP_FOR_EACH_SAFE (fc, node, &ctx->mappings.containers) {
+        if (!fc->placed) {
+            fc_container_verify(ctx, fc, NULL);
+            if (!fc->n_mappings) {
+                fc_container_free(&ctx->mappings, fc);
+            }
         }
     }
 }

@@ -106,6 +106,7 @@ struct fc_container *fc_container_find(const struct fc_mappings *,
 void fc_container_place(struct fc_mappings *, const struct uuid *container,
                         const struct uuid *sw);
 void fc_containers_clear(struct fc_mappings *);
+void fc_containers_sweep(struct fc_ctx *);
 void fc_container_add_mapping(struct fc_ctx *, const struct flexrec_mapping *,
                               bool fresh);
 struct hmapx;

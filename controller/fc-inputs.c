@@ -128,6 +128,7 @@ fc_switch_handle_changes(struct fc_ctx *ctx, struct fc_changes *ch)
 {
     static const struct ovsdb_idl_column *const ignored[] = {
         &flexrec_switch_col_status, &flexrec_switch_col_cur_cfg,
+        &flexrec_switch_col_election_id,
     };
     const struct flexrec_switch *row;
 
@@ -509,8 +510,12 @@ fc_mappings_recompute(struct fc_ctx *ctx)
     }
     fc_containers_clear(&ctx->mappings);
     FLEXREC_CONTAINER_FOR_EACH (c, ctx->idl) {
-        fc_container_place(&ctx->mappings, &c->header_.uuid,
-                           &c->switch_->header_.uuid);
+        if (c->switch_) {
+            /* (In per-host mode, its switch row may have just left the
+             * replica, renamed.) */
+            fc_container_place(&ctx->mappings, &c->header_.uuid,
+                               &c->switch_->header_.uuid);
+        }
     }
     FLEXREC_MAPPING_FOR_EACH (m, ctx->idl) {
         struct flexmap_key key;
@@ -582,4 +587,7 @@ fc_process_changes(struct fc_ctx *ctx, bool full)
     hmapx_destroy(&ch.containers);
     hmapx_destroy(&ch.ips);
     fc_problems_sweep(ctx);
+    if (ctx->scope.switch_name) {
+        fc_containers_sweep(ctx);
+    }
 }

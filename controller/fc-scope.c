@@ -68,7 +68,7 @@
 
 /* Returns the row of the switch that 'ctx' serves in per-host mode, or
  * NULL (in central mode, or if the replica does not hold it). */
-static const struct flexrec_switch *
+const struct flexrec_switch *
 fc_scope_own_row(const struct fc_ctx *ctx)
 {
     const struct flexrec_switch *row;
@@ -100,6 +100,17 @@ fc_scope_set_conditions(struct fc_ctx *ctx)
 
     bool everything = (own && !strcmp(own->role, "gateway")
                        && own->tunnel_port);
+    if (own && !flexrec_server_has_mapping_table_col_containers(idl)) {
+        /* A database older than schema 1.4.0: no mapping can be found by
+         * its containers. */
+        static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 60);
+
+        VLOG_WARN_RL(&rl, "the database has no column Mapping:containers "
+                     "(its schema is older than 1.4.0; convert it with "
+                     "ovsdb-client convert): replicating the whole "
+                     "database");
+        everything = true;
+    }
     if (everything != ctx->scope.everything) {
         VLOG_INFO("switch %s %s: replicating %s", ctx->scope.switch_name,
                   everything ? "is a gateway with a tunnel port"

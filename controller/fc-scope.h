@@ -45,6 +45,7 @@ struct fc_scope {
 void fc_scope_init(struct fc_ctx *);
 void fc_scope_update(struct fc_ctx *);
 bool fc_scope_settled(const struct fc_ctx *);
+const struct flexrec_switch *fc_scope_own_row(const struct fc_ctx *);
 bool fc_scope_has_row(const struct fc_ctx *, const struct flexrec_switch *);
 bool fc_scope_writes_status(const struct fc_ctx *, const struct uuid *);
 char *fc_scope_lock_name(const struct fc_ctx *);

@@ -49,6 +49,7 @@ fc_status_init(struct fc_status *st)
     shash_init(&st->updates);
     shash_init(&st->inflight);
     uuidset_init(&st->fix_containers);
+    uuidset_init(&st->fixing);
     st->txn = NULL;
 }
 
@@ -62,6 +63,7 @@ fc_status_destroy(struct fc_status *st)
     shash_destroy_free_data(&st->updates);
     shash_destroy_free_data(&st->inflight);
     uuidset_destroy(&st->fix_containers);
+    uuidset_destroy(&st->fixing);
 }
 
 /* Records that the row with 'uuid', whose status column holds 'status' and
@@ -171,8 +173,14 @@ fc_become_primary(struct fc_ctx *ctx, uint64_t generation_id)
     }
 }
 
-/* Becomes the primary when the database lock is ours, after bumping
- * Global:election_id, whose new value is the OpenFlow generation id. */
+/* Becomes the primary when the database lock is ours, after bumping the
+ * election id, whose new value is the OpenFlow generation id:
+ * Global:election_id in central mode; in per-host mode its own switch's
+ * Switch:election_id (the lock, and so the generations, are per switch:
+ * other switches' elections must not make its standby's claims outrank
+ * it), set above Global:election_id too, so that it outranks a central
+ * controller that programmed the switch before.  In per-host mode, the
+ * switch's row must be there: without it there is nothing to program. */
 void
 fc_election_run(struct fc_ctx *ctx)
 {
@@ -194,29 +202,43 @@ fc_election_run(struct fc_ctx *ctx)
         }
         return;
     }
-    if (ctx->election.is_primary || ctx->status.txn || !ctx->db_loaded) {
+    if (ctx->election.is_primary || ctx->status.txn || !ctx->db_loaded
+        || !fc_scope_settled(ctx)) {
         return;
     }
     if (!ctx->election.txn) {
         const struct flexrec_global *g = flexrec_global_first(ctx->idl);
+        const struct flexrec_switch *own = fc_scope_own_row(ctx);
 
-        if (!g) {
+        if (ctx->scope.switch_name && !own) {
+            return;
+        }
+        if (!g && !own) {
             fc_become_primary(ctx, 0);
             return;
         }
         ctx->election.txn = ovsdb_idl_txn_create(ctx->idl);
         ovsdb_idl_txn_add_comment(ctx->election.txn,
                                   "flexmap-controller: becoming primary");
-        ovsdb_idl_txn_increment(ctx->election.txn, &g->header_,
-                                &flexrec_global_col_election_id, true);
+        if (own) {
+            ctx->election.next = MAX(own->election_id,
+                                     g ? g->election_id : 0) + 1;
+            flexrec_switch_verify_election_id(own);
+            flexrec_switch_set_election_id(own, ctx->election.next);
+        } else {
+            ovsdb_idl_txn_increment(ctx->election.txn, &g->header_,
+                                    &flexrec_global_col_election_id, true);
+        }
     }
     status = ovsdb_idl_txn_commit(ctx->election.txn);
     if (status == TXN_INCOMPLETE) {
         return;
     }
     if (status == TXN_SUCCESS) {
-        fc_become_primary(ctx, 
-            ovsdb_idl_txn_get_increment_new_value(ctx->election.txn));
+        fc_become_primary(ctx, (ctx->scope.switch_name
+                                ? ctx->election.next
+                                : ovsdb_idl_txn_get_increment_new_value(
+                                      ctx->election.txn)));
     } else if (status == TXN_TRY_AGAIN) {
         VLOG_INFO("claiming the primary role: database changed, trying "
                   "again");
@@ -317,6 +339,7 @@ fc_fix_containers(struct fc_ctx *ctx)
             flexrec_mapping_verify_backends(m);
             flexrec_mapping_set_containers(m, m->key_backends,
                                            m->n_backends);
+            uuidset_insert(&ctx->status.fixing, &node->uuid);
         }
         uuidset_delete(&ctx->status.fix_containers, node);
     }
@@ -349,7 +372,13 @@ fc_status_run(struct fc_ctx *ctx)
                     node->data = NULL;
                 }
             }
+            /* The repairs too (fc_fix_containers() checks them again). */
+            struct uuidset_node *fix;
+            UUIDSET_FOR_EACH (fix, &ctx->status.fixing) {
+                uuidset_insert(&ctx->status.fix_containers, &fix->uuid);
+            }
         }
+        uuidset_clear(&ctx->status.fixing);
         shash_clear_free_data(inflight);
         ovsdb_idl_txn_destroy(ctx->status.txn);
         ctx->status.txn = NULL;

@@ -34,7 +34,8 @@ struct uuid;
 struct fc_election {
     bool is_primary;
     uint64_t generation;        /* OpenFlow generation id, once primary. */
-    struct ovsdb_idl_txn *txn;  /* Bumping Global:election_id. */
+    struct ovsdb_idl_txn *txn;  /* Bumping the election id. */
+    int64_t next;               /* Per-host mode: the value it writes. */
 };
 
 /* Problems and their write-back. */
@@ -55,6 +56,7 @@ struct fc_status {
      * column existed, or by another client): per-host controllers would
      * not find them, so the central primary rewrites the column. */
     struct uuidset fix_containers;
+    struct uuidset fixing;      /* Those in the transaction in flight. */
 };
 
 void fc_status_init(struct fc_status *);

@@ -486,7 +486,12 @@ fc_switch_sync(struct fc_ctx *ctx, struct fc_switch *sw)
         return;
     }
     sw->unknown_noted = false;
-    if (!ctx->election.is_primary || !sw->primary) {
+    if (!ctx->election.is_primary || !sw->primary
+        || !fc_scope_settled(ctx)) {
+        /* (In per-host mode, until the rows that the latest monitor
+         * conditions ask for have come, what the switch should hold is
+         * not known: a switch that just appeared in the database would
+         * lose what it holds, to get it back a moment later.) */
         return;
     }
     if (!sw->dumped) {
@@ -627,6 +632,10 @@ fc_switch_claim_role(struct fc_ctx *ctx, struct fc_switch *sw)
     }
     if (ctx->election.is_primary) {
         fc_send_role(sw, OFPCR12_ROLE_PRIMARY, ctx->election.generation);
+        sw->role_claimed = true;
+    } else if (ctx->scope.switch_name) {
+        /* Per-host mode: the switch's own generation. */
+        fc_send_role(sw, OFPCR12_ROLE_SECONDARY, sw->row->election_id);
         sw->role_claimed = true;
     } else {
         const struct flexrec_global *g = flexrec_global_first(ctx->idl);

@@ -181,11 +181,15 @@ main(int argc, char *argv[])
     ovsdb_idl_omit_alert(ctx->idl, &flexrec_global_col_status);
     ovsdb_idl_omit_alert(ctx->idl, &flexrec_global_col_cur_cfg);
     ovsdb_idl_omit_alert(ctx->idl, &flexrec_switch_col_cur_cfg);
+    ovsdb_idl_omit_alert(ctx->idl, &flexrec_switch_col_election_id);
     if (ctx->scope.switch_name) {
         /* Mapping:containers is what the monitor conditions select on; the
          * rest of the columns that only the central controller repairs or
          * reads are left out. */
         ovsdb_idl_omit(ctx->idl, &flexrec_global_col_cur_cfg);
+        /* Every election of every switch bumps an election id: no agent
+         * needs waking up for another's. */
+        ovsdb_idl_omit_alert(ctx->idl, &flexrec_global_col_election_id);
     } else {
         /* Repaired where it differs from the backends, never read
          * otherwise. */
@@ -202,7 +206,10 @@ main(int argc, char *argv[])
 
         ovsdb_idl_run(ctx->idl);
         if (!ovsdb_idl_is_connected(ctx->idl)) {
-            was_connected = false;
+            /* Until the replica is whole again (after a reconnection, the
+             * IDL may reload it under the conditions last acknowledged),
+             * no election. */
+            was_connected = ctx->db_loaded = false;
         }
         if (seqno != ovsdb_idl_get_seqno(ctx->idl)) {
             seqno = ovsdb_idl_get_seqno(ctx->idl);
