@@ -101,6 +101,10 @@ fc_problem_set(struct fc_ctx *ctx, const struct uuid *uuid,
     }
 
     old = smap_get(status, "error");
+    if (changed && ctx->scope.switch_name
+        && !flexrec_switch_get_for_uuid(ctx->idl, uuid)) {
+        ctx->status.recheck_own = true;
+    }
     if (!fc_scope_writes_status(ctx, uuid)) {
         free(problem);
     } else if (changed || (problem ? !old || strcmp(old, problem) : !!old)) {
@@ -382,6 +386,14 @@ fc_status_run(struct fc_ctx *ctx)
         shash_clear_free_data(inflight);
         ovsdb_idl_txn_destroy(ctx->status.txn);
         ctx->status.txn = NULL;
+    }
+    if (ctx->status.recheck_own) {
+        const struct flexrec_switch *own = fc_scope_own_row(ctx);
+
+        ctx->status.recheck_own = false;
+        if (own) {
+            fc_switch_row_check(ctx, own);
+        }
     }
     const struct flexrec_global *g = flexrec_global_first(ctx->idl);
     bool cfg_ready = fc_cfg_ready(ctx, g, false);

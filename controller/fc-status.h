@@ -57,6 +57,10 @@ struct fc_status {
      * not find them, so the central primary rewrites the column. */
     struct uuidset fix_containers;
     struct uuidset fixing;      /* Those in the transaction in flight. */
+
+    /* Per-host mode: a row's problem changed, which the agent's own
+     * Switch row sums up (fc_switch_row_check()). */
+    bool recheck_own;
 };
 
 void fc_status_init(struct fc_status *);

@@ -119,6 +119,10 @@ fc_switch_for_row(struct fc_ctx *ctx, const struct flexrec_switch *row)
     return NULL;
 }
 
+static void fc_switch_local_problems(struct fc_ctx *,
+                                     const struct flexrec_switch *,
+                                     const struct fc_switch *, struct ds *);
+
 /* Checks switch row 'row': its router MAC and tunnel address and, once it
  * is connected, its uplink and tunnel ports and the rules it refused. */
 void
@@ -179,13 +183,62 @@ fc_switch_row_check(struct fc_ctx *ctx, const struct flexrec_switch *row)
             ds_put_format(&s, ": %s); ", first->why);
         }
     }
+    if (ctx->scope.switch_name) {
+        fc_switch_local_problems(ctx, row, sw, &s);
+    }
     ds_chomp(&s, ' ');
     ds_chomp(&s, ';');
+
+    /* A central controller that this switch is not connected to cannot
+     * see its ports or what it refused, which the switch's own agent
+     * writes: it writes the row's status only when its own view of the
+     * row changes, not to correct what the row says. */
+    const struct smap *status = &row->status;
+    struct smap view = SMAP_INITIALIZER(&view);
+    if (!sw && !ctx->scope.switch_name) {
+        const struct shash_node *node;
+        char key[UUID_LEN + 1];
+
+        snprintf(key, sizeof key, UUID_FMT, UUID_ARGS(&row->header_.uuid));
+        node = shash_find(&ctx->status.problems, key);
+        if (node) {
+            const char *old = strstr(node->data, ": ");
+
+            smap_add(&view, "error", old ? old + 2 : "");
+        }
+        status = &view;
+    }
     char *what = xasprintf("switch %s", row->name);
-    fc_problem_set(ctx, &row->header_.uuid, &row->status, what,
+    fc_problem_set(ctx, &row->header_.uuid, status, what,
                    s.length ? ds_steal_cstr(&s) : NULL);
+    smap_destroy(&view);
     ds_destroy(&s);
     free(what);
+}
+
+/* Per-host mode: adds to 's' the map entries that switch 'row', if it is
+ * this agent's and connected, refused.  A central controller writes that
+ * into the mappings' status; an agent writes only its own switch's row,
+ * so it says it there, and "flexmap-ctl --wait" fails as it does in
+ * central mode. */
+static void
+fc_switch_local_problems(struct fc_ctx *ctx, const struct flexrec_switch *row,
+                         const struct fc_switch *sw, struct ds *s)
+{
+    const struct fc_slot *slot;
+
+    if (!sw || !sw->n_refused_entries || row != fc_scope_own_row(ctx)) {
+        return;
+    }
+    HMAP_FOR_EACH (slot, node, &sw->slots) {
+        if (slot->refused) {
+            ds_put_format(s, "the switch refused %"PRIuSIZE" map entries "
+                          "(", sw->n_refused_entries);
+            flexmap_key_format(&slot->key, s);
+            ds_put_format(s, ": %s); ", slot->refused);
+            break;
+        }
+    }
 }
 
 void
