@@ -41,6 +41,8 @@ flexmap_controller_flexmap_controller_SOURCES = \
 	flexmap/controller/fc-inputs.h \
 	flexmap/controller/fc-reactive.c \
 	flexmap/controller/fc-reactive.h \
+	flexmap/controller/fc-repair.c \
+	flexmap/controller/fc-repair.h \
 	flexmap/controller/fc-scope.c \
 	flexmap/controller/fc-scope.h \
 	flexmap/controller/fc-status.c \

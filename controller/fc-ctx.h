@@ -36,12 +36,15 @@
  *   fc-reactive.c  the reactive mode's packet-ins;
  *   fc-scope.c     which switches and rows the controller covers: all, or
  *                  one switch's in per-host mode ('scope');
+ *   fc-repair.c    the central primary's repair of Mapping:containers,
+ *                  on a connection of its own ('repair');
  *   flexmap-controller.c  main(), options, the main loop, unixctl. */
 
 #include <stdbool.h>
 #include <stdint.h>
 #include "fc-claims.h"
 #include "fc-desired.h"
+#include "fc-repair.h"
 #include "fc-scope.h"
 #include "fc-status.h"
 #include "openvswitch/list.h"
@@ -72,6 +75,7 @@ struct fc_ctx {
     struct fc_election election;
     struct fc_status status;
     struct fc_scope scope;
+    struct fc_repair repair;
 };
 
 /* Every file of the controller logs under the module that

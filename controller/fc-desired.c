@@ -698,26 +698,8 @@ fc_mapping_by_key(struct fc_ctx *ctx, const struct flexmap_key *key)
     return NULL;
 }
 
-/* Returns true if Mapping:containers of 'm' lists the containers of its
- * backends, and nothing else. */
-bool
-fc_mapping_containers_match(const struct flexrec_mapping *m)
-{
-    if (m->n_containers != m->n_backends) {
-        return false;
-    }
-    for (size_t i = 0; i < m->n_containers; i++) {
-        if (!fc_mapping_names(m, &m->containers[i]->header_.uuid)) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Checks mapping 'm', including whether a switch refused its entry, and
- * records what is wrong with it (see fc_problem_set()).  In central mode,
- * also queues 'm' for the repair of its Mapping:containers if it needs
- * one. */
+ * records what is wrong with it (see fc_problem_set()). */
 void
 fc_mapping_check(struct fc_ctx *ctx, const struct flexrec_mapping *m)
 {
@@ -725,9 +707,6 @@ fc_mapping_check(struct fc_ctx *ctx, const struct flexrec_mapping *m)
     char *problem = fc_mapping_problem(ctx, m);
     struct flexmap_key key;
 
-    if (!ctx->scope.switch_name && !fc_mapping_containers_match(m)) {
-        uuidset_insert(&ctx->status.fix_containers, &m->header_.uuid);
-    }
     if (problem) {
         ds_put_cstr(&s, problem);
         free(problem);

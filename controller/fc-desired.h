@@ -134,7 +134,6 @@ void fc_mapping_remember(struct fc_ctx *, const struct flexrec_mapping *,
 const struct flexrec_mapping *fc_mapping_by_key(struct fc_ctx *,
                                                 const struct flexmap_key *);
 void fc_mapping_check(struct fc_ctx *, const struct flexrec_mapping *);
-bool fc_mapping_containers_match(const struct flexrec_mapping *);
 void fc_recheck_key(struct fc_ctx *, const struct flexmap_key *);
 
 /* Values and slots. */

@@ -48,8 +48,6 @@ fc_status_init(struct fc_status *st)
     shash_init(&st->problems);
     shash_init(&st->updates);
     shash_init(&st->inflight);
-    uuidset_init(&st->fix_containers);
-    uuidset_init(&st->fixing);
     st->txn = NULL;
 }
 
@@ -62,8 +60,6 @@ fc_status_destroy(struct fc_status *st)
     shash_destroy_free_data(&st->problems);
     shash_destroy_free_data(&st->updates);
     shash_destroy_free_data(&st->inflight);
-    uuidset_destroy(&st->fix_containers);
-    uuidset_destroy(&st->fixing);
 }
 
 /* Records that the row with 'uuid', whose status column holds 'status' and
@@ -319,40 +315,6 @@ fc_problems_sweep(struct fc_ctx *ctx)
     }
 }
 
-/* In the open status transaction, makes Mapping:containers list the
- * containers of the backends of the rows in 'fix_containers', at most
- * FC_FIX_BATCH of them, so that a database full of rows from before the
- * column existed is repaired in transactions of bounded size.  (If a
- * row's backends change meanwhile, the transaction fails, and the change
- * brings the row's check again.) */
-#define FC_FIX_BATCH 10000
-static void
-fc_fix_containers(struct fc_ctx *ctx)
-{
-    struct uuidset_node *node;
-    size_t n = 0;
-
-    UUIDSET_FOR_EACH_SAFE (node, &ctx->status.fix_containers) {
-        const struct flexrec_mapping *m
-            = flexrec_mapping_get_for_uuid(ctx->idl, &node->uuid);
-
-        if (m && !fc_mapping_containers_match(m)) {
-            if (n++ >= FC_FIX_BATCH) {
-                break;
-            }
-            flexrec_mapping_verify_backends(m);
-            flexrec_mapping_set_containers(m, m->key_backends,
-                                           m->n_backends);
-            uuidset_insert(&ctx->status.fixing, &node->uuid);
-        }
-        uuidset_delete(&ctx->status.fix_containers, node);
-    }
-    if (n) {
-        VLOG_INFO("listing the containers of %"PRIuSIZE" mappings in "
-                  "Mapping:containers", MIN(n, FC_FIX_BATCH));
-    }
-}
-
 /* Writes the queued status:error changes, the canonical spelling of owned
  * values, and, when the switches have caught up, Global:cur_cfg. */
 void
@@ -376,13 +338,7 @@ fc_status_run(struct fc_ctx *ctx)
                     node->data = NULL;
                 }
             }
-            /* The repairs too (fc_fix_containers() checks them again). */
-            struct uuidset_node *fix;
-            UUIDSET_FOR_EACH (fix, &ctx->status.fixing) {
-                uuidset_insert(&ctx->status.fix_containers, &fix->uuid);
-            }
         }
-        uuidset_clear(&ctx->status.fixing);
         shash_clear_free_data(inflight);
         ovsdb_idl_txn_destroy(ctx->status.txn);
         ctx->status.txn = NULL;
@@ -399,8 +355,7 @@ fc_status_run(struct fc_ctx *ctx)
     bool cfg_ready = fc_cfg_ready(ctx, g, false);
     if (!ctx->election.is_primary || ctx->election.txn
         || (shash_is_empty(&ctx->status.updates) && !cfg_ready
-            && !ctx->tenancy.respell_needed
-            && uuidset_is_empty(&ctx->status.fix_containers))) {
+            && !ctx->tenancy.respell_needed)) {
         return;
     }
 
@@ -416,7 +371,6 @@ fc_status_run(struct fc_ctx *ctx)
     if (cfg_ready) {
         fc_cfg_ready(ctx, g, true);
     }
-    fc_fix_containers(ctx);
     SHASH_FOR_EACH (node, &ctx->status.updates) {
         const char *error = node->data;
         struct uuid uuid;

@@ -23,7 +23,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "openvswitch/shash.h"
-#include "uuidset.h"
 
 struct fc_ctx;
 struct ovsdb_idl_txn;
@@ -50,13 +49,6 @@ struct fc_status {
     struct shash updates;
     struct shash inflight;
     struct ovsdb_idl_txn *txn;
-
-    /* Mapping rows whose Mapping:containers does not list the containers
-     * of their backends (written by an older flexmap-ctl, before the
-     * column existed, or by another client): per-host controllers would
-     * not find them, so the central primary rewrites the column. */
-    struct uuidset fix_containers;
-    struct uuidset fixing;      /* Those in the transaction in flight. */
 
     /* Per-host mode: a row's problem changed, which the agent's own
      * Switch row sums up (fc_switch_row_check()). */

@@ -191,10 +191,10 @@ main(int argc, char *argv[])
          * needs waking up for another's. */
         ovsdb_idl_omit_alert(ctx->idl, &flexrec_global_col_election_id);
     } else {
-        /* Repaired where it differs from the backends, never read
-         * otherwise. */
-        ovsdb_idl_omit_alert(ctx->idl, &flexrec_mapping_col_containers);
+        /* Only fc-repair.c's connection reads it. */
+        ovsdb_idl_omit(ctx->idl, &flexrec_mapping_col_containers);
     }
+    fc_repair_init(ctx);
     fc_scope_init(ctx);
     char *lock = fc_scope_lock_name(ctx);
     ovsdb_idl_set_lock(ctx->idl, lock);
@@ -253,6 +253,7 @@ main(int argc, char *argv[])
             }
         }
         fc_status_run(ctx);
+        fc_repair_run(ctx);
         unixctl_server_run(unixctl);
         if (exiting) {
             break;
@@ -272,6 +273,7 @@ main(int argc, char *argv[])
             ovsdb_idl_txn_wait(ctx->status.txn);
         }
         ovsdb_idl_wait(ctx->idl);
+        fc_repair_wait(ctx);
         unixctl_server_wait(unixctl);
         poll_block();
     }
@@ -455,6 +457,7 @@ fc_ctx_destroy(struct fc_ctx *ctx)
         ovsdb_idl_txn_destroy(ctx->election.txn);
     }
     fc_status_destroy(&ctx->status);
+    fc_repair_destroy(ctx);
     ovsdb_idl_destroy(ctx->idl);
     fc_mappings_destroy(&ctx->mappings);
     fc_tenancy_destroy(&ctx->tenancy);
